@@ -1,0 +1,1 @@
+//! HTTP(S), FTP and SMTP clients on the copas-rs scheduler (issue #5; not yet built).

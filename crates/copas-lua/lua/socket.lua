@@ -1,0 +1,2 @@
+local core = require("socket.core")
+return core

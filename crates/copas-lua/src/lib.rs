@@ -1,0 +1,129 @@
+//! The Lua face of copas-rs: `socket`, `socket.core`, `ltn12`, `mime`, `copas` and
+//! `copas.*`, assembled from the inner crates with mlua.
+//!
+//! This crate holds only binding code: argument checking, conversion between Lua
+//! values and the inner crates' types, and the small Lua files that give modules
+//! their LuaSocket/Copas shape. Socket semantics live in `luasocket-core`, the
+//! dispatcher in `copas-sched`.
+//!
+//! It is built two ways: as the `copas` runner binary (vendored Lua 5.4, every module
+//! preloaded), and as one loadable module per Lua version (`cargo xtask build-module`)
+//! whose single shared object answers every `luaopen_*` entry point, so all modules
+//! share one set of userdata types.
+//!
+//! ```
+//! let lua = mlua::Lua::new();
+//! copas_lua::install(&lua).unwrap();
+//! let version: String = lua.load(r#"return require("socket")._VERSION"#).eval().unwrap();
+//! assert!(version.starts_with("LuaSocket"));
+//! ```
+
+use mlua::{Function, Lua, Result, Table, Value};
+
+mod mime_core;
+mod socket_core;
+
+/// A module whose body is Lua source shipped inside the library.
+struct LuaModule {
+    name: &'static str,
+    source: &'static str,
+}
+
+/// A module whose body is a Rust function returning its table.
+struct NativeModule {
+    name: &'static str,
+    open: fn(&Lua) -> Result<Table>,
+}
+
+const NATIVE_MODULES: &[NativeModule] = &[
+    NativeModule {
+        name: "socket.core",
+        open: socket_core::open,
+    },
+    NativeModule {
+        name: "mime.core",
+        open: mime_core::open,
+    },
+];
+
+const LUA_MODULES: &[LuaModule] = &[
+    LuaModule {
+        name: "socket",
+        source: include_str!("../lua/socket.lua"),
+    },
+    LuaModule {
+        name: "ltn12",
+        source: include_str!("../lua/ltn12.lua"),
+    },
+    LuaModule {
+        name: "mime",
+        source: include_str!("../lua/mime.lua"),
+    },
+    LuaModule {
+        name: "socket.url",
+        source: include_str!("../lua/socket/url.lua"),
+    },
+    LuaModule {
+        name: "socket.headers",
+        source: include_str!("../lua/socket/headers.lua"),
+    },
+];
+
+/// Marks a Lua state whose `package.preload` already holds our modules.
+struct Installed;
+
+/// Puts every module of this crate into `package.preload`, so `require` finds them.
+///
+/// Idempotent: a second call on the same state does nothing.
+pub fn install(lua: &Lua) -> Result<()> {
+    if lua.app_data_ref::<Installed>().is_some() {
+        return Ok(());
+    }
+    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    for module in NATIVE_MODULES {
+        let open = module.open;
+        preload.set(module.name, lua.create_function(move |lua, ()| open(lua))?)?;
+    }
+    for module in LUA_MODULES {
+        let chunk = lua
+            .load(module.source)
+            .set_name(format!("@{}", module.name))
+            .into_function()?;
+        preload.set(module.name, chunk)?;
+    }
+    lua.set_app_data(Installed);
+    Ok(())
+}
+
+/// Runs the preload loader of `name` directly. Entry points use this instead of
+/// `require`, which would see the module as "being loaded" on Lua 5.1 and fail.
+pub fn load(lua: &Lua, name: &str) -> Result<Value> {
+    install(lua)?;
+    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    let loader: Function = preload.get(name)?;
+    loader.call((name, ":preload:"))
+}
+
+#[cfg(feature = "module")]
+mod entry_points {
+    //! One `luaopen_*` symbol per module name, all in the one shared object.
+
+    macro_rules! entry_points {
+        ($($symbol:ident => $module:literal),* $(,)?) => {$(
+            #[mlua::lua_module(skip_memory_check)]
+            fn $symbol(lua: &mlua::Lua) -> mlua::Result<mlua::Value> {
+                crate::load(lua, $module)
+            }
+        )*};
+    }
+
+    entry_points! {
+        socket_core => "socket.core",
+        socket => "socket",
+        mime_core => "mime.core",
+        mime => "mime",
+        ltn12 => "ltn12",
+        socket_url => "socket.url",
+        socket_headers => "socket.headers",
+    }
+}

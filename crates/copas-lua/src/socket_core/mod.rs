@@ -1,0 +1,10 @@
+//! `socket.core`: the namespace functions and the TCP/UDP object types.
+
+use mlua::{Lua, Result, Table};
+
+/// Builds the `socket.core` table.
+pub fn open(lua: &Lua) -> Result<Table> {
+    let core = lua.create_table()?;
+    core.set("_VERSION", "LuaSocket 3.1.0")?;
+    Ok(core)
+}

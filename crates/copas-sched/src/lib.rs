@@ -1,0 +1,1 @@
+//! The Copas dispatcher, in Rust and without Lua.
