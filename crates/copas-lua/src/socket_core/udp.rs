@@ -1,0 +1,8 @@
+//! The `udp` object types of `socket.core`.
+
+use mlua::{Lua, Result, Table};
+
+/// Adds the `udp` constructors to `socket.core`.
+pub fn register(_lua: &Lua, _core: &Table) -> Result<()> {
+    Ok(())
+}
