@@ -1,0 +1,333 @@
+//! Readiness of file descriptors, from one edge-triggered epoll set (via `polling`).
+//!
+//! A descriptor is added once, for reading and writing, the first time something
+//! waits on it, and stays until it is deregistered. Edge triggering means a waiter
+//! must only be parked after an operation returned `EAGAIN`: then the next change of
+//! state is guaranteed to produce an event, and no `epoll_ctl` call is needed per wait.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+use polling::{Event, Events, PollMode, Poller};
+
+/// Which readiness a waiter needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Data to read, a connection to accept, or end of stream.
+    Read,
+    /// Room to write, or a finished `connect`.
+    Write,
+}
+
+/// A descriptor registered with a [`Reactor`].
+///
+/// The generation tells registrations of the same descriptor number apart, so a handle
+/// kept past its socket's close never touches the next socket that gets that number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    fd: RawFd,
+    generation: u64,
+}
+
+impl Source {
+    /// The registered descriptor.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+#[derive(Debug)]
+struct SourceSlot<W> {
+    /// Zero while the descriptor number is not registered.
+    generation: u64,
+    readers: VecDeque<W>,
+    writers: VecDeque<W>,
+}
+
+impl<W> Default for SourceSlot<W> {
+    fn default() -> Self {
+        SourceSlot {
+            generation: 0,
+            readers: VecDeque::new(),
+            writers: VecDeque::new(),
+        }
+    }
+}
+
+/// The epoll set and, per descriptor, who waits for which readiness.
+///
+/// `W` identifies a waiter (the scheduler uses its task ids).
+#[derive(Debug)]
+pub struct Reactor<W> {
+    poller: Arc<Poller>,
+    events: Events,
+    /// Indexed by descriptor number: descriptors are small and dense, so a vector beats
+    /// a hash map on the hot path.
+    sources: Vec<SourceSlot<W>>,
+    next_generation: u64,
+    /// Waiters of registrations replaced or removed: woken by the next poll so they
+    /// find out their socket is gone instead of waiting forever.
+    orphans: Vec<(W, Interest)>,
+    registered: usize,
+}
+
+impl<W: Copy + PartialEq> Reactor<W> {
+    /// A reactor with its own epoll set.
+    pub fn new() -> io::Result<Self> {
+        let poller = Poller::new()?;
+        if !poller.supports_edge() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "edge-triggered polling is not available",
+            ));
+        }
+        Ok(Reactor {
+            poller: Arc::new(poller),
+            events: Events::new(),
+            sources: Vec::new(),
+            next_generation: 1,
+            orphans: Vec::new(),
+            registered: 0,
+        })
+    }
+
+    /// The poller, for waking [`Reactor::poll`] from another thread with `notify`.
+    pub fn poller(&self) -> &Arc<Poller> {
+        &self.poller
+    }
+
+    /// Number of registered descriptors.
+    pub fn len(&self) -> usize {
+        self.registered
+    }
+
+    /// True when no descriptor is registered.
+    pub fn is_empty(&self) -> bool {
+        self.registered == 0
+    }
+
+    /// Adds `fd` for edge-triggered read and write readiness.
+    ///
+    /// A stale registration of the same number (its socket was closed without being
+    /// deregistered) is replaced, and its waiters are woken by the next poll.
+    /// The descriptor must stay open until [`Reactor::deregister`] is called for it.
+    pub fn register(&mut self, fd: RawFd) -> io::Result<Source> {
+        let index = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        if index >= self.sources.len() {
+            self.sources.resize_with(index + 1, SourceSlot::default);
+        }
+        if self.sources[index].generation != 0 {
+            let stale = Source {
+                fd,
+                generation: self.sources[index].generation,
+            };
+            self.deregister(stale);
+        }
+        let interest = Event::all(index);
+        // SAFETY: the descriptor is open now (callers register a live socket), and epoll
+        // forgets a descriptor by itself once it is closed, so a registration that
+        // outlives its socket cannot make the kernel touch freed memory; our own record
+        // of it is replaced by the next `register` of the same number.
+        let added = unsafe { self.poller.add_with_mode(fd, interest, PollMode::Edge) };
+        match added {
+            Ok(()) => {}
+            // Still in the set under a number we had forgotten (dup'ed descriptor).
+            Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
+                // SAFETY: `fd` is open (epoll just reported it as a member of the set).
+                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+                self.poller
+                    .modify_with_mode(borrowed, interest, PollMode::Edge)?;
+            }
+            Err(err) => return Err(err),
+        }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.sources[index].generation = generation;
+        self.registered += 1;
+        Ok(Source { fd, generation })
+    }
+
+    /// True while `source` is the current registration of its descriptor.
+    pub fn is_registered(&self, source: Source) -> bool {
+        self.slot(source).is_some()
+    }
+
+    /// Removes `source` from the epoll set; call it before closing the descriptor.
+    /// Its waiters are woken by the next poll. Stale handles are ignored.
+    pub fn deregister(&mut self, source: Source) {
+        let Some(slot) = self.slot_mut(source) else {
+            return;
+        };
+        slot.generation = 0;
+        let readers: Vec<W> = slot.readers.drain(..).collect();
+        let writers: Vec<W> = slot.writers.drain(..).collect();
+        self.orphans
+            .extend(readers.into_iter().map(|w| (w, Interest::Read)));
+        self.orphans
+            .extend(writers.into_iter().map(|w| (w, Interest::Write)));
+        self.registered -= 1;
+        // SAFETY: the caller deregisters before closing, so `fd` is open; if it was
+        // closed behind our back, epoll_ctl fails with EBADF, which is ignored below.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(source.fd) };
+        // A descriptor closed behind our back is already gone from the set.
+        let _ = self.poller.delete(borrowed);
+    }
+
+    /// Parks `waiter` until `source` reports `interest`. Returns false for a stale handle.
+    pub fn wait(&mut self, source: Source, interest: Interest, waiter: W) -> bool {
+        let Some(slot) = self.slot_mut(source) else {
+            return false;
+        };
+        let queue = match interest {
+            Interest::Read => &mut slot.readers,
+            Interest::Write => &mut slot.writers,
+        };
+        if !queue.contains(&waiter) {
+            queue.push_back(waiter);
+        }
+        true
+    }
+
+    /// Unparks `waiter` (its wait timed out or was cancelled).
+    pub fn cancel(&mut self, source: Source, interest: Interest, waiter: W) {
+        if let Some(slot) = self.slot_mut(source) {
+            let queue = match interest {
+                Interest::Read => &mut slot.readers,
+                Interest::Write => &mut slot.writers,
+            };
+            queue.retain(|w| *w != waiter);
+        }
+    }
+
+    /// Waits for events until `deadline` (`None`: no limit; a past deadline: just look)
+    /// and hands every woken waiter to `wake`. Returns how many were woken.
+    pub fn poll(
+        &mut self,
+        deadline: Option<Instant>,
+        mut wake: impl FnMut(W, Interest),
+    ) -> io::Result<usize> {
+        let mut woken = 0;
+        // Orphans are due now: do not sleep while they wait.
+        let deadline = if self.orphans.is_empty() {
+            deadline
+        } else {
+            Some(Instant::now())
+        };
+        for (waiter, interest) in self.orphans.drain(..) {
+            wake(waiter, interest);
+            woken += 1;
+        }
+        self.events.clear();
+        match deadline {
+            Some(deadline) => self.poller.wait_deadline(&mut self.events, deadline)?,
+            None => self.poller.wait(&mut self.events, None)?,
+        };
+        for event in self.events.iter() {
+            let Some(slot) = self.sources.get_mut(event.key) else {
+                continue;
+            };
+            if event.readable {
+                for waiter in slot.readers.drain(..) {
+                    wake(waiter, Interest::Read);
+                    woken += 1;
+                }
+            }
+            if event.writable {
+                for waiter in slot.writers.drain(..) {
+                    wake(waiter, Interest::Write);
+                    woken += 1;
+                }
+            }
+        }
+        Ok(woken)
+    }
+
+    fn slot(&self, source: Source) -> Option<&SourceSlot<W>> {
+        let slot = self.sources.get(usize::try_from(source.fd).ok()?)?;
+        (slot.generation == source.generation).then_some(slot)
+    }
+
+    fn slot_mut(&mut self, source: Source) -> Option<&mut SourceSlot<W>> {
+        let slot = self.sources.get_mut(usize::try_from(source.fd).ok()?)?;
+        (slot.generation == source.generation).then_some(slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.set_nonblocking(true).unwrap();
+        server.set_nonblocking(true).unwrap();
+        (client, server)
+    }
+
+    fn soon() -> Option<Instant> {
+        Some(Instant::now() + Duration::from_millis(200))
+    }
+
+    #[test]
+    fn wakes_reader_on_data_once_per_edge() {
+        let mut reactor = Reactor::new().unwrap();
+        let (mut client, mut server) = pair();
+        let source = reactor.register(server.as_raw_fd()).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            server.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert!(reactor.wait(source, Interest::Read, 7u32));
+        client.write_all(b"hi").unwrap();
+        let mut woken = Vec::new();
+        reactor.poll(soon(), |w, i| woken.push((w, i))).unwrap();
+        assert_eq!(woken, vec![(7, Interest::Read)]);
+        // Nobody waits now: the next poll wakes no one.
+        woken.clear();
+        reactor
+            .poll(Some(Instant::now()), |w, i| woken.push((w, i)))
+            .unwrap();
+        assert!(woken.is_empty());
+        assert_eq!(server.read(&mut buf).unwrap(), 2);
+        reactor.deregister(source);
+        assert!(reactor.is_empty());
+    }
+
+    #[test]
+    fn deregister_wakes_waiters_and_stale_handles_are_ignored() {
+        let mut reactor = Reactor::new().unwrap();
+        let (_client, server) = pair();
+        let source = reactor.register(server.as_raw_fd()).unwrap();
+        reactor.wait(source, Interest::Read, 1u32);
+        reactor.deregister(source);
+        assert!(!reactor.wait(source, Interest::Read, 2));
+        let mut woken = Vec::new();
+        reactor.poll(None, |w, i| woken.push((w, i))).unwrap();
+        assert_eq!(woken, vec![(1, Interest::Read)]);
+    }
+
+    #[test]
+    fn reregistering_a_number_orphans_the_old_waiters() {
+        let mut reactor = Reactor::new().unwrap();
+        let (_client, server) = pair();
+        let old = reactor.register(server.as_raw_fd()).unwrap();
+        reactor.wait(old, Interest::Write, 5u32);
+        let new = reactor.register(server.as_raw_fd()).unwrap();
+        assert_ne!(old, new);
+        assert!(!reactor.is_registered(old));
+        let mut woken = Vec::new();
+        reactor.poll(None, |w, i| woken.push((w, i))).unwrap();
+        assert!(woken.contains(&(5, Interest::Write)));
+        assert_eq!(reactor.len(), 1);
+    }
+}

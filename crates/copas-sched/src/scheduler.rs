@@ -1,0 +1,724 @@
+//! Tasks, their states, and the run queue.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use crate::pool::{BlockingPool, Completion, CompletionQueue};
+use crate::reactor::{Interest, Reactor, Source};
+use crate::timer::{TimerHeap, TimerKey};
+use crate::{Error, Result};
+
+/// Identifies a task for as long as it lives; a finished task's id is never confused
+/// with the id of a later task in the same slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskId {
+    index: u32,
+    generation: u32,
+}
+
+/// Generations are kept below 2^21 so a packed id fits a Lua 5.1 number (2^53) exactly.
+const GENERATION_MASK: u32 = (1 << 21) - 1;
+
+impl TaskId {
+    /// The id as one integer below 2^53, for handing to scripting languages.
+    pub fn to_bits(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// The inverse of [`TaskId::to_bits`]; any value is accepted (unknown ids are just stale).
+    pub fn from_bits(bits: u64) -> Self {
+        TaskId {
+            index: bits as u32,
+            generation: ((bits >> 32) as u32) & GENERATION_MASK,
+        }
+    }
+}
+
+/// Why a task was made ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// It was spawned, or it yielded and had its turn again.
+    Scheduled,
+    /// Its sleep ended.
+    Timer,
+    /// [`Scheduler::wakeup`] ended its sleep or suspension early.
+    Woken,
+    /// The descriptor it waited on is ready (or was deregistered).
+    Ready(Interest),
+    /// The deadline of its I/O or blocking-job wait passed first.
+    TimedOut,
+    /// The blocking job it waited for finished.
+    Completed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Free,
+    Ready,
+    Running,
+    Sleeping(TimerKey),
+    Suspended,
+    Io {
+        source: Source,
+        interest: Interest,
+        deadline: Option<TimerKey>,
+    },
+    Blocking {
+        deadline: Option<TimerKey>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TimerPurpose {
+    /// Ends a sleep, or is the deadline of a wait.
+    Wake(TaskId),
+    /// An alarm: reported to the driver, the task's state is untouched.
+    Alarm(TaskId),
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    generation: u32,
+    state: State,
+    wake: Wake,
+    alarm: Option<TimerKey>,
+    completion: Option<Completion>,
+    task: Option<T>,
+}
+
+/// How many tasks are in each waiting state (for [`Scheduler::counts`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TaskCounts {
+    /// In the run queue.
+    pub ready: usize,
+    /// Sleeping with a deadline.
+    pub sleeping: usize,
+    /// Sleeping until [`Scheduler::wakeup`].
+    pub suspended: usize,
+    /// Waiting for a descriptor to become readable.
+    pub reading: usize,
+    /// Waiting for a descriptor to become writable.
+    pub writing: usize,
+    /// Waiting for a blocking job.
+    pub blocking: usize,
+    /// Alarms set.
+    pub alarms: usize,
+}
+
+/// The dispatcher: tasks of type `T`, a run queue, timers, and an epoll reactor.
+///
+/// The scheduler never runs code by itself: [`Scheduler::poll`] waits for I/O and
+/// timers and fills the run queue, and the driver takes the ready tasks
+/// ([`Scheduler::take_ready`]) and resumes them however its tasks are resumed (Lua
+/// coroutines, Rust state machines via [`Task`]). A running task says what it waits for
+/// next (`sleep`, `wait_io`, ...) before it gives control back.
+#[derive(Debug)]
+pub struct Scheduler<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    ready: VecDeque<TaskId>,
+    timers: TimerHeap<TimerPurpose>,
+    reactor: Reactor<TaskId>,
+    completions: CompletionQueue,
+    pool: BlockingPool,
+    alarms_due: Vec<TaskId>,
+    counts: TaskCounts,
+    live: usize,
+}
+
+impl<T> Scheduler<T> {
+    /// A scheduler with its own epoll set.
+    pub fn new() -> Result<Self> {
+        let reactor = Reactor::new()?;
+        let completions = CompletionQueue::new(reactor.poller().clone());
+        let pool = BlockingPool::new(completions.clone());
+        Ok(Scheduler {
+            slots: Vec::new(),
+            free: Vec::new(),
+            ready: VecDeque::new(),
+            timers: TimerHeap::new(),
+            reactor,
+            completions,
+            pool,
+            alarms_due: Vec::new(),
+            counts: TaskCounts::default(),
+            live: 0,
+        })
+    }
+
+    /// Adds a task; it is ready and runs at the next turn, not now.
+    pub fn spawn(&mut self, task: T) -> TaskId {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    state: State::Free,
+                    wake: Wake::Scheduled,
+                    alarm: None,
+                    completion: None,
+                    task: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.task = Some(task);
+        slot.wake = Wake::Scheduled;
+        let id = TaskId {
+            index,
+            generation: slot.generation,
+        };
+        self.live += 1;
+        self.set_state(id, State::Ready);
+        self.ready.push_back(id);
+        id
+    }
+
+    /// Removes a task in whatever state it is, cancelling its waits; returns it.
+    pub fn remove(&mut self, id: TaskId) -> Option<T> {
+        let state = self.state(id)?;
+        self.leave(id, state);
+        self.set_state(id, State::Free);
+        let slot = &mut self.slots[id.index as usize];
+        if let Some(alarm) = slot.alarm.take() {
+            self.timers.remove(alarm);
+            self.counts.alarms -= 1;
+        }
+        let slot = &mut self.slots[id.index as usize];
+        slot.completion = None;
+        slot.generation = (slot.generation + 1) & GENERATION_MASK;
+        let task = slot.task.take();
+        self.free.push(id.index);
+        self.live -= 1;
+        task
+    }
+
+    /// True while `id` names a task that has not been removed.
+    pub fn contains(&self, id: TaskId) -> bool {
+        self.state(id).is_some()
+    }
+
+    /// The task's data.
+    pub fn get(&self, id: TaskId) -> Option<&T> {
+        self.live_slot(id)?.task.as_ref()
+    }
+
+    /// The task's data, mutably.
+    pub fn get_mut(&mut self, id: TaskId) -> Option<&mut T> {
+        self.live_slot_mut(id)?.task.as_mut()
+    }
+
+    /// Why the task was last made ready.
+    pub fn wake_reason(&self, id: TaskId) -> Option<Wake> {
+        Some(self.live_slot(id)?.wake)
+    }
+
+    /// True while the task runs (taken from the run queue and not yet parked again).
+    pub fn is_running(&self, id: TaskId) -> bool {
+        self.state(id) == Some(State::Running)
+    }
+
+    /// Moves the whole run queue into `out` and marks those tasks running. Tasks made
+    /// ready while the driver resumes them wait for the next turn, so a task that keeps
+    /// yielding cannot starve I/O.
+    pub fn take_ready(&mut self, out: &mut Vec<TaskId>) {
+        while let Some(id) = self.ready.pop_front() {
+            if self.state(id) == Some(State::Ready) {
+                self.set_state(id, State::Running);
+                out.push(id);
+            }
+        }
+    }
+
+    /// Puts a running task at the end of the run queue.
+    pub fn yield_now(&mut self, id: TaskId) -> Result<()> {
+        self.park(id, State::Ready)?;
+        self.slots[id.index as usize].wake = Wake::Scheduled;
+        self.ready.push_back(id);
+        Ok(())
+    }
+
+    /// Parks a running task for `duration` (zero: same as [`Scheduler::yield_now`]).
+    pub fn sleep(&mut self, id: TaskId, duration: Duration) -> Result<()> {
+        if duration.is_zero() {
+            return self.yield_now(id);
+        }
+        self.running(id)?;
+        let key = self
+            .timers
+            .insert(deadline_after(duration), TimerPurpose::Wake(id));
+        self.park(id, State::Sleeping(key))
+    }
+
+    /// Parks a running task until [`Scheduler::wakeup`].
+    pub fn suspend(&mut self, id: TaskId) -> Result<()> {
+        self.park(id, State::Suspended)
+    }
+
+    /// Ends a sleep or suspension early. Returns false (and does nothing) for tasks in
+    /// any other state, as Copas does.
+    pub fn wakeup(&mut self, id: TaskId) -> bool {
+        match self.state(id) {
+            Some(state @ (State::Sleeping(_) | State::Suspended)) => {
+                self.leave(id, state);
+                self.make_ready(id, Wake::Woken);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Parks a running task until `source` is ready for `interest`, or until `deadline`.
+    pub fn wait_io(
+        &mut self,
+        id: TaskId,
+        source: Source,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        self.running(id)?;
+        if !self.reactor.wait(source, interest, id) {
+            return Err(Error::StaleSource);
+        }
+        let deadline = deadline.map(|at| self.timers.insert(at, TimerPurpose::Wake(id)));
+        self.park(
+            id,
+            State::Io {
+                source,
+                interest,
+                deadline,
+            },
+        )
+    }
+
+    /// Runs `job` on a worker thread and parks the running task until it finishes or
+    /// `deadline` passes. The result is then in [`Scheduler::take_completion`].
+    pub fn wait_blocking(
+        &mut self,
+        id: TaskId,
+        deadline: Option<Instant>,
+        job: impl FnOnce() -> Completion + Send + 'static,
+    ) -> Result<()> {
+        self.running(id)?;
+        self.pool.spawn(id, Box::new(job))?;
+        let deadline = deadline.map(|at| self.timers.insert(at, TimerPurpose::Wake(id)));
+        self.park(id, State::Blocking { deadline })
+    }
+
+    /// The result of the task's last blocking job, once.
+    pub fn take_completion(&mut self, id: TaskId) -> Option<Completion> {
+        self.live_slot_mut(id)?.completion.take()
+    }
+
+    /// Sets (or moves) the task's alarm: at `deadline` the task id is reported by
+    /// [`Scheduler::take_alarms`]; the task's own state is not touched.
+    pub fn set_alarm(&mut self, id: TaskId, deadline: Instant) -> Result<()> {
+        self.clear_alarm(id);
+        let key = self.timers.insert(deadline, TimerPurpose::Alarm(id));
+        let slot = self.live_slot_mut(id).ok_or(Error::NoSuchTask)?;
+        slot.alarm = Some(key);
+        self.counts.alarms += 1;
+        Ok(())
+    }
+
+    /// Cancels the task's alarm, if set.
+    pub fn clear_alarm(&mut self, id: TaskId) {
+        if let Some(key) = self.live_slot_mut(id).and_then(|slot| slot.alarm.take()) {
+            self.timers.remove(key);
+            self.counts.alarms -= 1;
+        }
+    }
+
+    /// Moves the ids of tasks whose alarm went off into `out`.
+    pub fn take_alarms(&mut self, out: &mut Vec<TaskId>) {
+        out.append(&mut self.alarms_due);
+    }
+
+    /// Registers a descriptor with the reactor (see [`Reactor::register`]).
+    pub fn register(&mut self, fd: RawFd) -> Result<Source> {
+        Ok(self.reactor.register(fd)?)
+    }
+
+    /// True while `source` is the descriptor's current registration.
+    pub fn is_registered(&self, source: Source) -> bool {
+        self.reactor.is_registered(source)
+    }
+
+    /// Deregisters a descriptor before it is closed; tasks waiting on it are woken
+    /// (and find it closed when they retry).
+    pub fn deregister(&mut self, source: Source) {
+        self.reactor.deregister(source);
+    }
+
+    /// Task counts by state.
+    pub fn counts(&self) -> TaskCounts {
+        self.counts
+    }
+
+    /// Number of tasks that have not been removed.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// True when no task exists.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// True when no task can ever run again by itself: nothing is ready, sleeping with a
+    /// deadline, or waiting for I/O or a job. Suspended tasks only count while an alarm
+    /// is set (an alarm is what usually wakes them), as in Copas.
+    pub fn is_idle(&self) -> bool {
+        let c = &self.counts;
+        c.ready == 0
+            && c.sleeping == 0
+            && c.reading == 0
+            && c.writing == 0
+            && c.blocking == 0
+            && !(c.alarms > 0 && c.suspended > 0)
+    }
+
+    /// Waits for I/O, finished jobs and timers, for at most `timeout` (`None`: until
+    /// something happens), and moves every task they wake to the run queue. Does not
+    /// wait at all while the run queue is not empty.
+    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let now = Instant::now();
+        let mut deadline = match timeout {
+            _ if !self.ready.is_empty() || !self.alarms_due.is_empty() => Some(now),
+            Some(timeout) => Some(
+                now.checked_add(timeout)
+                    .unwrap_or(now + Duration::from_secs(86_400 * 365)),
+            ),
+            None => None,
+        };
+        if let Some(next) = self.timers.next_deadline() {
+            deadline = Some(deadline.map_or(next, |d| d.min(next)));
+        }
+        let mut woken = Vec::new();
+        self.reactor
+            .poll(deadline, |id, interest| woken.push((id, interest)))?;
+        for (id, interest) in woken {
+            if let Some(State::Io {
+                interest: waited,
+                deadline,
+                ..
+            }) = self.state(id)
+            {
+                if waited == interest {
+                    if let Some(key) = deadline {
+                        self.timers.remove(key);
+                    }
+                    self.make_ready(id, Wake::Ready(interest));
+                }
+            }
+        }
+        let mut completed = Vec::new();
+        self.completions
+            .drain(|id, completion| completed.push((id, completion)));
+        for (id, completion) in completed {
+            if let Some(State::Blocking { deadline }) = self.state(id) {
+                if let Some(key) = deadline {
+                    self.timers.remove(key);
+                }
+                self.slots[id.index as usize].completion = Some(completion);
+                self.make_ready(id, Wake::Completed);
+            }
+        }
+        self.expire_timers(Instant::now());
+        Ok(())
+    }
+
+    fn expire_timers(&mut self, now: Instant) {
+        while let Some(purpose) = self.timers.pop_expired(now) {
+            match purpose {
+                TimerPurpose::Alarm(id) => {
+                    if let Some(slot) = self.live_slot_mut(id) {
+                        slot.alarm = None;
+                        self.counts.alarms -= 1;
+                        self.alarms_due.push(id);
+                    }
+                }
+                TimerPurpose::Wake(id) => match self.state(id) {
+                    Some(State::Sleeping(_)) => {
+                        self.make_ready(id, Wake::Timer);
+                    }
+                    Some(State::Io {
+                        source, interest, ..
+                    }) => {
+                        self.reactor.cancel(source, interest, id);
+                        self.make_ready(id, Wake::TimedOut);
+                    }
+                    Some(State::Blocking { .. }) => {
+                        self.make_ready(id, Wake::TimedOut);
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Undoes whatever the task is parked in (timer, reactor wait), before a state change.
+    fn leave(&mut self, id: TaskId, state: State) {
+        match state {
+            State::Sleeping(key) => {
+                self.timers.remove(key);
+            }
+            State::Io {
+                source,
+                interest,
+                deadline,
+            } => {
+                self.reactor.cancel(source, interest, id);
+                if let Some(key) = deadline {
+                    self.timers.remove(key);
+                }
+            }
+            State::Blocking {
+                deadline: Some(key),
+            } => {
+                self.timers.remove(key);
+            }
+            _ => {}
+        }
+    }
+
+    fn make_ready(&mut self, id: TaskId, wake: Wake) {
+        self.slots[id.index as usize].wake = wake;
+        self.set_state(id, State::Ready);
+        self.ready.push_back(id);
+    }
+
+    fn running(&self, id: TaskId) -> Result<()> {
+        match self.state(id) {
+            Some(State::Running) => Ok(()),
+            Some(_) => Err(Error::NotRunning),
+            None => Err(Error::NoSuchTask),
+        }
+    }
+
+    fn park(&mut self, id: TaskId, state: State) -> Result<()> {
+        self.running(id)?;
+        self.set_state(id, state);
+        Ok(())
+    }
+
+    fn state(&self, id: TaskId) -> Option<State> {
+        self.live_slot(id).map(|slot| slot.state)
+    }
+
+    fn live_slot(&self, id: TaskId) -> Option<&Slot<T>> {
+        let slot = self.slots.get(id.index as usize)?;
+        (slot.generation == id.generation && slot.state != State::Free).then_some(slot)
+    }
+
+    fn live_slot_mut(&mut self, id: TaskId) -> Option<&mut Slot<T>> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        (slot.generation == id.generation && slot.state != State::Free).then_some(slot)
+    }
+
+    /// The one place states change, so the counts stay right.
+    fn set_state(&mut self, id: TaskId, state: State) {
+        let slot = &mut self.slots[id.index as usize];
+        let old = std::mem::replace(&mut slot.state, state);
+        for (state, delta) in [(old, -1isize), (state, 1)] {
+            let counter = match state {
+                State::Ready => &mut self.counts.ready,
+                State::Sleeping(_) => &mut self.counts.sleeping,
+                State::Suspended => &mut self.counts.suspended,
+                State::Io {
+                    interest: Interest::Read,
+                    ..
+                } => &mut self.counts.reading,
+                State::Io {
+                    interest: Interest::Write,
+                    ..
+                } => &mut self.counts.writing,
+                State::Blocking { .. } => &mut self.counts.blocking,
+                State::Free | State::Running => continue,
+            };
+            *counter = counter.wrapping_add_signed(delta);
+        }
+    }
+}
+
+fn deadline_after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
+}
+
+/// Something the scheduler can run: a state machine resumed by [`Scheduler::run`].
+pub trait Task: Sized {
+    /// Runs the task until it must wait. Before returning [`Step::Parked`] the task must
+    /// have parked itself (`sleep`, `suspend`, `wait_io`, `yield_now`, ...).
+    fn resume(&mut self, id: TaskId, wake: Wake, scheduler: &mut Scheduler<Self>) -> Step;
+}
+
+/// What a [`Task`] did when resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// It parked itself and wants to run again.
+    Parked,
+    /// It finished; the scheduler drops it.
+    Done,
+}
+
+impl<T: Task> Scheduler<T> {
+    /// Resumes every task in the run queue once.
+    pub fn run_ready(&mut self) {
+        let mut batch = Vec::new();
+        self.take_ready(&mut batch);
+        for id in batch {
+            let Some(slot) = self.live_slot_mut(id) else {
+                continue;
+            };
+            let wake = slot.wake;
+            let Some(mut task) = slot.task.take() else {
+                continue;
+            };
+            let step = task.resume(id, wake, self);
+            if step == Step::Done || self.is_running(id) {
+                // Finished, or returned without parking (a bug in the task): drop it
+                // rather than leave it stuck in the running state forever.
+                self.remove(id);
+            } else if let Some(slot) = self.live_slot_mut(id) {
+                slot.task = Some(task);
+            }
+        }
+    }
+
+    /// Polls and runs tasks until the scheduler is idle.
+    pub fn run(&mut self) -> Result<()> {
+        while !self.is_idle() {
+            self.poll(None)?;
+            self.run_ready();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_bits() {
+        let id = TaskId {
+            index: 77,
+            generation: GENERATION_MASK,
+        };
+        assert_eq!(TaskId::from_bits(id.to_bits()), id);
+        assert!(id.to_bits() < (1u64 << 53));
+    }
+
+    #[test]
+    fn spawned_tasks_run_in_order_next_turn() {
+        let mut s: Scheduler<u32> = Scheduler::new().unwrap();
+        let a = s.spawn(1);
+        let b = s.spawn(2);
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        assert_eq!(batch, vec![a, b]);
+        s.yield_now(a).unwrap();
+        assert_eq!(s.counts().ready, 1);
+        s.remove(b);
+        assert!(!s.contains(b));
+        assert_eq!(s.get(a), Some(&1));
+    }
+
+    #[test]
+    fn sleep_wakeup_and_idle() {
+        let mut s: Scheduler<()> = Scheduler::new().unwrap();
+        let a = s.spawn(());
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        s.sleep(a, Duration::from_secs(60)).unwrap();
+        assert!(!s.is_idle());
+        assert!(s.wakeup(a));
+        assert!(!s.wakeup(a), "a ready task is not woken again");
+        assert_eq!(s.wake_reason(a), Some(Wake::Woken));
+        batch.clear();
+        s.take_ready(&mut batch);
+        s.suspend(a).unwrap();
+        assert!(
+            s.is_idle(),
+            "a suspended task alone does not keep the loop alive"
+        );
+        s.set_alarm(a, Instant::now() + Duration::from_secs(60))
+            .unwrap();
+        assert!(!s.is_idle());
+        s.remove(a);
+        assert!(s.is_idle());
+        assert_eq!(s.counts(), TaskCounts::default());
+    }
+
+    #[test]
+    fn timers_fire_in_order() {
+        let mut s: Scheduler<u32> = Scheduler::new().unwrap();
+        let ids: Vec<_> = (0..3).map(|n| s.spawn(n)).collect();
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        s.sleep(ids[0], Duration::from_millis(30)).unwrap();
+        s.sleep(ids[1], Duration::from_millis(10)).unwrap();
+        s.sleep(ids[2], Duration::from_millis(20)).unwrap();
+        let mut order = Vec::new();
+        while order.len() < 3 {
+            s.poll(Some(Duration::from_secs(1))).unwrap();
+            batch.clear();
+            s.take_ready(&mut batch);
+            order.extend(batch.iter().map(|id| *s.get(*id).unwrap()));
+            for id in &batch {
+                s.suspend(*id).unwrap();
+            }
+        }
+        assert_eq!(order, vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn blocking_job_completes_the_task() {
+        let mut s: Scheduler<()> = Scheduler::new().unwrap();
+        let a = s.spawn(());
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        s.wait_blocking(a, None, || Box::new(41 + 1)).unwrap();
+        let started = Instant::now();
+        while s.counts().ready == 0 && started.elapsed() < Duration::from_secs(5) {
+            s.poll(Some(Duration::from_millis(100))).unwrap();
+        }
+        assert_eq!(s.wake_reason(a), Some(Wake::Completed));
+        let result = s.take_completion(a).unwrap();
+        assert_eq!(result.downcast_ref::<i32>(), Some(&42));
+    }
+
+    #[test]
+    fn blocking_job_deadline_times_out() {
+        let mut s: Scheduler<()> = Scheduler::new().unwrap();
+        let a = s.spawn(());
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        s.wait_blocking(
+            a,
+            Some(Instant::now() + Duration::from_millis(20)),
+            move || {
+                let _ = wait.recv_timeout(Duration::from_secs(5));
+                Box::new(())
+            },
+        )
+        .unwrap();
+        s.poll(Some(Duration::from_secs(2))).unwrap();
+        assert_eq!(s.wake_reason(a), Some(Wake::TimedOut));
+        release.send(()).unwrap();
+    }
+
+    #[test]
+    fn parking_a_task_that_is_not_running_is_an_error() {
+        let mut s: Scheduler<()> = Scheduler::new().unwrap();
+        let a = s.spawn(());
+        assert!(matches!(s.suspend(a), Err(Error::NotRunning)));
+        s.remove(a);
+        assert!(matches!(s.suspend(a), Err(Error::NoSuchTask)));
+    }
+}

@@ -1,0 +1,261 @@
+//! A binary min-heap of deadlines whose entries can be removed by handle.
+//!
+//! Sleeps are pushed and popped in order, but socket timeouts are mostly cancelled
+//! before they fire (the data arrives first). A plain `BinaryHeap` with lazy deletion
+//! would pile up millions of dead entries under load; here every entry remembers its
+//! position, so removal is `O(log n)` and the heap only ever holds live timers.
+
+use std::time::Instant;
+
+/// Handle of a timer in a [`TimerHeap`], valid until the timer fires or is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerKey {
+    slot: u32,
+    generation: u32,
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    generation: u32,
+    /// Position in `heap` while the timer is live.
+    position: Option<usize>,
+    value: Option<T>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HeapEntry {
+    deadline: Instant,
+    /// Insertion order, so timers with equal deadlines fire first-in first-out.
+    sequence: u64,
+    slot: u32,
+}
+
+impl HeapEntry {
+    fn before(&self, other: &HeapEntry) -> bool {
+        (self.deadline, self.sequence) < (other.deadline, other.sequence)
+    }
+}
+
+/// Timers ordered by deadline, each carrying a value of type `T`.
+#[derive(Debug)]
+pub struct TimerHeap<T> {
+    heap: Vec<HeapEntry>,
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    sequence: u64,
+}
+
+impl<T> Default for TimerHeap<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> TimerHeap<T> {
+    /// An empty heap.
+    pub fn new() -> Self {
+        TimerHeap {
+            heap: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            sequence: 0,
+        }
+    }
+
+    /// Number of live timers.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// True when no timer is live.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Adds a timer firing at `deadline`.
+    pub fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    position: None,
+                    value: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let position = self.heap.len();
+        let entry = &mut self.slots[slot as usize];
+        entry.value = Some(value);
+        entry.position = Some(position);
+        let key = TimerKey {
+            slot,
+            generation: entry.generation,
+        };
+        self.sequence += 1;
+        self.heap.push(HeapEntry {
+            deadline,
+            sequence: self.sequence,
+            slot,
+        });
+        self.sift_up(position);
+        key
+    }
+
+    /// Removes a live timer, returning its value; `None` if it already fired or was removed.
+    pub fn remove(&mut self, key: TimerKey) -> Option<T> {
+        let slot = self.slots.get(key.slot as usize)?;
+        if slot.generation != key.generation {
+            return None;
+        }
+        let position = slot.position?;
+        Some(self.remove_at(position))
+    }
+
+    /// The earliest deadline, if any timer is live.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.first().map(|entry| entry.deadline)
+    }
+
+    /// Removes and returns the earliest timer if its deadline is at or before `now`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<T> {
+        match self.heap.first() {
+            Some(entry) if entry.deadline <= now => Some(self.remove_at(0)),
+            _ => None,
+        }
+    }
+
+    fn remove_at(&mut self, position: usize) -> T {
+        let removed = self.heap.swap_remove(position);
+        if position < self.heap.len() {
+            self.set_position(position);
+            // The entry moved into the hole may belong above or below it.
+            if position > 0 && self.heap[position].before(&self.heap[(position - 1) / 2]) {
+                self.sift_up(position);
+            } else {
+                self.sift_down(position);
+            }
+        }
+        let slot = &mut self.slots[removed.slot as usize];
+        slot.position = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(removed.slot);
+        slot.value.take().expect("a heap entry always has a value")
+    }
+
+    fn set_position(&mut self, position: usize) {
+        let slot = self.heap[position].slot as usize;
+        self.slots[slot].position = Some(position);
+    }
+
+    fn sift_up(&mut self, mut position: usize) {
+        while position > 0 {
+            let parent = (position - 1) / 2;
+            if !self.heap[position].before(&self.heap[parent]) {
+                break;
+            }
+            self.heap.swap(position, parent);
+            self.set_position(position);
+            position = parent;
+        }
+        self.set_position(position);
+    }
+
+    fn sift_down(&mut self, mut position: usize) {
+        let len = self.heap.len();
+        loop {
+            let left = 2 * position + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < len && self.heap[right].before(&self.heap[left]) {
+                right
+            } else {
+                left
+            };
+            if !self.heap[child].before(&self.heap[position]) {
+                break;
+            }
+            self.heap.swap(position, child);
+            self.set_position(position);
+            position = child;
+        }
+        self.set_position(position);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn pops_in_deadline_order_and_fifo_for_ties() {
+        let start = Instant::now();
+        let mut heap = TimerHeap::new();
+        for (i, ms) in [30u64, 10, 20, 10, 0].into_iter().enumerate() {
+            heap.insert(start + Duration::from_millis(ms), i);
+        }
+        let order: Vec<_> =
+            std::iter::from_fn(|| heap.pop_expired(start + Duration::from_secs(1))).collect();
+        assert_eq!(order, vec![4, 1, 3, 2, 0]);
+        assert!(heap.is_empty());
+    }
+
+    #[test]
+    fn not_expired_stays() {
+        let start = Instant::now();
+        let mut heap = TimerHeap::new();
+        heap.insert(start + Duration::from_secs(10), ());
+        assert_eq!(heap.pop_expired(start), None);
+        assert_eq!(heap.next_deadline(), Some(start + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn remove_by_key_keeps_heap_valid() {
+        let start = Instant::now();
+        let mut heap = TimerHeap::new();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut keys = Vec::new();
+        for i in 0..2000u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            keys.push((
+                heap.insert(start + Duration::from_micros(state % 100_000), i),
+                i,
+            ));
+        }
+        let mut removed = std::collections::HashSet::new();
+        for (n, (key, value)) in keys.iter().enumerate() {
+            if n % 3 == 0 {
+                assert_eq!(heap.remove(*key), Some(*value));
+                removed.insert(*value);
+            }
+        }
+        assert_eq!(heap.remove(keys[0].0), None, "a removed key is dead");
+        let mut last = start;
+        let mut count = 0;
+        while let Some(deadline) = heap.next_deadline() {
+            assert!(deadline >= last);
+            last = deadline;
+            let value = heap.pop_expired(deadline).unwrap();
+            assert!(!removed.contains(&value));
+            count += 1;
+        }
+        assert_eq!(count, 2000 - removed.len());
+    }
+
+    #[test]
+    fn stale_key_does_not_remove_reused_slot() {
+        let now = Instant::now();
+        let mut heap = TimerHeap::new();
+        let first = heap.insert(now, 1);
+        assert_eq!(heap.pop_expired(now), Some(1));
+        let second = heap.insert(now, 2);
+        assert_eq!(heap.remove(first), None);
+        assert_eq!(heap.remove(second), Some(2));
+    }
+}
