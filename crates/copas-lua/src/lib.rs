@@ -20,6 +20,7 @@
 
 use mlua::{Function, Lua, Result, Table, Value};
 
+mod copas_core;
 mod mime_core;
 mod socket_core;
 
@@ -44,6 +45,10 @@ const NATIVE_MODULES: &[NativeModule] = &[
         name: "mime.core",
         open: mime_core::open,
     },
+    NativeModule {
+        name: "copas.core",
+        open: copas_core::open,
+    },
 ];
 
 const LUA_MODULES: &[LuaModule] = &[
@@ -66,6 +71,10 @@ const LUA_MODULES: &[LuaModule] = &[
     LuaModule {
         name: "socket.headers",
         source: include_str!("../lua/socket/headers.lua"),
+    },
+    LuaModule {
+        name: "copas",
+        source: include_str!("../lua/copas.lua"),
     },
 ];
 
@@ -125,5 +134,7 @@ mod entry_points {
         ltn12 => "ltn12",
         socket_url => "socket.url",
         socket_headers => "socket.headers",
+        copas => "copas",
+        copas_core => "copas.core",
     }
 }

@@ -1,0 +1,989 @@
+-- copas: the Copas 4.x API on the copas-rs scheduler.
+--
+-- `copas.core` (Rust) decides when tasks run: the run queue, sleeps, alarms, and
+-- readiness waits with deadlines on an edge-triggered epoll set. This file keeps the
+-- coroutines, resumes them, and gives every function its Copas 4.x shape.
+--
+-- A task only parks itself through `park()`, after telling the core what it waits
+-- for; a coroutine that yields any other way is reported as Copas reports it.
+
+local core = require("copas.core")
+local socket = require("socket")
+
+local c_spawn, c_remove, c_step, c_sleep = core.spawn, core.remove, core.step, core.sleep
+local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.waitfd, core.timedout
+local c_idle, c_counts = core.idle, core.counts
+
+local coroutine_create = coroutine.create
+local coroutine_resume = coroutine.resume
+local coroutine_yield = coroutine.yield
+local coroutine_running = coroutine.running
+local coroutine_status = coroutine.status
+local gettime = socket.gettime
+local unpack = table.unpack or unpack
+local select, type, tostring, pcall, error = select, type, tostring, pcall, error
+local setmetatable, getmetatable, pairs = setmetatable, getmetatable, pairs
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+local UDP_DATAGRAM_MAX = socket._DATAGRAMSIZE or 8192
+-- Successful operations a task may do back to back before it lets the others run
+-- (the original does this with a random pause on ~10% of calls).
+local FAIR_BUDGET = 64
+
+local copas
+do
+  local submodules = {
+    ftp = true, future = true, http = true, lock = true, queue = true,
+    semaphore = true, smtp = true, timer = true, limit = true,
+  }
+  copas = setmetatable({}, {
+    __index = function(self, key)
+      if submodules[key] then
+        local module = require("copas." .. key)
+        rawset(self, key, module)
+        return module
+      end
+    end,
+    __call = function(self, ...)
+      return self.loop(...)
+    end,
+  })
+end
+
+copas._COPYRIGHT = "Copyright (C) 2026 the copas-rs authors"
+copas._DESCRIPTION = "Coroutine Oriented Portable Asynchronous Services, on the copas-rs scheduler"
+copas._VERSION = "Copas 4.11.0"
+copas._IMPLEMENTATION = "copas-rs 0.1.0"
+copas.autoclose = true
+copas.running = false
+copas.gettime = gettime
+
+-------------------------------------------------------------------------------
+-- Names of threads and sockets
+-------------------------------------------------------------------------------
+local object_names = setmetatable({}, {
+  __mode = "k",
+  __index = function(self, key)
+    local name = tostring(key)
+    if key ~= nil then rawset(self, key, name) end
+    return name
+  end,
+})
+
+-------------------------------------------------------------------------------
+-- Tasks
+-------------------------------------------------------------------------------
+local threads = {}                                     -- task id -> coroutine
+local ids = setmetatable({}, { __mode = "k" })         -- coroutine -> task id
+local start_args = {}                                  -- task id -> packed first-resume arguments
+local task_socket = {}                                 -- task id -> socket handed to a handler
+local autoclose_socket = {}                            -- task id -> socket to close when it ends
+local user_threads = setmetatable({}, { __mode = "k" }) -- coroutines from addthread (removable)
+local errhandlers = setmetatable({}, { __mode = "k" })
+local alarm_callbacks = {}                             -- task id -> copas.timeout callback
+local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
+
+local current_id, current_co   -- the task being resumed, nil between resumes
+local parked = false           -- set by park(): the task yielded to the scheduler
+local cancel_current = false   -- removethread() was called on the running task
+local budget = FAIR_BUDGET
+local debug_log                -- copas.debug.start()
+
+local NESTED = "cannot yield to Copas from a coroutine created inside a Copas thread; "
+  .. "call Copas functions from the Copas thread itself"
+
+-- The id of the calling task; nil outside any task (blocking behaviour applies);
+-- an error from a coroutine nested inside a task, whose yield would be swallowed.
+local function task_id(level)
+  local co = coroutine_running()
+  if co == current_co and co ~= nil then return current_id end
+  if current_co ~= nil then error(NESTED, (level or 2) + 1) end
+  return nil
+end
+
+local function park()
+  parked = true
+  budget = FAIR_BUDGET
+  if debug_log then
+    debug_log("yielding '", object_names[current_co], "'")
+  end
+  coroutine_yield()
+end
+
+-- Called after each operation that completed without waiting.
+local function spend(id)
+  budget = budget - 1
+  if budget <= 0 then
+    c_sleep(id, 0)
+    park()
+  end
+end
+
+local function register(co)
+  local id = c_spawn()
+  threads[id] = co
+  ids[co] = id
+  return id
+end
+
+local function default_errhandler(msg, co, skt)
+  print(copas.gettraceback(msg, co, skt))
+end
+
+local function forget(id, co)
+  c_remove(id)
+  threads[id] = nil
+  start_args[id] = nil
+  task_socket[id] = nil
+  alarm_callbacks[id] = nil
+  if co then
+    ids[co] = nil
+    user_threads[co] = nil
+  end
+end
+
+local function finish(id, co, ok, err)
+  local skt = task_socket[id]
+  local to_close = autoclose_socket[id]
+  autoclose_socket[id] = nil
+  forget(id, co)
+  if ok and coroutine_status(co) ~= "dead" then
+    ok, err = false, "coroutine.yield was called without a resume first, user-code cannot yield to Copas"
+  end
+  if not ok then
+    local handled, e = pcall(errhandlers[co] or default_errhandler, err, co, skt)
+    if not handled then
+      print("Failed executing error handler: " .. tostring(e))
+    end
+  elseif debug_log then
+    debug_log("exiting '", object_names[co], "'")
+  end
+  errhandlers[co] = nil
+  if to_close then
+    copas.close(to_close)
+  end
+end
+
+local function tick(id, co)
+  current_id, current_co = id, co
+  parked, cancel_current = false, false
+  budget = FAIR_BUDGET
+  if debug_log then debug_log("resuming '", object_names[co], "'") end
+  local ok, err
+  local args = start_args[id]
+  if args then
+    start_args[id] = nil
+    ok, err = coroutine_resume(co, unpack(args, 1, args.n))
+  else
+    ok, err = coroutine_resume(co)
+  end
+  current_id, current_co = nil, nil
+  if ok and parked and not cancel_current then return end
+  if cancel_current then
+    forget(id, co)
+    autoclose_socket[id] = nil
+    return
+  end
+  finish(id, co, ok, err)
+end
+
+local function fire_alarm(id)
+  local callback = alarm_callbacks[id]
+  alarm_callbacks[id] = nil
+  local co = threads[id]
+  if callback and co then
+    local ok, err = pcall(callback, co)
+    if not ok then
+      pcall(default_errhandler, err, co)
+    end
+  end
+end
+
+-------------------------------------------------------------------------------
+-- Threads
+-------------------------------------------------------------------------------
+local function check_function(f, n, fname)
+  if type(f) ~= "function" then
+    error(("bad argument #%d to '%s' (function expected, got %s)"):format(n, fname, type(f)), 3)
+  end
+end
+
+function copas.addnamedthread(name, handler, ...)
+  if type(name) == "function" and type(handler) == "string" then
+    name, handler = handler, name
+  end
+  if name ~= nil and type(name) ~= "string" then
+    error(("bad argument #1 to 'addnamedthread' (string expected, got %s)"):format(type(name)), 2)
+  end
+  check_function(handler, 2, "addnamedthread")
+  local co = coroutine_create(handler)
+  local id = register(co)
+  if select("#", ...) > 0 then
+    start_args[id] = pack(...)
+  end
+  user_threads[co] = true
+  if name then object_names[co] = name end
+  return co
+end
+
+function copas.addthread(handler, ...)
+  check_function(handler, 1, "addthread")
+  return copas.addnamedthread(nil, handler, ...)
+end
+
+function copas.removethread(co)
+  if type(co) ~= "thread" then
+    error(("bad argument #1 to 'removethread' (coroutine expected, got %s)"):format(type(co)), 2)
+  end
+  local id = ids[co]
+  if not id or not user_threads[co] then return end
+  if co == current_co then
+    cancel_current = true
+    return
+  end
+  autoclose_socket[id] = nil
+  forget(id, co)
+end
+
+local function check_sleeptime(t, fname)
+  if t ~= nil and type(t) ~= "number" then
+    error(("bad argument #1 to '%s' (number expected, got %s)"):format(fname, type(t)), 3)
+  end
+end
+
+function copas.sleep(sleeptime)
+  check_sleeptime(sleeptime, "sleep")
+  sleeptime = sleeptime or 0
+  local id = task_id(2)
+  if not id then
+    if sleeptime > 0 then socket.sleep(sleeptime) end
+    return
+  end
+  c_sleep(id, sleeptime)
+  park()
+end
+
+function copas.pause(sleeptime)
+  check_sleeptime(sleeptime, "pause")
+  local start = gettime()
+  local id = task_id(2)
+  if sleeptime == nil or sleeptime < 0 then sleeptime = 0 end
+  if not id then
+    if sleeptime > 0 then socket.sleep(sleeptime) end
+  else
+    c_sleep(id, sleeptime)
+    park()
+  end
+  return gettime() - start
+end
+
+function copas.pauseforever()
+  local start = gettime()
+  local id = task_id(2)
+  if not id then
+    error("copas.pauseforever called outside a Copas thread: nothing could wake it", 2)
+  end
+  c_sleep(id, -1)
+  park()
+  return gettime() - start
+end
+
+function copas.wakeup(co)
+  if type(co) ~= "thread" then
+    error(("bad argument #1 to 'wakeup' (coroutine expected, got %s)"):format(type(co)), 2)
+  end
+  local id = ids[co]
+  if id then c_wakeup(id) end
+end
+
+-- Sets an alarm for the current task: after `delay` seconds `callback(co)` runs on the
+-- main thread (not inside the task). 0 or math.huge cancels it.
+function copas.timeout(delay, callback)
+  if type(delay) ~= "number" then
+    error(("bad argument #1 to 'timeout' (number expected, got %s)"):format(type(delay)), 2)
+  end
+  local id = task_id(2) or ids[coroutine_running() or false]
+  if not id then
+    error("copas.timeout can only be used inside a Copas thread", 2)
+  end
+  if delay > 0 and delay ~= math.huge then
+    check_function(callback, 2, "timeout")
+    c_alarm(id, delay)
+    alarm_callbacks[id] = callback
+  elseif delay == 0 or delay == math.huge then
+    c_alarm(id, nil)
+    alarm_callbacks[id] = nil
+  else
+    error("timout value must be greater than or equal to 0, got: " .. tostring(delay), 2)
+  end
+  return true
+end
+
+-------------------------------------------------------------------------------
+-- Error handling
+-------------------------------------------------------------------------------
+function copas.gettraceback(msg, co, skt)
+  local co_str = co == nil and "nil" or copas.getthreadname(co)
+  local skt_str = skt == nil and "nil" or copas.getsocketname(skt)
+  local msg_str = msg == nil and "" or tostring(msg)
+  if msg_str == "" then
+    msg_str = ("(coroutine: %s, socket: %s)"):format(co_str, skt_str)
+  else
+    msg_str = ("%s (coroutine: %s, socket: %s)"):format(msg_str, co_str, skt_str)
+  end
+  if type(co) == "thread" and debug and debug.traceback then
+    return debug.traceback(co, msg_str)
+  end
+  if debug and debug.traceback then
+    return debug.traceback(msg_str, 2)
+  end
+  return msg_str
+end
+
+function copas.seterrorhandler(err, default)
+  if err ~= nil and type(err) ~= "function" then
+    error("Expected the handler to be a function, or nil", 2)
+  end
+  if default then
+    if err == nil then error("Expected the handler to be a function when setting the default", 2) end
+    default_errhandler = err
+  else
+    errhandlers[coroutine_running() or false] = err
+  end
+end
+copas.setErrorHandler = copas.seterrorhandler
+
+function copas.geterrorhandler(co)
+  co = co or coroutine_running()
+  return errhandlers[co or false] or default_errhandler
+end
+copas.getErrorHandler = copas.geterrorhandler
+
+function copas.useSocketTimeoutErrors(bool)
+  timeout_errors_raw[coroutine_running() or false] = not not bool
+end
+
+local function timeout_error(err)
+  return timeout_errors_raw[coroutine_running() or false] and err or "timeout"
+end
+
+-------------------------------------------------------------------------------
+-- Socket timeouts (per socket; nil means no limit)
+-------------------------------------------------------------------------------
+local connect_timeouts = setmetatable({}, { __mode = "k" })
+local send_timeouts = setmetatable({}, { __mode = "k" })
+local receive_timeouts = setmetatable({}, { __mode = "k" })
+
+function copas.settimeouts(skt, connect, send, read)
+  if connect ~= nil and type(connect) ~= "number" then
+    return nil, "connect timeout must be 'nil' or a number"
+  end
+  if send ~= nil and type(send) ~= "number" then
+    return nil, "send timeout must be 'nil' or a number"
+  end
+  if read ~= nil and type(read) ~= "number" then
+    return nil, "read timeout must be 'nil' or a number"
+  end
+  if connect then connect_timeouts[skt] = connect >= 0 and connect or nil end
+  if send then send_timeouts[skt] = send >= 0 and send or nil end
+  if read then receive_timeouts[skt] = read >= 0 and read or nil end
+  return true
+end
+
+function copas.settimeout(skt, timeout)
+  timeout = timeout or -1
+  if type(timeout) ~= "number" then
+    return nil, "timeout must be 'nil' or a number"
+  end
+  return copas.settimeouts(skt, timeout, timeout, timeout)
+end
+
+-- copas.gettimeouts(skt): the socket's connect, send and receive timeouts (nil: none).
+-- copas.gettimeouts(): the number of alarms set (copas.timeout), as in Copas.
+function copas.gettimeouts(skt)
+  if skt == nil then
+    return c_counts().alarms
+  end
+  return connect_timeouts[skt], send_timeouts[skt], receive_timeouts[skt]
+end
+
+function copas.gettimeout(skt)
+  return copas.gettimeouts(skt)
+end
+
+-------------------------------------------------------------------------------
+-- Socket I/O
+-------------------------------------------------------------------------------
+local is_timeout_error = { timeout = true, wantread = true, wantwrite = true,
+  ["Operation already in progress"] = true }
+
+-- Parks the task until `skt` is ready (mode "r"/"w"). `first` starts the deadline.
+-- Returns true if the deadline passed.
+local function wait_socket(id, skt, mode, timeout, first)
+  local fd = skt:getfd()
+  if not c_waitfd(id, fd, mode, timeout, first) then
+    return false
+  end
+  park()
+  return c_timedout(id)
+end
+
+-- Outside any task: wait with socket.select, the way a blocking LuaSocket call would.
+local function wait_blocking(skt, mode, deadline)
+  local remaining = deadline and (deadline - gettime()) or nil
+  if remaining and remaining <= 0 then return true end
+  local r, w
+  if mode == "w" then w = { skt } else r = { skt } end
+  local _, _, err = socket.select(r, w, remaining)
+  return err == "timeout"
+end
+
+local function deadline_of(timeout)
+  return timeout and (gettime() + timeout) or nil
+end
+
+-- The loop behind receive/receivepartial/send/connect: `attempt()` returns
+-- done, err, ... ; when err is a timeout-kind error the task waits and retries.
+local function io_loop(skt, mode_of, timeout, attempt, ...)
+  local id = task_id(3)
+  local first = true
+  local timed_out = false
+  local deadline = (not id) and deadline_of(timeout) or nil
+  while true do
+    local s, err, extra, done = attempt(...)
+    if s or done or not is_timeout_error[err] then
+      if id then spend(id) end
+      return s, err, extra
+    end
+    if timed_out then
+      return nil, timeout_error(err), extra
+    end
+    local mode = mode_of(err)
+    if id then
+      timed_out = wait_socket(id, skt, mode, timeout, first)
+    else
+      timed_out = wait_blocking(skt, mode, deadline)
+    end
+    first = false
+  end
+end
+
+local function read_mode(err) return err == "wantwrite" and "w" or "r" end
+local function write_mode(err) return err == "wantread" and "r" or "w" end
+
+function copas.receive(client, pattern, part)
+  pattern = pattern or "*l"
+  local state_part = part
+  return io_loop(client, read_mode, receive_timeouts[client], function()
+    local s, err, p = client:receive(pattern, state_part)
+    state_part = p
+    return s, err, p
+  end)
+end
+
+-- Returns as soon as any data arrived, even when the pattern is not complete.
+function copas.receivepartial(client, pattern, part)
+  pattern = pattern or "*l"
+  local orig_size = #(part or "")
+  local state_part = part
+  return io_loop(client, read_mode, receive_timeouts[client], function()
+    local s, err, p = client:receive(pattern, state_part)
+    state_part = p
+    local some_data = not s and type(p) == "string" and #p > orig_size
+    return s, err, p, some_data
+  end)
+end
+copas.receivePartial = copas.receivepartial
+
+function copas.receivefrom(client, size)
+  size = size or UDP_DATAGRAM_MAX
+  local port
+  local s, err, extra = io_loop(client, read_mode, receive_timeouts[client], function()
+    local data, ip_or_err, p = client:receivefrom(size)
+    port = p
+    return data, ip_or_err
+  end)
+  return s, err, port or extra
+end
+
+function copas.send(client, data, from, to)
+  from = from or 1
+  local last = from - 1
+  return io_loop(client, write_mode, send_timeouts[client], function()
+    local s, err, l = client:send(data, last + 1, to)
+    last = l or last
+    return s, err, l
+  end)
+end
+
+function copas.sendto(client, data, ip, port)
+  return client:sendto(data, ip, port)
+end
+
+function copas.connect(skt, host, port)
+  skt:settimeout(0)
+  local tried = false
+  local s, err = io_loop(skt, function() return "w" end, connect_timeouts[skt], function()
+    local ret, e = skt:connect(host, port)
+    if ret then return ret end
+    if e == "already connected" and tried then return 1 end
+    tried = true
+    return nil, e
+  end)
+  return s, err
+end
+
+function copas.flush() end
+
+local closed_hooks = {}
+function copas.close(skt, ...)
+  for i = 1, #closed_hooks do closed_hooks[i](skt) end
+  return skt:close(...)
+end
+
+-------------------------------------------------------------------------------
+-- Wrapped sockets
+-------------------------------------------------------------------------------
+local function ssl_wrap(skt, params)
+  if tostring(skt):sub(1, 3) == "SSL" then return skt end
+  if not params then
+    error("cannot wrap socket into a secure socket (using 'ssl.wrap()') without parameters/context")
+  end
+  local ssl = require("ssl")
+  local nskt = assert(ssl.wrap(skt, params))
+  nskt:settimeout(0)
+  copas.settimeouts(nskt, connect_timeouts[skt], send_timeouts[skt], receive_timeouts[skt])
+  return nskt
+end
+
+local function normalize_sslt(sslt)
+  local kind = type(sslt)
+  if kind == "nil" then
+    return { wrap = false, sni = false }
+  elseif kind == "table" then
+    if sslt.mode or sslt.protocol then
+      return { wrap = sslt, sni = false }
+    end
+    return { wrap = sslt.wrap or false, sni = sslt.sni or false }
+  elseif kind == "userdata" then
+    return { wrap = sslt, sni = false }
+  end
+  error("ssl parameters; did not expect type " .. tostring(sslt), 3)
+end
+
+function copas.dohandshake(skt, params)
+  local nskt = ssl_wrap(skt, params)
+  local ok, err = io_loop(nskt, function(e) return e == "wantwrite" and "w" or "r" end,
+    connect_timeouts[nskt], function()
+      local success, e = nskt:dohandshake()
+      if success then return nskt end
+      if not is_timeout_error[e] then
+        error("TLS/SSL handshake failed: " .. tostring(e))
+      end
+      return nil, e
+    end)
+  if not ok then return nil, err end
+  return nskt
+end
+
+local tcp_methods, udp_methods = {}, {}
+local wrapped_tcp_mt = {
+  __index = tcp_methods,
+  __tostring = function(self) return tostring(self.socket) .. " (copas wrapped)" end,
+}
+local wrapped_udp_mt = {
+  __index = udp_methods,
+  __tostring = function(self) return tostring(self.socket) .. " (copas wrapped)" end,
+}
+
+-- Methods that go straight to the socket underneath.
+for _, name in ipairs({ "accept", "bind", "dirty", "getfamily", "getfd", "getstats", "gettimeout",
+  "listen", "setfd", "setstats", "shutdown", "getoption", "setoption", "getpeername",
+  "getsockname" }) do
+  local function passthrough(self, ...)
+    local target = self.socket
+    local method = target[name]
+    if not method then return nil, "not implemented by " .. tostring(target) end
+    return method(target, ...)
+  end
+  tcp_methods[name] = passthrough
+  udp_methods[name] = passthrough
+end
+
+function tcp_methods.send(self, data, from, to) return copas.send(self.socket, data, from, to) end
+function tcp_methods.receive(self, pattern, prefix)
+  if receive_timeouts[self.socket] == 0 then
+    return copas.receivepartial(self.socket, pattern, prefix)
+  end
+  return copas.receive(self.socket, pattern, prefix)
+end
+function tcp_methods.receivepartial(self, pattern, prefix) return copas.receivepartial(self.socket, pattern, prefix) end
+function tcp_methods.flush(self) return copas.flush(self.socket) end
+function tcp_methods.settimeout(self, t) return copas.settimeout(self.socket, t) end
+function tcp_methods.settimeouts(self, c, s, r) return copas.settimeouts(self.socket, c, s, r) end
+function tcp_methods.gettimeouts(self) return copas.gettimeouts(self.socket) end
+function tcp_methods.close(self, ...) return copas.close(self.socket, ...) end
+function tcp_methods.connect(self, ...)
+  local res, err = copas.connect(self.socket, ...)
+  if res then
+    if self.ssl_params.sni then self:sni() end
+    if self.ssl_params.wrap then res, err = self:dohandshake() end
+  end
+  return res, err
+end
+function tcp_methods.sni(self, names, strict)
+  local params = self.ssl_params
+  self.socket = ssl_wrap(self.socket, params.wrap)
+  if names == nil and params.sni then
+    names, strict = params.sni.names, params.sni.strict
+  end
+  return self.socket:sni(names, strict)
+end
+function tcp_methods.dohandshake(self, params)
+  local nskt, err = copas.dohandshake(self.socket, params or self.ssl_params.wrap)
+  if not nskt then return nskt, err end
+  self.socket = nskt
+  return self
+end
+function tcp_methods.getalpn(self, ...)
+  local target = self.socket
+  if not target.getalpn then return nil, "not a tls socket" end
+  return target:getalpn(...)
+end
+function tcp_methods.getsniname(self, ...)
+  local target = self.socket
+  if not target.getsniname then return nil, "not a tls socket" end
+  return target:getsniname(...)
+end
+
+for name, f in pairs(tcp_methods) do udp_methods[name] = udp_methods[name] or f end
+function udp_methods.send(self, ...) return self.socket:send(...) end
+function udp_methods.sendto(self, ...) return self.socket:sendto(...) end
+function udp_methods.receive(self, size) return copas.receive(self.socket, size or UDP_DATAGRAM_MAX) end
+function udp_methods.receivefrom(self, size) return copas.receivefrom(self.socket, size or UDP_DATAGRAM_MAX) end
+function udp_methods.setpeername(self, ...) return self.socket:setpeername(...) end
+function udp_methods.setsockname(self, ...) return self.socket:setsockname(...) end
+-- The socket of a UDP server is shared by every exchange: closing a wrapper keeps it open.
+function udp_methods.close() return true end
+
+local function is_tcp(skt)
+  local prefix = tostring(skt):sub(1, 3)
+  return prefix == "tcp" or prefix == "SSL"
+end
+
+local function is_wrapped(skt)
+  local mt = getmetatable(skt)
+  return mt == wrapped_tcp_mt or mt == wrapped_udp_mt
+end
+
+function copas.wrap(skt, sslt)
+  if is_wrapped(skt) then return skt end
+  skt:settimeout(0)
+  if is_tcp(skt) then
+    return setmetatable({ socket = skt, ssl_params = normalize_sslt(sslt) }, wrapped_tcp_mt)
+  end
+  return setmetatable({ socket = skt }, wrapped_udp_mt)
+end
+
+function copas.handler(handler, sslparams)
+  check_function(handler, 1, "handler")
+  return function(skt, ...)
+    skt = copas.wrap(skt, sslparams)
+    local params = skt.ssl_params
+    if params and params.sni then skt:sni(params.sni.names, params.sni.strict) end
+    if params and params.wrap then
+      local ok, err = skt:dohandshake(params.wrap)
+      if not ok then
+        -- A failed handshake ends the handler here: it never sees an unencrypted socket.
+        return nil, err
+      end
+    end
+    return handler(skt, ...)
+  end
+end
+
+local function realsocket(skt)
+  if is_wrapped(skt) then return skt.socket end
+  return skt
+end
+
+-------------------------------------------------------------------------------
+-- Servers
+-------------------------------------------------------------------------------
+local servers = {}   -- server socket -> acceptor coroutine
+
+local function accept_loop(server, handler)
+  local count = 0
+  local server_name = object_names[server]
+  while true do
+    local client, err = server:accept()
+    if client then
+      count = count + 1
+      object_names[client] = server_name .. ":client_" .. count
+      client:settimeout(0)
+      copas.settimeouts(client, connect_timeouts[server], send_timeouts[server], receive_timeouts[server])
+      local co = coroutine_create(handler)
+      local id = register(co)
+      start_args[id] = { n = 1, client }
+      task_socket[id] = client
+      object_names[co] = server_name .. ":handler_" .. count
+      if copas.autoclose then autoclose_socket[id] = client end
+    elseif err == "timeout" then
+      wait_socket(current_id, server, "r", nil, true)
+    elseif err == "closed" then
+      return
+    else
+      -- Out of descriptors or another transient failure: back off instead of spinning.
+      c_sleep(current_id, 0.05)
+      park()
+    end
+  end
+end
+
+local function add_tcp_server(server, handler, timeout, name)
+  server:settimeout(0)
+  if name then object_names[server] = name end
+  if timeout then copas.settimeout(server, timeout) end
+  local co = coroutine_create(accept_loop)
+  local id = register(co)
+  start_args[id] = { n = 2, server, handler }
+  object_names[co] = object_names[server] .. ":acceptor"
+  servers[server] = co
+end
+
+local function add_udp_server(server, handler, timeout, name)
+  server:settimeout(0)
+  if name then object_names[server] = name end
+  if timeout then copas.settimeout(server, timeout) end
+  local co = coroutine_create(handler)
+  local id = register(co)
+  start_args[id] = { n = 1, server }
+  task_socket[id] = server
+  object_names[co] = object_names[server] .. ":handler"
+end
+
+function copas.addserver(server, handler, timeout, name)
+  check_function(handler, 2, "addserver")
+  if timeout ~= nil and type(timeout) ~= "number" then
+    error(("bad argument #3 to 'addserver' (number expected, got %s)"):format(type(timeout)), 2)
+  end
+  if is_tcp(server) then
+    add_tcp_server(server, handler, timeout, name)
+  else
+    add_udp_server(server, handler, timeout, name)
+  end
+end
+
+function copas.removeserver(server, keep_open)
+  local skt = realsocket(server)
+  local co = servers[skt]
+  servers[skt] = nil
+  if co then
+    local id = ids[co]
+    if id then forget(id, co) end
+  end
+  if keep_open then return true end
+  return copas.close(server)
+end
+
+-------------------------------------------------------------------------------
+-- The loop
+-------------------------------------------------------------------------------
+local ready_ids, alarm_ids = {}, {}
+local stats_enabled, stats = false, nil
+
+function copas.step(timeout)
+  if timeout ~= nil and type(timeout) ~= "number" then
+    error(("bad argument #1 to 'step' (number expected, got %s)"):format(type(timeout)), 2)
+  end
+  if current_co ~= nil then
+    error("copas.step cannot be called from inside a Copas thread", 2)
+  end
+  local step_start = stats_enabled and gettime()
+  local n, nalarms = c_step(timeout, ready_ids, alarm_ids)
+  for i = 1, nalarms do
+    fire_alarm(alarm_ids[i])
+  end
+  for i = 1, n do
+    local id = ready_ids[i]
+    local co = threads[id]
+    if co then tick(id, co) end
+  end
+  if step_start then
+    local duration = gettime() - step_start
+    stats = stats or { steps = 0, duration_tot = 0, duration_max = -1, duration_min = math.huge,
+      time_start = step_start }
+    stats.steps = stats.steps + 1
+    stats.duration_tot = stats.duration_tot + duration
+    if duration > stats.duration_max then stats.duration_max = duration end
+    if duration < stats.duration_min then stats.duration_min = duration end
+  end
+  return n + nalarms > 0
+end
+
+function copas.finished()
+  return c_idle()
+end
+
+local exiting = false
+local exit_waiters = {}
+
+function copas.exit()
+  if exiting then return end
+  exiting = true
+  for co in pairs(exit_waiters) do
+    exit_waiters[co] = nil
+    copas.wakeup(co)
+  end
+end
+
+function copas.exiting()
+  return exiting
+end
+
+function copas.waitforexit()
+  local co = coroutine_running()
+  while not exiting do
+    exit_waiters[co] = true
+    copas.pauseforever()
+  end
+  exit_waiters[co] = nil
+end
+
+function copas.loop(initializer, timeout)
+  if type(initializer) == "function" then
+    copas.addnamedthread("copas_initializer", initializer)
+  else
+    timeout = initializer or timeout
+  end
+  exiting = false
+  copas.running = true
+  while true do
+    copas.step(timeout)
+    if c_idle() then
+      if exiting then break end
+      copas.exit()
+    end
+  end
+  copas.running = false
+end
+
+function copas.cancelall()
+  for id, co in pairs(threads) do
+    local to_close = autoclose_socket[id]
+    autoclose_socket[id] = nil
+    forget(id, co)
+    if to_close then pcall(copas.close, to_close) end
+  end
+  for server in pairs(servers) do
+    servers[server] = nil
+    pcall(copas.close, server)
+  end
+  copas.exit()
+end
+
+function copas.status(enable_stats)
+  local res = {}
+  if enable_stats == true then
+    stats_enabled, stats = true, nil
+  elseif enable_stats == false then
+    stats_enabled, stats = false, nil
+  elseif stats_enabled and stats then
+    for k, v in pairs(stats) do res[k] = v end
+    res.duration_avg = stats.duration_tot / stats.steps
+    res.time_end = gettime()
+    res.time_tot = res.time_end - stats.time_start
+    res.time_avg = res.time_tot / stats.steps
+    stats = nil
+  end
+  local counts = c_counts()
+  res.running = not not copas.running
+  res.timeout = counts.alarms
+  res.timer = counts.sleeping
+  res.inactive = counts.suspended
+  res.read = counts.reading
+  res.write = counts.writing
+  res.active = counts.ready
+  return res
+end
+
+-------------------------------------------------------------------------------
+-- Names
+-------------------------------------------------------------------------------
+function copas.setsocketname(name, skt)
+  assert(type(name) == "string", "expected arg #1 to be a string")
+  skt = assert(realsocket(skt), "expected arg #2 to be a socket")
+  object_names[skt] = name
+end
+
+function copas.getsocketname(skt)
+  skt = assert(realsocket(skt), "expected arg #1 to be a socket")
+  return object_names[skt]
+end
+
+function copas.setthreadname(name, co)
+  assert(type(name) == "string", "expected arg #1 to be a string")
+  co = co or coroutine_running()
+  assert(type(co) == "thread", "expected arg #2 to be a coroutine or nil")
+  object_names[co] = name
+end
+
+function copas.getthreadname(co)
+  co = co or coroutine_running()
+  assert(type(co) == "thread", "expected arg #1 to be a coroutine or nil")
+  return object_names[co]
+end
+
+-------------------------------------------------------------------------------
+-- Debugging
+-------------------------------------------------------------------------------
+copas.debug = {}
+
+function copas.debug.start(logger, log_core)
+  local log = logger or print
+  debug_log = function(...)
+    return log(...)
+  end
+  copas.debug._core = log_core
+end
+
+function copas.debug.stop()
+  debug_log = nil
+end
+
+-- Wraps a socket (plain or copas-wrapped) in a proxy that prints every method call
+-- with its arguments and results. Extremely noisy; for debugging only.
+function copas.debug.socket(original)
+  if is_wrapped(original) then
+    original.socket = copas.debug.socket(original.socket)
+    return original
+  end
+  local call_id = 0
+  local function show(label, ...)
+    local args = pack(...)
+    print(label)
+    for i = 1, args.n do
+      local v = args[i]
+      if type(v) == "string" and #v > 30 then v = v:sub(1, 30) .. "(...truncated)" end
+      print("\t" .. i .. ": '" .. tostring(v) .. "' (" .. type(args[i]) .. ")")
+    end
+  end
+  return setmetatable({ __original_socket = original }, {
+    __index = function(self, key)
+      local value = original[key]
+      if type(value) ~= "function" then return value end
+      return function(self2, ...)
+        call_id = call_id + 1
+        local target = self2 == self and original or self2
+        show(call_id .. "-calling '" .. tostring(key) .. "' with; ", target, ...)
+        local results = pack(value(target, ...))
+        show(call_id .. "-results '" .. tostring(key) .. "' returned; ", unpack(results, 1, results.n))
+        return unpack(results, 1, results.n)
+      end
+    end,
+    __tostring = function() return tostring(original) end,
+  })
+end
+
+return copas

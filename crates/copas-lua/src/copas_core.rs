@@ -1,0 +1,280 @@
+//! `copas.core`: the Rust scheduler as seen from `copas.lua`.
+//!
+//! Tasks are known to Rust by id only; `copas.lua` keeps the coroutines and resumes
+//! them (a `coroutine.resume` from Lua is the cheapest way to switch, and it keeps
+//! error values and tracebacks exactly as Copas users expect). Everything about *when*
+//! a task runs — the run queue, sleeps, alarms, readiness waits and their deadlines —
+//! is decided here.
+
+use std::cell::RefCell;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use copas_sched::{Interest, Scheduler, Source, TaskId, Wake};
+use mlua::{Lua, Result, Table};
+
+/// Per-task data the scheduler keeps for the binding.
+#[derive(Debug, Default)]
+pub(crate) struct TaskData {
+    /// Deadline of the I/O operation in progress (it spans several waits).
+    pub(crate) deadline: Option<Instant>,
+    /// A one-shot registration for a socket object that is not ours (its descriptor
+    /// may be closed behind our back, so it is not kept past the wait).
+    foreign: Option<Source>,
+}
+
+/// The scheduler plus the binding's bookkeeping, shared by every `copas.core` function.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    pub(crate) scheduler: Scheduler<TaskData>,
+    batch: Vec<TaskId>,
+    alarms: Vec<TaskId>,
+}
+
+pub(crate) type SharedDispatcher = Rc<RefCell<Dispatcher>>;
+
+impl Dispatcher {
+    fn new() -> copas_sched::Result<Self> {
+        Ok(Dispatcher {
+            scheduler: Scheduler::new()?,
+            batch: Vec::new(),
+            alarms: Vec::new(),
+        })
+    }
+
+    /// Drops one-shot registrations of foreign sockets of tasks that are about to run.
+    fn release_foreign(&mut self, id: TaskId) {
+        if let Some(source) = self
+            .scheduler
+            .get_mut(id)
+            .and_then(|task| task.foreign.take())
+        {
+            self.scheduler.deregister(source);
+        }
+    }
+}
+
+/// Converts a Lua number of seconds into a duration; `None` for nil, negative, NaN or
+/// infinite values (all mean "no limit" in Copas).
+fn seconds(value: Option<f64>) -> Option<Duration> {
+    match value {
+        Some(s) if s.is_finite() && s >= 0.0 => Duration::try_from_secs_f64(s).ok(),
+        _ => None,
+    }
+}
+
+fn task_id(bits: i64) -> TaskId {
+    TaskId::from_bits(bits as u64)
+}
+
+fn id_value(id: TaskId) -> i64 {
+    id.to_bits() as i64
+}
+
+fn runtime_error(err: impl std::fmt::Display) -> mlua::Error {
+    mlua::Error::runtime(err.to_string())
+}
+
+/// The dispatcher of this Lua state (one per state, created on first use).
+pub(crate) fn dispatcher(lua: &Lua) -> Result<SharedDispatcher> {
+    if let Some(existing) = lua.app_data_ref::<SharedDispatcher>() {
+        return Ok(existing.clone());
+    }
+    let created = Rc::new(RefCell::new(Dispatcher::new().map_err(runtime_error)?));
+    lua.set_app_data(created.clone());
+    Ok(created)
+}
+
+/// Builds the `copas.core` table.
+pub fn open(lua: &Lua) -> Result<Table> {
+    let shared = dispatcher(lua)?;
+    let core = lua.create_table()?;
+
+    let d = shared.clone();
+    core.set(
+        "spawn",
+        lua.create_function(move |_, ()| {
+            Ok(id_value(
+                d.borrow_mut().scheduler.spawn(TaskData::default()),
+            ))
+        })?,
+    )?;
+
+    let d = shared.clone();
+    core.set(
+        "remove",
+        lua.create_function(move |_, id: i64| {
+            let mut d = d.borrow_mut();
+            d.release_foreign(task_id(id));
+            Ok(d.scheduler.remove(task_id(id)).is_some())
+        })?,
+    )?;
+
+    // step(timeout, ready, alarms) -> number of ready ids, number of alarm ids.
+    // Waits at most `timeout` seconds (nil: until something happens), then writes the
+    // ids of the tasks to resume into `ready[1..n]` and of alarms due into `alarms`.
+    let d = shared.clone();
+    core.set(
+        "step",
+        lua.create_function(
+            move |_, (timeout, ready, alarms): (Option<f64>, Table, Table)| {
+                let mut guard = d.borrow_mut();
+                let d = &mut *guard;
+                let timeout = match timeout {
+                    Some(t) if t.is_nan() || t < 0.0 => Some(Duration::ZERO),
+                    // Nothing can wake an idle scheduler: waiting "until something
+                    // happens" would be forever.
+                    None if d.scheduler.is_idle() => Some(Duration::ZERO),
+                    other => seconds(other),
+                };
+                d.scheduler.poll(timeout).map_err(runtime_error)?;
+                d.batch.clear();
+                d.scheduler.take_ready(&mut d.batch);
+                d.alarms.clear();
+                d.scheduler.take_alarms(&mut d.alarms);
+                for index in 0..d.batch.len() {
+                    let id = d.batch[index];
+                    d.release_foreign(id);
+                    ready.raw_set(index + 1, id_value(id))?;
+                }
+                for (index, id) in d.alarms.iter().enumerate() {
+                    alarms.raw_set(index + 1, id_value(*id))?;
+                }
+                Ok((d.batch.len(), d.alarms.len()))
+            },
+        )?,
+    )?;
+
+    // sleep(id, seconds): negative: until wakeup; zero: to the end of the run queue.
+    let d = shared.clone();
+    core.set(
+        "sleep",
+        lua.create_function(move |_, (id, secs): (i64, f64)| {
+            let mut d = d.borrow_mut();
+            let id = task_id(id);
+            let parked = if secs < 0.0 {
+                d.scheduler.suspend(id)
+            } else {
+                d.scheduler
+                    .sleep(id, seconds(Some(secs)).unwrap_or(Duration::MAX))
+            };
+            parked.map_err(runtime_error)
+        })?,
+    )?;
+
+    let d = shared.clone();
+    core.set(
+        "wakeup",
+        lua.create_function(move |_, id: i64| Ok(d.borrow_mut().scheduler.wakeup(task_id(id))))?,
+    )?;
+
+    // alarm(id, seconds|nil): sets or (nil) clears the task's alarm.
+    let d = shared.clone();
+    core.set(
+        "alarm",
+        lua.create_function(move |_, (id, secs): (i64, Option<f64>)| {
+            let mut d = d.borrow_mut();
+            let id = task_id(id);
+            match seconds(secs) {
+                Some(delay) => {
+                    let deadline = Instant::now()
+                        .checked_add(delay)
+                        .ok_or_else(|| runtime_error("delay too large"))?;
+                    d.scheduler.set_alarm(id, deadline).map_err(runtime_error)
+                }
+                None => {
+                    d.scheduler.clear_alarm(id);
+                    Ok(())
+                }
+            }
+        })?,
+    )?;
+
+    // waitfd(id, fd, "r"|"w", timeout, first) parks the running task until the
+    // descriptor is ready. `first` starts the operation's deadline from `timeout`;
+    // later waits of the same operation keep it.
+    let d = shared.clone();
+    core.set(
+        "waitfd",
+        lua.create_function(
+            move |_,
+                  (id, fd, mode, timeout, first): (
+                i64,
+                RawFd,
+                mlua::LuaString,
+                Option<f64>,
+                bool,
+            )| {
+                let mut guard = d.borrow_mut();
+                let d = &mut *guard;
+                let id = task_id(id);
+                let interest = if mode.as_bytes().first() == Some(&b'w') {
+                    Interest::Write
+                } else {
+                    Interest::Read
+                };
+                if fd < 0 {
+                    return Ok(false);
+                }
+                let source = d.scheduler.register(fd).map_err(runtime_error)?;
+                let task = d
+                    .scheduler
+                    .get_mut(id)
+                    .ok_or_else(|| runtime_error("not a Copas task"))?;
+                task.foreign = Some(source);
+                if first {
+                    task.deadline = seconds(timeout).and_then(|t| Instant::now().checked_add(t));
+                }
+                let deadline = task.deadline;
+                d.scheduler
+                    .wait_io(id, source, interest, deadline)
+                    .map_err(runtime_error)?;
+                Ok(true)
+            },
+        )?,
+    )?;
+
+    // timedout(id): true if the task's last wait ended by its deadline.
+    let d = shared.clone();
+    core.set(
+        "timedout",
+        lua.create_function(move |_, id: i64| {
+            Ok(d.borrow().scheduler.wake_reason(task_id(id)) == Some(Wake::TimedOut))
+        })?,
+    )?;
+
+    // idle(): nothing left that could ever run (see Scheduler::is_idle).
+    let d = shared.clone();
+    core.set(
+        "idle",
+        lua.create_function(move |_, ()| Ok(d.borrow().scheduler.is_idle()))?,
+    )?;
+
+    // counts() -> table of task counts by state, for copas.status().
+    let d = shared.clone();
+    core.set(
+        "counts",
+        lua.create_function(move |lua, ()| {
+            let c = d.borrow().scheduler.counts();
+            let t = lua.create_table()?;
+            t.set("ready", c.ready)?;
+            t.set("sleeping", c.sleeping)?;
+            t.set("suspended", c.suspended)?;
+            t.set("reading", c.reading)?;
+            t.set("writing", c.writing)?;
+            t.set("blocking", c.blocking)?;
+            t.set("alarms", c.alarms)?;
+            Ok(t)
+        })?,
+    )?;
+
+    // monotonic(): seconds on a clock that never jumps, for elapsed-time measurements.
+    let origin = Instant::now();
+    core.set(
+        "monotonic",
+        lua.create_function(move |_, ()| Ok(origin.elapsed().as_secs_f64()))?,
+    )?;
+
+    Ok(core)
+}
