@@ -74,12 +74,14 @@ local object_names = setmetatable({}, {
 -------------------------------------------------------------------------------
 -- Tasks
 -------------------------------------------------------------------------------
-local threads = {}                                     -- task id -> coroutine
-local ids = setmetatable({}, { __mode = "k" })         -- coroutine -> task id
-local start_args = {}                                  -- task id -> packed first-resume arguments
-local task_socket = {}                                 -- task id -> socket handed to a handler
-local autoclose_socket = {}                            -- task id -> socket to close when it ends
-local user_threads = setmetatable({}, { __mode = "k" }) -- coroutines from addthread (removable)
+-- Task ids are small integers (slots of the Rust scheduler), so these stay arrays.
+-- Entries are cleared when the task ends; nothing here needs to be weak.
+local threads = {}          -- task id -> coroutine
+local ids = {}              -- coroutine -> task id
+local start_args = {}       -- task id -> packed first-resume arguments
+local task_socket = {}      -- task id -> socket handed to a handler
+local autoclose_socket = {} -- task id -> socket to close when it ends
+local removable = {}        -- task id -> true for threads from addthread (removethread works)
 local errhandlers = setmetatable({}, { __mode = "k" })
 local alarm_callbacks = {}                             -- task id -> copas.timeout callback
 local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
@@ -137,9 +139,9 @@ local function forget(id, co)
   start_args[id] = nil
   task_socket[id] = nil
   alarm_callbacks[id] = nil
+  removable[id] = nil
   if co then
     ids[co] = nil
-    user_threads[co] = nil
   end
 end
 
@@ -222,7 +224,7 @@ function copas.addnamedthread(name, handler, ...)
   if select("#", ...) > 0 then
     start_args[id] = pack(...)
   end
-  user_threads[co] = true
+  removable[id] = true
   if name then object_names[co] = name end
   return co
 end
@@ -237,7 +239,7 @@ function copas.removethread(co)
     error(("bad argument #1 to 'removethread' (coroutine expected, got %s)"):format(type(co)), 2)
   end
   local id = ids[co]
-  if not id or not user_threads[co] then return end
+  if not id or not removable[id] then return end
   if co == current_co then
     cancel_current = true
     return

@@ -43,6 +43,14 @@ impl Dispatcher {
         })
     }
 
+    /// The live task in slot `index`.
+    fn task(&self, index: i64) -> Result<TaskId> {
+        u32::try_from(index)
+            .ok()
+            .and_then(|index| self.scheduler.id_at(index))
+            .ok_or_else(|| runtime_error("no such Copas task"))
+    }
+
     /// Drops one-shot registrations of foreign sockets of tasks that are about to run.
     fn release_foreign(&mut self, id: TaskId) {
         if let Some(source) = self
@@ -64,12 +72,11 @@ fn seconds(value: Option<f64>) -> Option<Duration> {
     }
 }
 
-fn task_id(bits: i64) -> TaskId {
-    TaskId::from_bits(bits as u64)
-}
-
+/// Lua knows a task by its slot index: a small integer, so the tables `copas.lua` keys
+/// by it stay arrays. Lua forgets an index in the same call that frees the slot, so an
+/// index it holds always names the live task.
 fn id_value(id: TaskId) -> i64 {
-    id.to_bits() as i64
+    i64::from(id.index())
 }
 
 fn runtime_error(err: impl std::fmt::Display) -> mlua::Error {
@@ -106,8 +113,11 @@ pub fn open(lua: &Lua) -> Result<Table> {
         "remove",
         lua.create_function(move |_, id: i64| {
             let mut d = d.borrow_mut();
-            d.release_foreign(task_id(id));
-            Ok(d.scheduler.remove(task_id(id)).is_some())
+            let Ok(id) = d.task(id) else {
+                return Ok(false);
+            };
+            d.release_foreign(id);
+            Ok(d.scheduler.remove(id).is_some())
         })?,
     )?;
 
@@ -152,7 +162,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
         "sleep",
         lua.create_function(move |_, (id, secs): (i64, f64)| {
             let mut d = d.borrow_mut();
-            let id = task_id(id);
+            let id = d.task(id)?;
             let parked = if secs < 0.0 {
                 d.scheduler.suspend(id)
             } else {
@@ -166,7 +176,10 @@ pub fn open(lua: &Lua) -> Result<Table> {
     let d = shared.clone();
     core.set(
         "wakeup",
-        lua.create_function(move |_, id: i64| Ok(d.borrow_mut().scheduler.wakeup(task_id(id))))?,
+        lua.create_function(move |_, id: i64| {
+            let mut d = d.borrow_mut();
+            Ok(d.task(id).is_ok_and(|id| d.scheduler.wakeup(id)))
+        })?,
     )?;
 
     // alarm(id, seconds|nil): sets or (nil) clears the task's alarm.
@@ -175,7 +188,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
         "alarm",
         lua.create_function(move |_, (id, secs): (i64, Option<f64>)| {
             let mut d = d.borrow_mut();
-            let id = task_id(id);
+            let id = d.task(id)?;
             match seconds(secs) {
                 Some(delay) => {
                     let deadline = Instant::now()
@@ -208,7 +221,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
             )| {
                 let mut guard = d.borrow_mut();
                 let d = &mut *guard;
-                let id = task_id(id);
+                let id = d.task(id)?;
                 let interest = if mode.as_bytes().first() == Some(&b'w') {
                     Interest::Write
                 } else {
@@ -240,7 +253,8 @@ pub fn open(lua: &Lua) -> Result<Table> {
     core.set(
         "timedout",
         lua.create_function(move |_, id: i64| {
-            Ok(d.borrow().scheduler.wake_reason(task_id(id)) == Some(Wake::TimedOut))
+            let d = d.borrow();
+            Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
         })?,
     )?;
 

@@ -33,6 +33,12 @@ impl TaskId {
             generation: ((bits >> 32) as u32) & GENERATION_MASK,
         }
     }
+
+    /// The slot number: unique among live tasks (a dense index for tables), but reused
+    /// once the task is removed. [`Scheduler::id_at`] turns it back into the live id.
+    pub fn index(self) -> u32 {
+        self.index
+    }
 }
 
 /// Why a task was made ready.
@@ -193,6 +199,12 @@ impl<T> Scheduler<T> {
         self.free.push(id.index);
         self.live -= 1;
         task
+    }
+
+    /// The id of the live task in slot `index`, if any.
+    pub fn id_at(&self, index: u32) -> Option<TaskId> {
+        let slot = self.slots.get(index as usize)?;
+        (slot.state != State::Free).then_some(TaskId { index, generation: slot.generation })
     }
 
     /// True while `id` names a task that has not been removed.
