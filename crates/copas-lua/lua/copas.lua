@@ -13,6 +13,7 @@ local socket = require("socket")
 local c_spawn, c_remove, c_step, c_sleep = core.spawn, core.remove, core.step, core.sleep
 local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.waitfd, core.timedout
 local c_idle, c_counts = core.idle, core.counts
+local c_resolve, c_resolved = core.resolve, core.resolved
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -523,17 +524,40 @@ function copas.sendto(client, data, ip, port)
   return client:sendto(data, ip, port)
 end
 
-function copas.connect(skt, host, port)
-  skt:settimeout(0)
+local function connect_address(skt, host, port)
   local tried = false
-  local s, err = io_loop(skt, function() return "w" end, connect_timeouts[skt], function()
+  return io_loop(skt, function() return "w" end, connect_timeouts[skt], function()
     local ret, e = skt:connect(host, port)
     if ret then return ret end
     if e == "already connected" and tried then return 1 end
     tried = true
     return nil, e
   end)
-  return s, err
+end
+
+local function is_address(host)
+  return host:find("^[%d%.]+$") or host:find(":", 1, true) or host == "*"
+end
+
+-- Names are resolved on a worker thread, so a slow DNS server stalls only this thread;
+-- then each address is tried in turn, as LuaSocket's connect does.
+function copas.connect(skt, host, port)
+  skt:settimeout(0)
+  local id = type(host) == "string" and not is_address(host) and type(port) == "number" and task_id(2)
+  if not id then
+    return connect_address(skt, host, port)
+  end
+  c_resolve(id, host, port)
+  park()
+  local addresses, err = c_resolved(id)
+  if not addresses then return nil, err end
+  for i = 1, #addresses do
+    local ok
+    ok, err = connect_address(skt, addresses[i], port)
+    if ok then return ok end
+    if err == "timeout" then break end
+  end
+  return nil, err
 end
 
 function copas.flush() end

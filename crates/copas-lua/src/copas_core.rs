@@ -63,6 +63,26 @@ impl Dispatcher {
     }
 }
 
+/// Addresses of a name, or LuaSocket's message for why there are none.
+type Resolution = std::result::Result<Vec<std::net::SocketAddr>, String>;
+
+/// Runs on a worker thread: the system resolver may block for seconds.
+fn resolve(host: &str, port: u16) -> Resolution {
+    use std::net::ToSocketAddrs;
+    match (host, port).to_socket_addrs() {
+        Ok(found) => {
+            let mut addresses: Vec<_> = found.collect();
+            addresses.dedup();
+            if addresses.is_empty() {
+                Err("host not found".to_owned())
+            } else {
+                Ok(addresses)
+            }
+        }
+        Err(_) => Err("host not found".to_owned()),
+    }
+}
+
 /// Converts a Lua number of seconds into a duration; `None` for nil, negative, NaN or
 /// infinite values (all mean "no limit" in Copas).
 fn seconds(value: Option<f64>) -> Option<Duration> {
@@ -255,6 +275,41 @@ pub fn open(lua: &Lua) -> Result<Table> {
         lua.create_function(move |_, id: i64| {
             let d = d.borrow();
             Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
+        })?,
+    )?;
+
+    // resolve(id, host, port) parks the task while a worker thread resolves `host`;
+    // resolved(id) then returns the addresses as a list of IP strings, or nil, message.
+    let d = shared.clone();
+    core.set(
+        "resolve",
+        lua.create_function(move |_, (id, host, port): (i64, String, u16)| {
+            let mut d = d.borrow_mut();
+            let id = d.task(id)?;
+            d.scheduler
+                .wait_blocking(id, None, move || Box::new(resolve(&host, port)))
+                .map_err(runtime_error)
+        })?,
+    )?;
+
+    let d = shared.clone();
+    core.set(
+        "resolved",
+        lua.create_function(move |lua, id: i64| {
+            let mut d = d.borrow_mut();
+            let id = d.task(id)?;
+            let outcome = d.scheduler.take_completion(id).and_then(|c| c.downcast::<Resolution>().ok());
+            match outcome.map(|boxed| *boxed) {
+                Some(Ok(addresses)) => {
+                    let list = lua.create_table()?;
+                    for (index, address) in addresses.iter().enumerate() {
+                        list.raw_set(index + 1, address.ip().to_string())?;
+                    }
+                    Ok((Some(list), None))
+                }
+                Some(Err(message)) => Ok((None, Some(message))),
+                None => Ok((None, Some("timeout".to_owned()))),
+            }
         })?,
     )?;
 
