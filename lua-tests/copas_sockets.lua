@@ -1,0 +1,248 @@
+-- Copas with real sockets on loopback: servers, clients, timeouts, UDP, wrap, errors.
+local t = require("t")
+local copas = require("copas")
+local socket = require("socket")
+
+local function server()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  return s, port
+end
+
+local function client(port)
+  local c = copas.wrap(socket.tcp())
+  assert(c:connect("127.0.0.1", port))
+  return c
+end
+
+t.test("echo server with several concurrent clients", function()
+  local srv, port = server()
+  copas.addserver(srv, function(skt)
+    while true do
+      local line = copas.receive(skt)
+      if not line or line == "quit" then break end
+      copas.send(skt, line .. "\n")
+    end
+  end)
+  local replies = {}
+  local done = 0
+  for n = 1, 10 do
+    copas.addthread(function()
+      local c = client(port)
+      for i = 1, 20 do
+        c:send(("client %d line %d\n"):format(n, i))
+        replies[#replies + 1] = c:receive()
+      end
+      c:send("quit\n")
+      c:close()
+      done = done + 1
+      if done == 10 then copas.removeserver(srv) end
+    end)
+  end
+  copas.loop()
+  t.eq(#replies, 200)
+  t.eq(done, 10)
+end)
+
+t.test("receive timeout returns nil, 'timeout' and the partial data", function()
+  local srv, port = server()
+  local result
+  copas.addserver(srv, function(skt)
+    copas.send(skt, "partial line without end")
+    copas.sleep(0.3)
+  end)
+  copas.addthread(function()
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    copas.settimeout(c, 0.05)
+    result = { copas.receive(c, "*l") }
+    c:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(result, { nil, "timeout", "partial line without end" })
+end)
+
+t.test("receive patterns: *a until close, byte counts, prefix", function()
+  local srv, port = server()
+  local got = {}
+  copas.addserver(srv, function(skt)
+    copas.send(skt, "12345line\r\nrest of it")
+  end)
+  copas.addthread(function()
+    local c = client(port)
+    got.count = c:receive(5)
+    got.line = c:receive("*l")
+    got.all = c:receive("*a")
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(got, { count = "12345", line = "line", all = "rest of it" })
+end)
+
+t.test("autoclose closes the client socket when the handler ends", function()
+  local srv, port = server()
+  local result
+  copas.addserver(srv, function(skt) copas.send(skt, "bye\n") end)
+  copas.addthread(function()
+    local c = client(port)
+    local line = c:receive()
+    local _, err = c:receive()
+    result = { line, err }
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(result, { "bye", "closed" })
+end)
+
+t.test("handler errors reach the error handler with the client socket; the server goes on", function()
+  local srv, port = server()
+  local seen = {}
+  copas.addserver(srv, function(skt)
+    copas.seterrorhandler(function(msg, co, s) seen[#seen + 1] = { msg = msg, skt = s } end)
+    local line = copas.receive(skt)
+    if line == "fail" then error("handler failed", 0) end
+    copas.send(skt, "ok\n")
+  end)
+  local answer
+  copas.addthread(function()
+    local c1 = client(port)
+    c1:send("fail\n")
+    c1:receive()
+    local c2 = client(port)
+    c2:send("fine\n")
+    answer = c2:receive()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(answer, "ok")
+  t.eq(#seen, 1)
+  t.eq(seen[1].msg, "handler failed")
+  t.ok(tostring(seen[1].skt):find("^tcp{client}"), tostring(seen[1].skt))
+end)
+
+t.test("connect: refused, and by name (resolved off the loop)", function()
+  local probe, port = server()
+  probe:close()
+  local refused, named
+  local srv, port2 = server()
+  copas.addserver(srv, function(skt) copas.send(skt, "hello\n") end)
+  copas.addthread(function()
+    refused = { copas.connect(socket.tcp(), "127.0.0.1", port) }
+    local c = socket.tcp()
+    local ok, err = copas.connect(c, "localhost", port2)
+    named = ok and copas.receive(c) or err
+    c:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(refused, { nil, "connection refused" })
+  t.eq(named, "hello")
+end)
+
+t.test("receivepartial returns what is there", function()
+  local srv, port = server()
+  local got
+  copas.addserver(srv, function(skt) copas.send(skt, "abc"); copas.sleep(0.2) end)
+  copas.addthread(function()
+    local c = client(port)
+    got = { copas.receivepartial(c.socket, 100) }
+    c:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(got, { nil, "timeout", "abc" })
+end)
+
+t.test("send timeout on a peer that never reads", function()
+  local srv, port = server()
+  local result
+  copas.addserver(srv, function(skt) copas.sleep(1) end)
+  copas.addthread(function()
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    copas.settimeout(c, 0.1)
+    local chunk = string.rep("x", 1024 * 1024)
+    local ok, err, last
+    for _ = 1, 64 do
+      ok, err, last = copas.send(c, chunk)
+      if not ok then break end
+    end
+    result = { ok, err, type(last) }
+    c:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(result, { nil, "timeout", "number" })
+end)
+
+t.test("UDP server and client", function()
+  local srv = socket.udp()
+  assert(srv:setsockname("127.0.0.1", 0))
+  local _, port = srv:getsockname()
+  local replies = {}
+  copas.addserver(srv, function(s)
+    for _ = 1, 3 do
+      local data, ip, p = copas.receivefrom(s)
+      s:sendto(data:upper(), ip, p)
+    end
+  end)
+  copas.addthread(function()
+    local c = copas.wrap(socket.udp())
+    c:setpeername("127.0.0.1", port)
+    for _, word in ipairs({ "one", "two", "three" }) do
+      c:send(word)
+      replies[#replies + 1] = c:receive()
+    end
+  end)
+  copas.loop()
+  srv:close()
+  t.eq(replies, { "ONE", "TWO", "THREE" })
+end)
+
+t.test("removeserver closes the server unless asked to keep it open", function()
+  local srv = server()
+  copas.addserver(srv, function() end)
+  t.eq(copas.removeserver(srv, true), true)
+  t.ok(srv:getsockname())
+  copas.addserver(srv, function() end)
+  copas.removeserver(srv)
+  t.ok(tostring(srv):find("closed") or not pcall(srv.getsockname, srv) or srv:getfd() == -1)
+  copas.loop()
+end)
+
+t.test("socket calls outside a Copas thread block like LuaSocket", function()
+  local srv, port = server()
+  local c = socket.tcp()
+  assert(copas.connect(c, "127.0.0.1", port))
+  local peer = srv:accept()
+  peer:send("outside\n")
+  t.eq(copas.receive(c), "outside")
+  copas.settimeout(c, 0.05)
+  t.eq({ copas.receive(c) }, { nil, "timeout", "" })
+  c:close(); peer:close(); srv:close()
+end)
+
+t.test("a busy reader lets the others run (fairness)", function()
+  local srv, port = server()
+  local ticks = 0
+  local reads = 0
+  copas.addserver(srv, function(skt)
+    copas.send(skt, string.rep("line\n", 5000))
+  end)
+  copas.addthread(function()
+    local c = client(port)
+    for _ = 1, 5000 do
+      if c:receive() then reads = reads + 1 end
+    end
+    copas.removeserver(srv)
+  end)
+  copas.addthread(function()
+    while reads < 5000 do ticks = ticks + 1; copas.sleep(0) end
+  end)
+  copas.loop()
+  t.eq(reads, 5000)
+  t.ok(ticks > 10, "the other thread ran " .. ticks .. " times")
+end)
+
+t.run()
