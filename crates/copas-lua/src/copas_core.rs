@@ -298,7 +298,10 @@ pub fn open(lua: &Lua) -> Result<Table> {
         lua.create_function(move |lua, id: i64| {
             let mut d = d.borrow_mut();
             let id = d.task(id)?;
-            let outcome = d.scheduler.take_completion(id).and_then(|c| c.downcast::<Resolution>().ok());
+            let outcome = d
+                .scheduler
+                .take_completion(id)
+                .and_then(|c| c.downcast::<Resolution>().ok());
             match outcome.map(|boxed| *boxed) {
                 Some(Ok(addresses)) => {
                     let list = lua.create_table()?;

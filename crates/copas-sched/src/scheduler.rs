@@ -204,7 +204,10 @@ impl<T> Scheduler<T> {
     /// The id of the live task in slot `index`, if any.
     pub fn id_at(&self, index: u32) -> Option<TaskId> {
         let slot = self.slots.get(index as usize)?;
-        (slot.state != State::Free).then_some(TaskId { index, generation: slot.generation })
+        (slot.state != State::Free).then_some(TaskId {
+            index,
+            generation: slot.generation,
+        })
     }
 
     /// True while `id` names a task that has not been removed.
