@@ -31,7 +31,10 @@ t.test("echo server with several concurrent clients", function()
       local c = client(port)
       for i = 1, 20 do
         c:send(("client %d line %d\n"):format(n, i))
-        replies[#replies + 1] = c:receive()
+        -- Receive first: `replies[#replies + 1] = c:receive()` would compute the index
+        -- before the receive yields, and concurrent threads would share it.
+        local reply = c:receive()
+        replies[#replies + 1] = reply
       end
       c:send("quit\n")
       c:close()

@@ -32,6 +32,16 @@ t.test("ticker stays on time under DNS and 1,000 connections", function()
     end
   end)
 
+  -- The server goes when both the resolving thread and the clients are done.
+  local pending = 2
+  local function one_done()
+    pending = pending - 1
+    if pending == 0 then
+      done = true
+      copas.removeserver(srv)
+    end
+  end
+
   local resolved = 0
   copas.addthread(function()
     for _ = 1, 20 do
@@ -39,6 +49,7 @@ t.test("ticker stays on time under DNS and 1,000 connections", function()
       if copas.connect(c, "localhost", port) then resolved = resolved + 1 end
       c:close()
     end
+    one_done()
   end)
 
   local finished, answered = 0, 0
@@ -53,10 +64,7 @@ t.test("ticker stays on time under DNS and 1,000 connections", function()
       end
       c:close()
       finished = finished + 1
-      if finished == CONNECTIONS then
-        done = true
-        copas.removeserver(srv)
-      end
+      if finished == CONNECTIONS then one_done() end
     end)
   end
 

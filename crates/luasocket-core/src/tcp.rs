@@ -100,6 +100,9 @@ pub struct TcpSocket {
     /// The peer closed its side; what is buffered is all there will be.
     eof: bool,
     connecting: bool,
+    /// Created without a family: a failed connect starts over with no OS socket, so
+    /// the next address may be of the other family (as LuaSocket's `inet_tryconnect`).
+    lazy: bool,
     timeout: Timeout,
     stats: Stats,
 }
@@ -137,6 +140,7 @@ impl TcpSocket {
             buffer: RecvBuffer::default(),
             eof: false,
             connecting: false,
+            lazy: family == Family::Unspec,
             timeout: Timeout::INFINITE,
             stats: Stats::new(),
         }
@@ -258,7 +262,6 @@ impl TcpSocket {
         }
         let addresses = resolve(host, port, self.family)?;
         let mut last = Error::Resolve("host not found".into());
-        let unspec = self.family == Family::Unspec;
         for address in addresses {
             match self.start_connect(address) {
                 Ok(true) => return self.connected(),
@@ -269,13 +272,19 @@ impl TcpSocket {
                 },
                 Err(err) => last = err,
             }
-            if unspec {
-                self.socket = None;
-                self.family = Family::Unspec;
-            }
-            self.connecting = false;
         }
         Err(last)
+    }
+
+    /// After a failed connect: a socket created without a family forgets its OS
+    /// socket, so another address (of either family) can be tried.
+    fn connect_failed(&mut self, err: Error) -> Error {
+        self.connecting = false;
+        if self.lazy && self.state == TcpState::Master {
+            self.socket = None;
+            self.family = Family::Unspec;
+        }
+        err
     }
 
     /// Begins a non-blocking connect to one address: `Ok(true)` when connected at once,
@@ -288,7 +297,7 @@ impl TcpSocket {
                 self.connecting = true;
                 Ok(false)
             }
-            Err(err) => Err(Error::from_io(err)),
+            Err(err) => Err(self.connect_failed(Error::from_io(err))),
         }
     }
 
@@ -304,13 +313,12 @@ impl TcpSocket {
     pub fn poll_connect(&mut self) -> Result<()> {
         let socket = self.socket()?;
         if let Some(err) = socket.take_error()? {
-            self.connecting = false;
-            return Err(Error::from_io(err));
+            return Err(self.connect_failed(Error::from_io(err)));
         }
         match socket.peer_addr() {
             Ok(_) => self.connected(),
             Err(err) if err.raw_os_error() == Some(libc::ENOTCONN) => Err(Error::Timeout),
-            Err(err) => Err(Error::from_io(err)),
+            Err(err) => Err(self.connect_failed(Error::from_io(err))),
         }
     }
 
@@ -584,6 +592,9 @@ mod tests {
         let mut sock = TcpSocket::new(Family::Unspec).unwrap();
         assert_eq!(sock.fd(), -1);
         assert!(!sock.is_closed());
+        let err = sock.connect("::1", port).unwrap_err();
+        assert_eq!(err.to_string(), "connection refused");
+        assert_eq!(sock.family(), Family::Unspec, "a lazy socket starts over after a failed connect");
         let err = sock.connect("127.0.0.1", port).unwrap_err();
         assert_eq!(err.to_string(), "connection refused");
     }
