@@ -14,6 +14,7 @@ local c_spawn, c_remove, c_step, c_sleep = core.spawn, core.remove, core.step, c
 local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.waitfd, core.timedout
 local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
+local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -475,7 +476,7 @@ end
 local function read_mode(err) return err == "wantwrite" and "w" or "r" end
 local function write_mode(err) return err == "wantread" and "r" or "w" end
 
-function copas.receive(client, pattern, part)
+local function generic_receive(client, pattern, part)
   pattern = pattern or "*l"
   local state_part = part
   return io_loop(client, read_mode, receive_timeouts[client], function()
@@ -499,8 +500,7 @@ function copas.receivepartial(client, pattern, part)
 end
 copas.receivePartial = copas.receivepartial
 
-function copas.receivefrom(client, size)
-  size = size or UDP_DATAGRAM_MAX
+local function generic_receivefrom(client, size)
   local port
   local s, err, extra = io_loop(client, read_mode, receive_timeouts[client], function()
     local data, ip_or_err, p = client:receivefrom(size)
@@ -510,7 +510,7 @@ function copas.receivefrom(client, size)
   return s, err, port or extra
 end
 
-function copas.send(client, data, from, to)
+local function generic_send(client, data, from, to)
   from = from or 1
   local last = from - 1
   return io_loop(client, write_mode, send_timeouts[client], function()
@@ -518,6 +518,73 @@ function copas.send(client, data, from, to)
     last = l or last
     return s, err, l
   end)
+end
+
+-- The fast paths below handle our own socket objects in one Rust call per attempt;
+-- `true` from the core means "not ours", and the general path above takes over.
+
+function copas.receive(client, pattern, part)
+  local id = task_id(2)
+  if id then
+    local timeout = receive_timeouts[client]
+    local a, b, c = c_recv(id, client, pattern, part, timeout, true)
+    while a == false do
+      park()
+      a, b, c = c_recv(id, client, pattern, part, timeout, false)
+    end
+    if a ~= true then
+      if a then
+        spend(id)
+      elseif b == "timeout" then
+        b = timeout_error(b)
+      end
+      return a, b, c
+    end
+  end
+  return generic_receive(client, pattern, part)
+end
+
+function copas.receivefrom(client, size)
+  size = size or UDP_DATAGRAM_MAX
+  local id = task_id(2)
+  if id then
+    local timeout = receive_timeouts[client]
+    local a, b, c = c_recvfrom(id, client, size, timeout, true, true)
+    while a == false do
+      park()
+      a, b, c = c_recvfrom(id, client, size, timeout, false, true)
+    end
+    if a ~= true then
+      if a then
+        spend(id)
+      elseif b == "timeout" then
+        b = timeout_error(b)
+      end
+      return a, b, c
+    end
+  end
+  return generic_receivefrom(client, size)
+end
+
+function copas.send(client, data, from, to)
+  local id = task_id(2)
+  if id then
+    local timeout = send_timeouts[client]
+    local a, b, c = c_send(id, client, data, from, to, timeout, true)
+    while a == false do
+      park()
+      a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
+    end
+    if a ~= true then
+      if a then
+        spend(id)
+      elseif b == "timeout" then
+        b = timeout_error(b)
+      end
+      return a, b, c
+    end
+  end
+  return generic_send(client, data, from, to)
 end
 
 function copas.sendto(client, data, ip, port)
@@ -743,8 +810,13 @@ local function accept_loop(server, handler)
   local count = 0
   local server_name = object_names[server]
   while true do
-    local client, err = server:accept()
-    if client then
+    local client, err = c_accept(current_id, server)
+    if client == true then
+      client, err = server:accept()
+    end
+    if client == false then
+      park()
+    elseif client then
       count = count + 1
       object_names[client] = server_name .. ":client_" .. count
       client:settimeout(0)

@@ -1,84 +1,15 @@
--- socket: LuaSocket's `socket` namespace on top of `socket.core` (which is this very
--- table, extended here, as in LuaSocket).
-local core = require("socket.core")
-local socket = core
+-----------------------------------------------------------------------------
+-- socket: LuaSocket 3.x's helper layer over socket.core
+--
+-- The module is the socket.core table itself, extended with connect4,
+-- connect6, bind, try, choose and the LTN12 socket sources and sinks.
+-----------------------------------------------------------------------------
+local socket = require("socket.core")
 
-local error, type, tostring, select, pcall = error, type, tostring, select, pcall
-local setmetatable, getmetatable = setmetatable, getmetatable
-local math_min = math.min
-
--------------------------------------------------------------------------------
--- Exceptions: try/newtry/protect
--------------------------------------------------------------------------------
--- Errors raised by a `try` function carry their message in a table with this
--- metatable, so `protect` can tell them from other errors.
-local try_error = { __tostring = function(self) return tostring(self[1]) end }
-
-function socket.newtry(finalizer)
-  if finalizer ~= nil and type(finalizer) ~= "function" then
-    error(("bad argument #1 to 'newtry' (function expected, got %s)"):format(type(finalizer)), 2)
-  end
-  return function(...)
-    if (...) then return ... end
-    if finalizer then finalizer() end
-    error(setmetatable({ (select(2, ...)) }, try_error), 0)
-  end
-end
-
-local function protected(ok, ...)
-  if ok then return ... end
-  local err = ...
-  if type(err) == "table" and getmetatable(err) == try_error then
-    return nil, err[1]
-  end
-  error(err, 0)
-end
-
-function socket.protect(f)
-  if type(f) ~= "function" then
-    error(("bad argument #1 to 'protect' (function expected, got %s)"):format(type(f)), 2)
-  end
-  return function(...)
-    return protected(pcall(f, ...))
-  end
-end
-
-socket.try = socket.newtry()
-
-function socket.skip(d, ...)
-  if type(d) ~= "number" then
-    error(("bad argument #1 to 'skip' (number expected, got %s)"):format(type(d)), 2)
-  end
-  if d < 0 then d = 0 end
-  return select(math.floor(d) + 1, ...)
-end
-
--------------------------------------------------------------------------------
--- Connecting and binding
--------------------------------------------------------------------------------
-local constructors = { inet = core.tcp4, inet6 = core.tcp6 }
-
-function socket.connect(address, port, laddress, lport, family)
-  if type(address) ~= "string" and type(address) ~= "number" then
-    error(("bad argument #1 to 'connect' (string expected, got %s)"):format(type(address)), 2)
-  end
-  local create = core.tcp
-  if family ~= nil then
-    create = constructors[family]
-    if not create then
-      error("bad argument #5 to 'connect' (invalid family)", 2)
-    end
-  end
-  local sock, err = create()
-  if not sock then return nil, err end
-  if laddress then
-    local ok, e = sock:bind(laddress, lport or 0)
-    if not ok then sock:close(); return nil, e end
-  end
-  local ok, e = sock:connect(address, port)
-  if not ok then sock:close(); return nil, e end
-  return sock
-end
+local error, ipairs, setmetatable, tonumber, tostring, type =
+  error, ipairs, setmetatable, tonumber, tostring, type
+local min = math.min
+local format, find, gsub = string.format, string.find, string.gsub
 
 function socket.connect4(address, port, laddress, lport)
   return socket.connect(address, port, laddress, lport, "inet")
@@ -88,6 +19,8 @@ function socket.connect6(address, port, laddress, lport)
   return socket.connect(address, port, laddress, lport, "inet6")
 end
 
+-- A listening server socket on the first address of `host` that takes it,
+-- with reuseaddr set; "*" is every IPv4 address.
 function socket.bind(host, port, backlog)
   if host == "*" then host = "0.0.0.0" end
   local addresses, err = socket.dns.getaddrinfo(host)
@@ -95,7 +28,11 @@ function socket.bind(host, port, backlog)
   err = "no info on address"
   for _, alt in ipairs(addresses) do
     local sock
-    sock, err = constructors[alt.family]()
+    if alt.family == "inet" then
+      sock, err = socket.tcp4()
+    else
+      sock, err = socket.tcp6()
+    end
     if not sock then return nil, err end
     sock:setoption("reuseaddr", true)
     local ok
@@ -109,24 +46,31 @@ function socket.bind(host, port, backlog)
   return nil, err
 end
 
+socket.try = socket.newtry()
+
+-- A function that dispatches on its first argument, a key of `table`; a
+-- non-string first argument selects "default" and is passed on.
 function socket.choose(table)
   return function(name, opt1, opt2)
     if type(name) ~= "string" then
       name, opt1, opt2 = "default", name, opt1
     end
     local f = table[name or "nil"]
-    if not f then error("unknown key (" .. tostring(name) .. ")", 3) end
+    if not f then error("unknown key (" .. tostring(name) .. ")", 2) end
     return f(opt1, opt2)
   end
 end
 
--------------------------------------------------------------------------------
--- LTN12 sources and sinks on sockets
--------------------------------------------------------------------------------
-socket.BLOCKSIZE = 2048
+-----------------------------------------------------------------------------
+-- LTN12 sources and sinks over stream sockets
+-----------------------------------------------------------------------------
 local sourcet, sinkt = {}, {}
-socket.sourcet, socket.sinkt = sourcet, sinkt
+socket.sourcet = sourcet
+socket.sinkt = sinkt
 
+socket.BLOCKSIZE = 2048
+
+-- Sources and sinks keep getfd/dirty so they can be passed to socket.select.
 local function selectable(sock, call)
   return setmetatable({
     getfd = function() return sock:getfd() end,
@@ -151,13 +95,23 @@ sinkt["keep-open"] = function(sock)
   end)
 end
 
+-- Chunked transfer coding; the end of the data sends the last, empty chunk and
+-- leaves the socket open (an HTTP exchange goes on over it, as socket.http's does).
+sinkt["http-chunked"] = function(sock)
+  return selectable(sock, function(_, chunk)
+    if not chunk then return sock:send("0\r\n\r\n") end
+    return sock:send(format("%X\r\n", #chunk) .. chunk .. "\r\n")
+  end)
+end
+
 sinkt["default"] = sinkt["keep-open"]
+
 socket.sink = socket.choose(sinkt)
 
 sourcet["by-length"] = function(sock, length)
   return selectable(sock, function()
     if length <= 0 then return nil end
-    local chunk, err = sock:receive(math_min(socket.BLOCKSIZE, length))
+    local chunk, err = sock:receive(min(socket.BLOCKSIZE, length))
     if err then return nil, err end
     length = length - #chunk
     return chunk
@@ -165,7 +119,7 @@ sourcet["by-length"] = function(sock, length)
 end
 
 sourcet["until-closed"] = function(sock)
-  local done
+  local done = false
   return selectable(sock, function()
     if done then return nil end
     local chunk, err, partial = sock:receive(socket.BLOCKSIZE)
@@ -179,7 +133,57 @@ sourcet["until-closed"] = function(sock)
   end)
 end
 
+-- Header lines up to the blank line, continuation lines folded in; repeated
+-- fields are joined with ", " (the trailer of a chunked body).
+local function receive_trailer(sock, headers)
+  headers = headers or {}
+  local line, err = sock:receive()
+  if err then return nil, err end
+  while line ~= "" do
+    local _, _, name, value = find(line, "^(.-):%s*(.*)")
+    if not (name and value) then return nil, "malformed reponse headers" end
+    name = name:lower()
+    line, err = sock:receive()
+    if err then return nil, err end
+    while find(line, "^%s") do
+      value = value .. line
+      line, err = sock:receive()
+      if err then return nil, err end
+    end
+    if headers[name] then
+      headers[name] = headers[name] .. ", " .. value
+    else
+      headers[name] = value
+    end
+  end
+  return headers
+end
+
+-- Removes the chunked transfer coding; a trailer is merged into `headers` when
+-- one is given.
+sourcet["http-chunked"] = function(sock, headers)
+  local done = false
+  return selectable(sock, function()
+    if done then return nil end
+    local line, err = sock:receive()
+    if err then return nil, err end
+    local size = tonumber((gsub(line, ";.*", "")), 16)
+    if not size then return nil, "invalid chunk size" end
+    if size > 0 then
+      local chunk, receive_err = sock:receive(size)
+      if chunk then sock:receive() end
+      return chunk, receive_err
+    end
+    done = true
+    local trailer
+    trailer, err = receive_trailer(sock, type(headers) == "table" and headers or nil)
+    if not trailer then return nil, err end
+    return nil
+  end)
+end
+
 sourcet["default"] = sourcet["until-closed"]
+
 socket.source = socket.choose(sourcet)
 
 return socket

@@ -148,7 +148,9 @@ pub fn open(lua: &Lua) -> Result<Table> {
     core.set(
         "step",
         lua.create_function(
-            move |_, (timeout, ready, alarms): (Option<f64>, Table, Table)| {
+            move |lua, (timeout, ready, alarms): (Option<f64>, Table, Table)| {
+                // A safe point: nothing is borrowed yet.
+                crate::socket_core::registry::drain(lua);
                 let mut guard = d.borrow_mut();
                 let d = &mut *guard;
                 let timeout = match timeout {
@@ -341,6 +343,8 @@ pub fn open(lua: &Lua) -> Result<Table> {
         })?,
     )?;
 
+    fast::register(lua, &core, &shared)?;
+
     // monotonic(): seconds on a clock that never jumps, for elapsed-time measurements.
     let origin = Instant::now();
     core.set(
@@ -349,4 +353,370 @@ pub fn open(lua: &Lua) -> Result<Table> {
     )?;
 
     Ok(core)
+}
+
+/// The socket fast paths: `copas.receive`, `copas.send`, accepting and UDP receives on
+/// our own socket objects, done in one call each. Every function returns `true` for an
+/// object it does not handle (not ours, wrong class, odd arguments): `copas.lua` then
+/// takes the general path, which also raises the proper argument errors.
+pub(crate) mod fast {
+    use std::time::Instant;
+
+    use copas_sched::{Interest, Wake};
+    use luasocket_core::{Error, ReceivePattern, TcpState, UdpState};
+    use mlua::{Lua, MultiValue, Result, Table, Value};
+
+    use super::{runtime_error, seconds, SharedDispatcher};
+    use crate::socket_core::object::classes;
+    use crate::socket_core::registry::{drain, key_of, registry, Socket};
+
+    fn not_ours() -> Result<MultiValue> {
+        Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+    }
+
+    fn parked(extra: Option<Value>) -> Result<MultiValue> {
+        let mut values = vec![Value::Boolean(false)];
+        values.extend(extra);
+        Ok(MultiValue::from_vec(values))
+    }
+
+    fn pattern_of(value: &Value) -> Option<ReceivePattern> {
+        match value {
+            Value::Nil => Some(ReceivePattern::Line),
+            Value::String(s) => ReceivePattern::parse(&s.as_bytes()).ok(),
+            Value::Integer(n) => ReceivePattern::count(*n as f64).ok(),
+            Value::Number(n) => ReceivePattern::count(*n).ok(),
+            _ => None,
+        }
+    }
+
+    /// Parks task `id` until the entry's descriptor is ready, registering it with the
+    /// reactor the first time. `first` starts the operation's deadline.
+    fn park(
+        dispatcher: &SharedDispatcher,
+        registration: &mut Option<copas_sched::Source>,
+        fd: i32,
+        id: i64,
+        interest: Interest,
+        timeout: Option<f64>,
+        first: bool,
+    ) -> Result<()> {
+        let mut d = dispatcher.borrow_mut();
+        let task = d.task(id)?;
+        let source = match *registration {
+            Some(source) if d.scheduler.is_registered(source) => source,
+            _ => {
+                let source = d.scheduler.register(fd).map_err(runtime_error)?;
+                *registration = Some(source);
+                source
+            }
+        };
+        let data = d
+            .scheduler
+            .get_mut(task)
+            .ok_or_else(|| runtime_error("no such Copas task"))?;
+        if first {
+            data.deadline = seconds(timeout).and_then(|t| Instant::now().checked_add(t));
+        }
+        let deadline = data.deadline;
+        d.scheduler
+            .wait_io(task, source, interest, deadline)
+            .map_err(runtime_error)
+    }
+
+    /// True if the task's last wait ended at its deadline (never for a first attempt).
+    fn timed_out(dispatcher: &SharedDispatcher, id: i64, first: bool) -> Result<bool> {
+        if first {
+            return Ok(false);
+        }
+        let d = dispatcher.borrow();
+        Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
+    }
+
+    fn bytes_with_prefix(
+        lua: &Lua,
+        prefix: &Option<mlua::LuaString>,
+        bytes: &[u8],
+    ) -> Result<Value> {
+        Ok(Value::String(match prefix {
+            None => lua.create_string(bytes)?,
+            Some(prefix) => {
+                let mut joined = prefix.as_bytes().to_vec();
+                joined.extend_from_slice(bytes);
+                lua.create_string(&joined)?
+            }
+        }))
+    }
+
+    /// recv(id, skt, pattern, prefix, timeout, first): `data` | `nil, err, partial` |
+    /// `false` (parked: call again with first = false) | `true` (not ours).
+    pub(crate) fn recv(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        (id, skt, pattern, prefix, timeout, first): (i64, Value, Value, Value, Option<f64>, bool),
+    ) -> Result<MultiValue> {
+        let (Value::UserData(object), Some(pattern)) = (&skt, pattern_of(&pattern)) else {
+            return not_ours();
+        };
+        let prefix = match prefix {
+            Value::Nil => None,
+            Value::String(s) => Some(s),
+            _ => return not_ours(),
+        };
+        let expired = timed_out(dispatcher, id, first)?;
+        drain(lua);
+        let sockets = registry(lua);
+        let mut registry = sockets.registry.borrow_mut();
+        let Some(entry) = registry.get_mut(key_of(object)) else {
+            return not_ours();
+        };
+        let Socket::Tcp(socket) = &mut entry.socket else {
+            return not_ours();
+        };
+        if socket.state() != TcpState::Client {
+            return not_ours();
+        }
+        let fd = socket.fd();
+        let failure = match socket.try_receive(pattern) {
+            Ok(Some(received)) => {
+                let data = bytes_with_prefix(lua, &prefix, &received.bytes())?;
+                return Ok(MultiValue::from_vec(vec![data]));
+            }
+            Ok(None) if !expired => {
+                park(
+                    dispatcher,
+                    &mut entry.source,
+                    fd,
+                    id,
+                    Interest::Read,
+                    timeout,
+                    first,
+                )?;
+                return parked(None);
+            }
+            Ok(None) => Error::Timeout,
+            Err(err) => err,
+        };
+        let partial = socket.take_partial(pattern);
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure.to_string())?),
+            bytes_with_prefix(lua, &prefix, &partial)?,
+        ]))
+    }
+
+    /// send(id, skt, data, i, j, timeout, first): `last` | `nil, err, last` |
+    /// `false, last` (parked: call again from last + 1) | `true` (not ours).
+    pub(crate) fn send(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        (id, skt, data, i, j, timeout, first): (
+            i64,
+            Value,
+            Value,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            bool,
+        ),
+    ) -> Result<MultiValue> {
+        let (Value::UserData(object), Value::String(data)) = (&skt, &data) else {
+            return not_ours();
+        };
+        let bytes = data.as_bytes();
+        let (start, end) = crate::socket_core::tcp::send_range(bytes.len(), i, j);
+        let expired = timed_out(dispatcher, id, first)?;
+        drain(lua);
+        let sockets = registry(lua);
+        let mut registry = sockets.registry.borrow_mut();
+        let Some(entry) = registry.get_mut(key_of(object)) else {
+            return not_ours();
+        };
+        let Socket::Tcp(socket) = &mut entry.socket else {
+            return not_ours();
+        };
+        if socket.state() != TcpState::Client {
+            return not_ours();
+        }
+        let fd = socket.fd();
+        let mut sent = 0usize;
+        let wanted = if start <= end {
+            (end - start + 1) as usize
+        } else {
+            0
+        };
+        let offset = (start - 1).max(0) as usize;
+        let failure = loop {
+            if sent == wanted {
+                break None;
+            }
+            match socket.try_send(&bytes[offset + sent..offset + wanted]) {
+                Ok(n) => sent += n,
+                Err(Error::Timeout) if !expired => {
+                    park(
+                        dispatcher,
+                        &mut entry.source,
+                        fd,
+                        id,
+                        Interest::Write,
+                        timeout,
+                        first,
+                    )?;
+                    return parked(Some(Value::Number((start - 1 + sent as i64) as f64)));
+                }
+                Err(err) => break Some(err),
+            }
+        };
+        let last = Value::Number((start - 1 + sent as i64) as f64);
+        Ok(MultiValue::from_vec(match failure {
+            None => vec![last],
+            Some(err) => vec![
+                Value::Nil,
+                Value::String(lua.create_string(err.to_string())?),
+                last,
+            ],
+        }))
+    }
+
+    /// accept(id, server): `client` | `nil, err` | `false` (parked) | `true` (not ours).
+    pub(crate) fn accept(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        (id, skt): (i64, Value),
+    ) -> Result<MultiValue> {
+        let Value::UserData(object) = &skt else {
+            return not_ours();
+        };
+        drain(lua);
+        let sockets = registry(lua);
+        let accepted = {
+            let mut registry = sockets.registry.borrow_mut();
+            let Some(entry) = registry.get_mut(key_of(object)) else {
+                return not_ours();
+            };
+            let Socket::Tcp(socket) = &mut entry.socket else {
+                return not_ours();
+            };
+            if socket.state() != TcpState::Server {
+                return not_ours();
+            }
+            let fd = socket.fd();
+            match socket.try_accept() {
+                Err(Error::Timeout) => {
+                    park(
+                        dispatcher,
+                        &mut entry.source,
+                        fd,
+                        id,
+                        Interest::Read,
+                        None,
+                        true,
+                    )?;
+                    return parked(None);
+                }
+                other => other,
+            }
+        };
+        match accepted {
+            Ok(client) => {
+                let classes = classes(lua)?;
+                let client = classes.wrap(lua, Socket::Tcp(client))?;
+                Ok(MultiValue::from_vec(vec![Value::UserData(client)]))
+            }
+            Err(err) => Ok(MultiValue::from_vec(vec![
+                Value::Nil,
+                Value::String(lua.create_string(err.to_string())?),
+            ])),
+        }
+    }
+
+    /// recvfrom(id, skt, size, timeout, first, with_sender): `data[, ip, port]` |
+    /// `nil, err` | `false` (parked) | `true` (not ours).
+    pub(crate) fn recvfrom(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        (id, skt, size, timeout, first, with_sender): (
+            i64,
+            Value,
+            Option<f64>,
+            Option<f64>,
+            bool,
+            bool,
+        ),
+    ) -> Result<MultiValue> {
+        let Value::UserData(object) = &skt else {
+            return not_ours();
+        };
+        let size = match size {
+            None => luasocket_core::DATAGRAM_SIZE,
+            Some(n) if n >= 0.0 => (n as usize).min(luasocket_core::MAX_DATAGRAM),
+            Some(_) => return not_ours(),
+        };
+        let expired = timed_out(dispatcher, id, first)?;
+        drain(lua);
+        let sockets = registry(lua);
+        let mut registry = sockets.registry.borrow_mut();
+        let Some(entry) = registry.get_mut(key_of(object)) else {
+            return not_ours();
+        };
+        let Socket::Udp(socket) = &mut entry.socket else {
+            return not_ours();
+        };
+        if with_sender && socket.state() != UdpState::Unconnected {
+            return not_ours();
+        }
+        let fd = socket.fd();
+        let failure = match socket.try_receive_from(size) {
+            Ok((data, from)) => {
+                let mut values = vec![Value::String(lua.create_string(data)?)];
+                if with_sender {
+                    values.push(Value::String(lua.create_string(from.ip().to_string())?));
+                    values.push(Value::Integer(from.port().into()));
+                }
+                return Ok(MultiValue::from_vec(values));
+            }
+            Err(Error::Timeout) if !expired => {
+                park(
+                    dispatcher,
+                    &mut entry.source,
+                    fd,
+                    id,
+                    Interest::Read,
+                    timeout,
+                    first,
+                )?;
+                return parked(None);
+            }
+            Err(err) => err,
+        };
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure.to_string())?),
+        ]))
+    }
+
+    /// Adds the fast paths to `copas.core`.
+    pub(crate) fn register(lua: &Lua, core: &Table, shared: &SharedDispatcher) -> Result<()> {
+        let d = shared.clone();
+        core.set(
+            "recv",
+            lua.create_function(move |lua, args| recv(lua, &d, args))?,
+        )?;
+        let d = shared.clone();
+        core.set(
+            "send",
+            lua.create_function(move |lua, args| send(lua, &d, args))?,
+        )?;
+        let d = shared.clone();
+        core.set(
+            "accept",
+            lua.create_function(move |lua, args| accept(lua, &d, args))?,
+        )?;
+        let d = shared.clone();
+        core.set(
+            "recvfrom",
+            lua.create_function(move |lua, args| recvfrom(lua, &d, args))?,
+        )?;
+        Ok(())
+    }
 }

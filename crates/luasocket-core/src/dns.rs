@@ -1,39 +1,208 @@
-//! Name resolution with LuaSocket's semantics and messages (`socket.dns`).
+//! Name resolution with LuaSocket 3.x's semantics and error strings.
 //!
-//! Every function blocks on the system resolver and returns plain `Send` data, so a
-//! scheduler can run them on a worker thread.
+//! Every function here is a plain blocking call returning owned, `Send` data and
+//! uses only the re-entrant resolver interfaces (`getaddrinfo`, `getnameinfo`,
+//! `gethostbyname_r`, `gethostbyaddr_r`), so a caller may run them on any thread,
+//! e.g. a resolver thread that keeps lookups off an event loop.
+//!
+//! `toip` and `tohostname` go through the host database like LuaSocket's
+//! (`gethostbyname`/`gethostbyaddr`: IPv4 only, with aliases); `getaddrinfo` and
+//! `getnameinfo` cover IPv4 and IPv6.
 
-use std::ffi::{CStr, CString};
-use std::net::{IpAddr, SocketAddr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::ptr;
 
 use crate::{Error, Result};
 
-/// What `toip` and `tohostname` return besides the answer: LuaSocket's `resolved`
-/// table (`name`, `alias`, `ip`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// An address family, named as LuaSocket names it (`"inet"`, `"inet6"`, `"unspec"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    /// Either family (`AF_UNSPEC`).
+    #[default]
+    Unspec,
+    /// IPv4 (`AF_INET`).
+    Inet,
+    /// IPv6 (`AF_INET6`).
+    Inet6,
+}
+
+impl Family {
+    /// LuaSocket's name for the family.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Unspec => "unspec",
+            Family::Inet => "inet",
+            Family::Inet6 => "inet6",
+        }
+    }
+
+    /// The family LuaSocket calls `name`, if any.
+    pub fn from_name(name: &str) -> Option<Family> {
+        match name {
+            "unspec" => Some(Family::Unspec),
+            "inet" => Some(Family::Inet),
+            "inet6" => Some(Family::Inet6),
+            _ => None,
+        }
+    }
+
+    fn raw(self) -> c_int {
+        match self {
+            Family::Unspec => libc::AF_UNSPEC,
+            Family::Inet => libc::AF_INET,
+            Family::Inet6 => libc::AF_INET6,
+        }
+    }
+}
+
+/// The kind of socket an address is looked up for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SocketType {
+    /// TCP (`SOCK_STREAM`), what LuaSocket's resolver functions ask for.
+    #[default]
+    Stream,
+    /// UDP (`SOCK_DGRAM`).
+    Datagram,
+}
+
+/// What [`getaddrinfo`] should return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hints {
+    /// Only addresses of this family (`Unspec` for both).
+    pub family: Family,
+    /// The socket type the addresses are for.
+    pub socket_type: SocketType,
+    /// Addresses to bind to: a missing host means the wildcard address (`AI_PASSIVE`).
+    pub passive: bool,
+}
+
+/// One address found by [`getaddrinfo`]: an entry of LuaSocket's result list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// The address family.
+    pub family: Family,
+    /// The address in numeric form as `getnameinfo(NI_NUMERICHOST)` writes it
+    /// (`"127.0.0.1"`, `"::1"`, `"fe80::1%eth0"`).
+    pub addr: String,
+    /// The address with the port of the looked-up service (0 without one).
+    pub socket_addr: SocketAddr,
+}
+
+/// What the host database knows about a host: LuaSocket's `resolved` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostInfo {
     /// The official name.
     pub name: String,
-    /// Other names.
+    /// Other names of the host.
     pub aliases: Vec<String>,
-    /// Addresses, as strings.
-    pub addresses: Vec<String>,
+    /// Its IPv4 addresses, the first being what `toip` returns.
+    pub addresses: Vec<Ipv4Addr>,
 }
 
-/// One `getaddrinfo` answer: `{family = "inet"|"inet6", addr = "..."}`.
+/// What [`getnameinfo`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddrInfo {
-    /// `"inet"` or `"inet6"`.
-    pub family: &'static str,
-    /// The numeric address.
-    pub addr: String,
+pub struct NameInfo {
+    /// A host name for each address the host resolved to (empty without a host).
+    pub hosts: Vec<String>,
+    /// The service name of the port (`None` without a service).
+    pub service: Option<String>,
 }
 
-const HOST_NOT_FOUND: &str = "host not found";
+/// `socket.dns.toip`: the first IPv4 address of a host name or dotted address,
+/// with everything the host database knows about it.
+pub fn toip(address: &str) -> Result<(Ipv4Addr, HostInfo)> {
+    let info = lookup_host(address)?;
+    let first = *info
+        .addresses
+        .first()
+        .ok_or_else(|| Error::Resolve(HOST_NOT_FOUND_MESSAGE.to_owned()))?;
+    Ok((first, info))
+}
 
-/// LuaSocket's messages for `getaddrinfo`/`getnameinfo` failures.
-fn gai_message(code: libc::c_int) -> String {
-    let text = match code {
+/// `socket.dns.tohostname`: the official name of a host name or dotted address,
+/// with everything the host database knows about it.
+pub fn tohostname(address: &str) -> Result<(String, HostInfo)> {
+    let info = lookup_host(address)?;
+    Ok((info.name.clone(), info))
+}
+
+/// `socket.dns.gethostname`: the name of this machine.
+pub fn gethostname() -> Result<String> {
+    let mut name = [0 as c_char; 257];
+    // SAFETY: the buffer is writable for 256 bytes, leaving the last one as a terminator.
+    if unsafe { libc::gethostname(name.as_mut_ptr(), 256) } < 0 {
+        return Err(Error::Os(io::Error::last_os_error()));
+    }
+    // SAFETY: `name[256]` is never written, so the buffer holds a terminated string.
+    let name = unsafe { CStr::from_ptr(name.as_ptr()) };
+    Ok(name.to_string_lossy().into_owned())
+}
+
+/// Resolves `host` (and `service`, a port number or service name) to the
+/// addresses `hints` asks for, in the resolver's order.
+///
+/// `socket.dns.getaddrinfo(host)` is `getaddrinfo(Some(host), None, &Hints::default())`.
+/// A `None` host is the loopback address, or the wildcard one with `hints.passive`.
+pub fn getaddrinfo(
+    host: Option<&str>,
+    service: Option<&str>,
+    hints: &Hints,
+) -> Result<Vec<AddrInfo>> {
+    let list = AddrInfoList::resolve(host, service, hints)?;
+    let mut found = Vec::new();
+    for entry in list.iter() {
+        let Some((family, socket_addr)) = entry_address(entry) else {
+            continue;
+        };
+        let (addr, _) = name_of(entry, libc::NI_NUMERICHOST, true, false)?;
+        found.push(AddrInfo {
+            family,
+            addr,
+            socket_addr,
+        });
+    }
+    Ok(found)
+}
+
+/// `socket.dns.getnameinfo`: the name of each address `host` resolves to, and the
+/// name of the service `service` (a port number or service name) is.
+///
+/// Addresses without a name keep their numeric form.
+pub fn getnameinfo(host: Option<&str>, service: Option<&str>) -> Result<NameInfo> {
+    let list = AddrInfoList::resolve(host, service, &Hints::default())?;
+    let mut names = NameInfo {
+        hosts: Vec::new(),
+        service: None,
+    };
+    for entry in list.iter() {
+        let (name, service_name) = match name_of(entry, 0, host.is_some(), service.is_some()) {
+            Ok(found) => found,
+            Err(_) => name_of(
+                entry,
+                libc::NI_NUMERICHOST | libc::NI_NUMERICSERV,
+                host.is_some(),
+                service.is_some(),
+            )?,
+        };
+        if host.is_some() {
+            names.hosts.push(name);
+        }
+        if service.is_some() {
+            names.service = Some(service_name);
+        }
+    }
+    Ok(names)
+}
+
+/// LuaSocket's message for a `getaddrinfo`/`getnameinfo` error code.
+///
+/// LuaSocket words the common codes itself (pierror.h); others are the C library's
+/// text. Call right after the failing call, as `EAI_SYSTEM` reads `errno`.
+pub fn resolve_error(code: c_int) -> Error {
+    let message = match code {
         libc::EAI_AGAIN => "temporary failure in name resolution",
         libc::EAI_BADFLAGS => "invalid value for ai_flags",
         libc::EAI_FAIL => "non-recoverable failure in name resolution",
@@ -43,222 +212,301 @@ fn gai_message(code: libc::c_int) -> String {
         libc::EAI_OVERFLOW => "argument buffer overflow",
         libc::EAI_SERVICE => "service not supported for socket type",
         libc::EAI_SOCKTYPE => "ai_socktype not supported",
-        libc::EAI_SYSTEM => return std::io::Error::last_os_error().to_string(),
-        _ => "unknown error",
-    };
-    text.to_owned()
-}
-
-fn c_string(text: &str) -> Result<CString> {
-    CString::new(text).map_err(|_| Error::Resolve(HOST_NOT_FOUND.into()))
-}
-
-/// Calls getaddrinfo and collects `(address, canonical name)` pairs.
-fn lookup(
-    host: Option<&str>,
-    service: Option<&str>,
-    family: libc::c_int,
-    flags: libc::c_int,
-) -> Result<(Vec<SocketAddr>, Option<String>), String> {
-    let host = host.map(c_string).transpose().map_err(|e| e.to_string())?;
-    let service = service
-        .map(c_string)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    // SAFETY: an all-zero addrinfo is the documented "no hints" value.
-    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
-    hints.ai_family = family;
-    hints.ai_socktype = libc::SOCK_STREAM;
-    hints.ai_flags = flags;
-    let mut list: *mut libc::addrinfo = std::ptr::null_mut();
-    // SAFETY: the strings and hints outlive the call; `list` receives a list we free below.
-    let rc = unsafe {
-        libc::getaddrinfo(
-            host.as_ref().map_or(std::ptr::null(), |h| h.as_ptr()),
-            service.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            &hints,
-            &mut list,
-        )
-    };
-    if rc != 0 {
-        return Err(gai_message(rc));
-    }
-    let mut addresses = Vec::new();
-    let mut canonical = None;
-    let mut entry = list;
-    while !entry.is_null() {
-        // SAFETY: `entry` walks the list getaddrinfo returned, which stays valid until
-        // freeaddrinfo below; each ai_addr has ai_addrlen bytes.
-        unsafe {
-            let info = &*entry;
-            if canonical.is_none() && !info.ai_canonname.is_null() {
-                canonical = Some(
-                    CStr::from_ptr(info.ai_canonname)
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-            if let Some(address) = socket_addr(info.ai_addr, info.ai_addrlen) {
-                if !addresses.contains(&address) {
-                    addresses.push(address);
-                }
-            }
-            entry = info.ai_next;
+        libc::EAI_SYSTEM => return Error::Os(io::Error::last_os_error()),
+        _ => {
+            // SAFETY: gai_strerror accepts any code and returns a static string.
+            let text = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
+            return Error::Resolve(text.to_string_lossy().into_owned());
         }
-    }
-    // SAFETY: `list` came from a successful getaddrinfo and is freed exactly once.
-    unsafe { libc::freeaddrinfo(list) };
-    Ok((addresses, canonical))
+    };
+    Error::Resolve(message.to_owned())
 }
 
-/// Reads an IPv4/IPv6 socket address out of a raw sockaddr.
+const HOST_NOT_FOUND_MESSAGE: &str = "host not found";
+
+/// `h_errno` values (netdb.h), which the libc crate does not define.
+const NETDB_INTERNAL: c_int = -1;
+const HOST_NOT_FOUND: c_int = 1;
+
+/// The host database's answers are copied out of this buffer; lookups that need
+/// more (`ERANGE`) retry with a bigger one, up to the limit.
+const HOST_BUFFER_START: usize = 4096;
+const HOST_BUFFER_LIMIT: usize = 1 << 20;
+
+// Re-entrant host database calls and `inet_aton`, present in glibc and musl but
+// not declared by the libc crate.
+extern "C" {
+    fn inet_aton(cp: *const c_char, inp: *mut libc::in_addr) -> c_int;
+    fn gethostbyname_r(
+        name: *const c_char,
+        ret: *mut libc::hostent,
+        buf: *mut c_char,
+        buflen: libc::size_t,
+        result: *mut *mut libc::hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int;
+    fn gethostbyaddr_r(
+        addr: *const c_void,
+        len: libc::socklen_t,
+        family: c_int,
+        ret: *mut libc::hostent,
+        buf: *mut c_char,
+        buflen: libc::size_t,
+        result: *mut *mut libc::hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int;
+}
+
+/// A dotted address (in any form `inet_aton` accepts, as LuaSocket) is looked up
+/// by address, anything else by name.
+fn lookup_host(address: &str) -> Result<HostInfo> {
+    let not_found = || Error::Resolve(HOST_NOT_FOUND_MESSAGE.to_owned());
+    let name = CString::new(address).map_err(|_| not_found())?;
+    let mut numeric = libc::in_addr { s_addr: 0 };
+    // SAFETY: `name` is a terminated string and `numeric` a writable in_addr.
+    let is_numeric = unsafe { inet_aton(name.as_ptr(), &mut numeric) } != 0;
+    let mut buffer = vec![0 as c_char; HOST_BUFFER_START];
+    loop {
+        // SAFETY: hostent is plain data for which all-zero is a valid value.
+        let mut entry: libc::hostent = unsafe { mem::zeroed() };
+        let mut result: *mut libc::hostent = ptr::null_mut();
+        let mut h_errno: c_int = 0;
+        let status = if is_numeric {
+            // SAFETY: `numeric` is a valid in_addr of the given length; `entry`,
+            // `buffer`, `result` and `h_errno` are writable for the call.
+            unsafe {
+                gethostbyaddr_r(
+                    (&numeric as *const libc::in_addr).cast(),
+                    mem::size_of::<libc::in_addr>() as libc::socklen_t,
+                    libc::AF_INET,
+                    &mut entry,
+                    buffer.as_mut_ptr(),
+                    buffer.len(),
+                    &mut result,
+                    &mut h_errno,
+                )
+            }
+        } else {
+            // SAFETY: `name` is a terminated string; the out-parameters are writable.
+            unsafe {
+                gethostbyname_r(
+                    name.as_ptr(),
+                    &mut entry,
+                    buffer.as_mut_ptr(),
+                    buffer.len(),
+                    &mut result,
+                    &mut h_errno,
+                )
+            }
+        };
+        if status == libc::ERANGE && buffer.len() < HOST_BUFFER_LIMIT {
+            buffer.resize(buffer.len() * 2, 0);
+            continue;
+        }
+        if !result.is_null() {
+            // SAFETY: on success `result` points at `entry`, whose pointers lead into
+            // `buffer`, both alive here.
+            return Ok(unsafe { host_info(&*result) });
+        }
+        return Err(match (status, h_errno) {
+            (0, HOST_NOT_FOUND) | (0, 0) => not_found(),
+            (0, NETDB_INTERNAL) => Error::Os(io::Error::last_os_error()),
+            (0, code) => {
+                // SAFETY: hstrerror accepts any code and returns a static string.
+                let text = unsafe { CStr::from_ptr(libc::hstrerror(code)) };
+                Error::Resolve(text.to_string_lossy().into_owned())
+            }
+            (errno, _) => Error::Os(io::Error::from_raw_os_error(errno)),
+        });
+    }
+}
+
+/// Copies a hostent out of the resolver's buffer.
 ///
 /// # Safety
-/// `raw` must point to `len` readable bytes of a sockaddr.
-unsafe fn socket_addr(raw: *const libc::sockaddr, len: libc::socklen_t) -> Option<SocketAddr> {
-    if raw.is_null() {
-        return None;
+/// `entry` must be a hostent filled in by a successful host database call, with
+/// its buffer still alive.
+unsafe fn host_info(entry: &libc::hostent) -> HostInfo {
+    // SAFETY: the caller guarantees the pointers of a filled-in hostent.
+    let name = unsafe { c_string(entry.h_name) };
+    // SAFETY: h_aliases is a null-terminated array of terminated strings.
+    let aliases = unsafe { null_terminated(entry.h_aliases) }
+        .into_iter()
+        // SAFETY: each element is a terminated string.
+        .map(|alias| unsafe { c_string(alias) })
+        .collect();
+    let addresses = if entry.h_addrtype == libc::AF_INET && entry.h_length == 4 {
+        // SAFETY: h_addr_list is a null-terminated array of pointers to 4-byte addresses.
+        unsafe { null_terminated(entry.h_addr_list) }
+            .into_iter()
+            .map(|address| {
+                // SAFETY: each element points at h_length (4) bytes.
+                let octets = unsafe { ptr::read_unaligned(address.cast::<[u8; 4]>()) };
+                Ipv4Addr::from(octets)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    HostInfo {
+        name,
+        aliases,
+        addresses,
     }
-    let len = len as usize;
-    // SAFETY: the caller promises `len` (at least the family field) readable bytes.
-    let family = unsafe { (*raw).sa_family };
-    match i32::from(family) {
-        libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
-            // SAFETY: the guard checked `len` covers a sockaddr_in.
-            let sin = unsafe { std::ptr::read_unaligned(raw.cast::<libc::sockaddr_in>()) };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(SocketAddr::new(IpAddr::V4(ip), u16::from_be(sin.sin_port)))
+}
+
+/// # Safety
+/// `text` must be null or a terminated string.
+unsafe fn c_string(text: *const c_char) -> String {
+    if text.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null and terminated, by the caller's guarantee.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// # Safety
+/// `list` must be null or a null-terminated array of pointers.
+unsafe fn null_terminated(list: *mut *mut c_char) -> Vec<*mut c_char> {
+    let mut items = Vec::new();
+    if list.is_null() {
+        return items;
+    }
+    for index in 0.. {
+        // SAFETY: every index up to and including the terminating null is in bounds.
+        let item = unsafe { *list.add(index) };
+        if item.is_null() {
+            break;
         }
-        libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
-            // SAFETY: the guard checked `len` covers a sockaddr_in6.
-            let sin6 = unsafe { std::ptr::read_unaligned(raw.cast::<libc::sockaddr_in6>()) };
-            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::new(
-                IpAddr::V6(ip),
-                u16::from_be(sin6.sin6_port),
-            ))
+        items.push(item);
+    }
+    items
+}
+
+/// The result list of one `getaddrinfo` call, freed on drop.
+struct AddrInfoList(*mut libc::addrinfo);
+
+impl AddrInfoList {
+    fn resolve(host: Option<&str>, service: Option<&str>, hints: &Hints) -> Result<Self> {
+        let no_name = || resolve_error(libc::EAI_NONAME);
+        let host = host.map(CString::new).transpose().map_err(|_| no_name())?;
+        let service = service
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| no_name())?;
+        // SAFETY: addrinfo is plain data for which all-zero is a valid value (no flags).
+        let mut raw_hints: libc::addrinfo = unsafe { mem::zeroed() };
+        raw_hints.ai_family = hints.family.raw();
+        raw_hints.ai_socktype = match hints.socket_type {
+            SocketType::Stream => libc::SOCK_STREAM,
+            SocketType::Datagram => libc::SOCK_DGRAM,
+        };
+        if hints.passive {
+            raw_hints.ai_flags = libc::AI_PASSIVE;
+        }
+        let mut list = ptr::null_mut();
+        // SAFETY: host and service are null or terminated strings, the hints are
+        // initialised and `list` is writable.
+        let status = unsafe {
+            libc::getaddrinfo(
+                host.as_ref().map_or(ptr::null(), |h| h.as_ptr()),
+                service.as_ref().map_or(ptr::null(), |s| s.as_ptr()),
+                &raw_hints,
+                &mut list,
+            )
+        };
+        if status != 0 {
+            return Err(resolve_error(status));
+        }
+        Ok(AddrInfoList(list))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &libc::addrinfo> {
+        // SAFETY: the list and its `ai_next` chain stay valid until `self` is dropped,
+        // which the returned references cannot outlive.
+        std::iter::successors(unsafe { self.0.as_ref() }, |entry| unsafe {
+            entry.ai_next.as_ref()
+        })
+    }
+}
+
+impl Drop for AddrInfoList {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the list came from a successful getaddrinfo and is freed once.
+            unsafe { libc::freeaddrinfo(self.0) };
+        }
+    }
+}
+
+/// The family and socket address of an IPv4 or IPv6 entry.
+fn entry_address(entry: &libc::addrinfo) -> Option<(Family, SocketAddr)> {
+    let length = entry.ai_addrlen as usize;
+    match entry.ai_family {
+        libc::AF_INET if length >= mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: an AF_INET entry's ai_addr points at a sockaddr_in of ai_addrlen bytes.
+            let raw = unsafe { ptr::read_unaligned(entry.ai_addr.cast::<libc::sockaddr_in>()) };
+            let ip = Ipv4Addr::from(u32::from_be(raw.sin_addr.s_addr));
+            let address = SocketAddrV4::new(ip, u16::from_be(raw.sin_port));
+            Some((Family::Inet, SocketAddr::V4(address)))
+        }
+        libc::AF_INET6 if length >= mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: an AF_INET6 entry's ai_addr points at a sockaddr_in6 of ai_addrlen bytes.
+            let raw = unsafe { ptr::read_unaligned(entry.ai_addr.cast::<libc::sockaddr_in6>()) };
+            let address = SocketAddrV6::new(
+                Ipv6Addr::from(raw.sin6_addr.s6_addr),
+                u16::from_be(raw.sin6_port),
+                raw.sin6_flowinfo,
+                raw.sin6_scope_id,
+            );
+            Some((Family::Inet6, SocketAddr::V6(address)))
         }
         _ => None,
     }
 }
 
-/// `socket.dns.toip`: the first IPv4 address of `name` (or `name` itself if it is an
-/// address), with the resolved details.
-pub fn toip(name: &str) -> Result<(String, HostInfo)> {
-    let (addresses, canonical) = lookup(Some(name), None, libc::AF_INET, libc::AI_CANONNAME)
-        .map_err(|_| Error::Resolve(HOST_NOT_FOUND.into()))?;
-    let addresses: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
-    let first = addresses
-        .first()
-        .cloned()
-        .ok_or_else(|| Error::Resolve(HOST_NOT_FOUND.into()))?;
-    let info = HostInfo {
-        name: canonical.unwrap_or_else(|| name.to_owned()),
-        aliases: Vec::new(),
-        addresses,
+/// `getnameinfo` on one entry: its host and/or service name, as `flags` asks.
+fn name_of(
+    entry: &libc::addrinfo,
+    flags: c_int,
+    want_host: bool,
+    want_service: bool,
+) -> Result<(String, String)> {
+    let mut host = [0 as c_char; libc::NI_MAXHOST as usize];
+    let mut service = [0 as c_char; 32];
+    let (host_ptr, host_len) = if want_host {
+        (host.as_mut_ptr(), host.len() as libc::socklen_t)
+    } else {
+        (ptr::null_mut(), 0)
     };
-    Ok((first, info))
-}
-
-/// `socket.dns.tohostname`: the name of an address (or of the first address of a name).
-pub fn tohostname(address: &str) -> Result<(String, HostInfo)> {
-    let ip: IpAddr = match address.parse() {
-        Ok(ip) => ip,
-        Err(_) => toip(address)?
-            .0
-            .parse()
-            .map_err(|_| Error::Resolve(HOST_NOT_FOUND.into()))?,
+    let (service_ptr, service_len) = if want_service {
+        (service.as_mut_ptr(), service.len() as libc::socklen_t)
+    } else {
+        (ptr::null_mut(), 0)
     };
-    let names = getnameinfo_raw(SocketAddr::new(ip, 0), libc::NI_NAMEREQD)
-        .map_err(|_| Error::Resolve(HOST_NOT_FOUND.into()))?;
-    let name = names.0;
-    let info = HostInfo {
-        name: name.clone(),
-        aliases: Vec::new(),
-        addresses: vec![ip.to_string()],
-    };
-    Ok((name, info))
-}
-
-/// `socket.dns.gethostname`.
-pub fn gethostname() -> Result<String> {
-    let mut buffer = [0u8; 257];
-    // SAFETY: the buffer is writable for its whole length, and one byte is kept back
-    // so the result is always terminated.
-    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len() - 1) };
-    if rc != 0 {
-        return Err(Error::Os(std::io::Error::last_os_error()));
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    Ok(String::from_utf8_lossy(&buffer[..end]).into_owned())
-}
-
-/// `socket.dns.getaddrinfo`: every address of `host`, IPv4 and IPv6.
-pub fn getaddrinfo(host: &str) -> Result<Vec<AddrInfo>, String> {
-    let (addresses, _) = lookup(Some(host), None, libc::AF_UNSPEC, 0)?;
-    Ok(addresses
-        .into_iter()
-        .map(|a| AddrInfo {
-            family: if a.is_ipv4() { "inet" } else { "inet6" },
-            addr: a.ip().to_string(),
-        })
-        .collect())
-}
-
-fn getnameinfo_raw(address: SocketAddr, flags: libc::c_int) -> Result<(String, String), String> {
-    let raw = socket2::SockAddr::from(address);
-    let mut host = [0 as libc::c_char; 1025];
-    let mut service = [0 as libc::c_char; 32];
-    // SAFETY: `raw` is a valid sockaddr of the given length and both buffers are
-    // writable for the lengths passed.
-    let rc = unsafe {
+    // SAFETY: ai_addr/ai_addrlen describe a valid address; each output buffer is
+    // null with length 0 or writable for the length given.
+    let status = unsafe {
         libc::getnameinfo(
-            raw.as_ptr().cast(),
-            raw.len(),
-            host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
-            service.as_mut_ptr(),
-            service.len() as libc::socklen_t,
+            entry.ai_addr,
+            entry.ai_addrlen,
+            host_ptr,
+            host_len,
+            service_ptr,
+            service_len,
             flags,
         )
     };
-    if rc != 0 {
-        return Err(gai_message(rc));
+    if status != 0 {
+        return Err(resolve_error(status));
     }
-    // SAFETY: getnameinfo wrote NUL-terminated strings into both buffers.
-    let text = |b: &[libc::c_char]| {
-        unsafe { CStr::from_ptr(b.as_ptr()) }
-            .to_string_lossy()
-            .into_owned()
-    };
-    Ok((text(&host), text(&service)))
-}
-
-/// `socket.dns.getnameinfo(host, port)`: the names of every address of `host` (if
-/// given) and the service name of `port` (if given).
-pub fn getnameinfo(
-    host: Option<&str>,
-    port: Option<u16>,
-) -> Result<(Vec<String>, Option<String>), String> {
-    let service = port.map(|p| p.to_string());
-    let (addresses, _) = lookup(
-        host.or(Some("0.0.0.0")),
-        service.as_deref(),
-        libc::AF_UNSPEC,
-        0,
-    )?;
-    let mut names = Vec::new();
-    let mut service_name = None;
-    for address in addresses {
-        let (name, service) = getnameinfo_raw(address, 0)?;
-        if host.is_some() && !names.contains(&name) {
-            names.push(name);
-        }
-        if port.is_some() && service_name.is_none() {
-            service_name = Some(service);
-        }
-    }
-    Ok((names, service_name))
+    // SAFETY: getnameinfo terminates what it writes; untouched buffers are all zero.
+    let host = unsafe { c_string(host.as_ptr()) };
+    // SAFETY: as above.
+    let service = unsafe { c_string(service.as_ptr()) };
+    Ok((host, service))
 }
 
 #[cfg(test)]
@@ -266,24 +514,128 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_names() {
+    fn toip_of_localhost_and_loopback() {
         let (ip, info) = toip("localhost").unwrap();
-        assert_eq!(ip, "127.0.0.1");
-        assert!(info.addresses.contains(&"127.0.0.1".to_owned()));
-        assert_eq!(toip("127.0.0.1").unwrap().0, "127.0.0.1");
-        assert!(!tohostname("127.0.0.1").unwrap().0.is_empty());
-        assert!(!gethostname().unwrap().is_empty());
-        let infos = getaddrinfo("::1").unwrap();
+        assert_eq!(ip, Ipv4Addr::LOCALHOST);
+        assert!(info.addresses.contains(&Ipv4Addr::LOCALHOST));
+        let (ip, info) = toip("127.0.0.1").unwrap();
+        assert_eq!(ip, Ipv4Addr::LOCALHOST);
+        assert_eq!(info.addresses, vec![Ipv4Addr::LOCALHOST]);
+        assert!(!info.name.is_empty());
+    }
+
+    #[test]
+    fn tohostname_of_loopback() {
+        let (name, info) = tohostname("127.0.0.1").unwrap();
+        assert_eq!(name, info.name);
+        assert_eq!(toip(&name).unwrap().0, Ipv4Addr::LOCALHOST);
+    }
+
+    #[test]
+    fn host_database_errors() {
+        // An IPv6 literal is not an IPv4 host name: rejected without a query.
+        assert_eq!(toip("::1").unwrap_err().to_string(), "host not found");
+        assert_eq!(toip("a\0b").unwrap_err().to_string(), "host not found");
+    }
+
+    #[test]
+    fn getaddrinfo_numeric_and_localhost() {
+        let found = getaddrinfo(Some("127.0.0.1"), None, &Hints::default()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].family, Family::Inet);
+        assert_eq!(found[0].addr, "127.0.0.1");
+        let found = getaddrinfo(Some("::1"), Some("8080"), &Hints::default()).unwrap();
+        assert_eq!(found[0].family, Family::Inet6);
+        assert_eq!(found[0].addr, "::1");
+        assert_eq!(found[0].socket_addr, "[::1]:8080".parse().unwrap());
+        let found = getaddrinfo(Some("localhost"), None, &Hints::default()).unwrap();
+        assert!(found
+            .iter()
+            .any(|a| a.addr == "127.0.0.1" || a.addr == "::1"));
+    }
+
+    #[test]
+    fn getaddrinfo_hints() {
+        let inet6 = Hints {
+            family: Family::Inet6,
+            passive: true,
+            ..Hints::default()
+        };
+        let found = getaddrinfo(None, Some("0"), &inet6).unwrap();
+        assert_eq!(found[0].addr, "::");
+        let passive = Hints {
+            family: Family::Inet,
+            passive: true,
+            ..Hints::default()
+        };
+        let found = getaddrinfo(None, Some("0"), &passive).unwrap();
+        assert_eq!(found[0].addr, "0.0.0.0");
+        let datagram = Hints {
+            socket_type: SocketType::Datagram,
+            ..Hints::default()
+        };
         assert_eq!(
-            infos,
-            vec![AddrInfo {
-                family: "inet6",
-                addr: "::1".into()
-            }]
+            getaddrinfo(Some("127.0.0.1"), Some("53"), &datagram)
+                .unwrap()
+                .len(),
+            1
         );
-        let (names, service) = getnameinfo(Some("127.0.0.1"), Some(80)).unwrap();
-        assert!(!names.is_empty());
-        assert_eq!(service.as_deref(), Some("http"));
-        assert_eq!(toip("").unwrap_err().to_string(), "host not found");
+    }
+
+    #[test]
+    fn getaddrinfo_errors_use_luasocket_strings() {
+        let empty = getaddrinfo(Some(""), None, &Hints::default()).unwrap_err();
+        assert_eq!(
+            empty.to_string(),
+            "host or service not provided, or not known"
+        );
+        let both_missing = getaddrinfo(None, None, &Hints::default()).unwrap_err();
+        assert_eq!(
+            both_missing.to_string(),
+            "host or service not provided, or not known"
+        );
+        assert_eq!(
+            resolve_error(libc::EAI_AGAIN).to_string(),
+            "temporary failure in name resolution"
+        );
+        assert_eq!(
+            resolve_error(libc::EAI_FAMILY).to_string(),
+            "ai_family not supported"
+        );
+        assert_eq!(
+            resolve_error(libc::EAI_SERVICE).to_string(),
+            "service not supported for socket type"
+        );
+    }
+
+    #[test]
+    fn getnameinfo_names_hosts_and_services() {
+        let names = getnameinfo(Some("127.0.0.1"), None).unwrap();
+        assert_eq!(names.hosts.len(), 1);
+        assert!(names.service.is_none());
+        let names = getnameinfo(None, Some("0")).unwrap();
+        assert!(names.hosts.is_empty());
+        assert_eq!(names.service.as_deref(), Some("0"));
+        let names = getnameinfo(Some("127.0.0.1"), Some("1")).unwrap();
+        assert!(names.service.is_some());
+    }
+
+    #[test]
+    fn gethostname_is_not_empty() {
+        assert!(!gethostname().unwrap().is_empty());
+    }
+
+    #[test]
+    fn families_by_name() {
+        for family in [Family::Unspec, Family::Inet, Family::Inet6] {
+            assert_eq!(Family::from_name(family.name()), Some(family));
+        }
+        assert_eq!(Family::from_name("unix"), None);
+    }
+
+    #[test]
+    fn lookups_run_on_other_threads() {
+        let handle = std::thread::spawn(|| toip("localhost").map(|(ip, _)| ip).ok());
+        assert_eq!(handle.join().unwrap(), Some(Ipv4Addr::LOCALHOST));
     }
 }

@@ -594,7 +594,11 @@ mod tests {
         assert!(!sock.is_closed());
         let err = sock.connect("::1", port).unwrap_err();
         assert_eq!(err.to_string(), "connection refused");
-        assert_eq!(sock.family(), Family::Unspec, "a lazy socket starts over after a failed connect");
+        assert_eq!(
+            sock.family(),
+            Family::Unspec,
+            "a lazy socket starts over after a failed connect"
+        );
         let err = sock.connect("127.0.0.1", port).unwrap_err();
         assert_eq!(err.to_string(), "connection refused");
     }

@@ -45,7 +45,10 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
 
 impl Args {
     pub(crate) fn new(values: MultiValue, name: &'static str) -> Self {
-        Args { values: values.into_vec(), name }
+        Args {
+            values: values.into_vec(),
+            name,
+        }
     }
 
     /// Argument `n` (1-based); `Nil` when absent.
@@ -58,7 +61,10 @@ impl Args {
     }
 
     pub(crate) fn type_error(&self, n: usize, expected: &str) -> Failure {
-        self.error(n, format!("{expected} expected, got {}", type_name(self.get(n))))
+        self.error(
+            n,
+            format!("{expected} expected, got {}", type_name(self.get(n))),
+        )
     }
 
     /// `luaL_checknumber`: numbers, and strings that convert to one.
@@ -109,7 +115,11 @@ impl Args {
     pub(crate) fn port(&self, n: usize) -> Outcome<u16> {
         let value = match self.get(n) {
             Value::String(s) => {
-                let text = s.to_str().map_err(|_| self.type_error(n, "string"))?.trim().to_owned();
+                let text = s
+                    .to_str()
+                    .map_err(|_| self.type_error(n, "string"))?
+                    .trim()
+                    .to_owned();
                 parse_lua_number(&text).ok_or_else(|| self.error(n, "invalid port"))?
             }
             _ => self.number(n)?,

@@ -8,7 +8,7 @@ use luasocket_core::{Error, OptionValue, TimeoutMode};
 use mlua::{AnyUserData, Function, LightUserData, Lua, MultiValue, Table, Value};
 
 use super::args::{Args, Failure, Outcome};
-use super::registry::{key_of, new_object, registry, set_class, Socket};
+use super::registry::{bury, drain, key_of, new_object, registry, set_class, Socket};
 use crate::copas_core::SharedDispatcher;
 
 /// A method of a socket object, as implemented in Rust.
@@ -68,11 +68,17 @@ pub(crate) fn object_arg(args: &Args) -> Option<usize> {
 
 /// `nil, message`.
 pub(crate) fn error_results(lua: &Lua, err: &Error) -> mlua::Result<MultiValue> {
-    Ok(MultiValue::from_vec(vec![Value::Nil, Value::String(lua.create_string(err.to_string())?)]))
+    Ok(MultiValue::from_vec(vec![
+        Value::Nil,
+        Value::String(lua.create_string(err.to_string())?),
+    ]))
 }
 
 /// `address, port, family` or `nil, message`.
-pub(crate) fn address_results(lua: &Lua, address: luasocket_core::Result<SocketAddr>) -> mlua::Result<MultiValue> {
+pub(crate) fn address_results(
+    lua: &Lua,
+    address: luasocket_core::Result<SocketAddr>,
+) -> mlua::Result<MultiValue> {
     match address {
         Ok(address) => Ok(MultiValue::from_vec(vec![
             Value::String(lua.create_string(address.ip().to_string())?),
@@ -86,7 +92,11 @@ pub(crate) fn address_results(lua: &Lua, address: luasocket_core::Result<SocketA
 /// Parses `settimeout(value, mode)`.
 pub(crate) fn settimeout(args: &Args) -> Outcome<(Option<f64>, TimeoutMode)> {
     let value = args.opt_number(2)?;
-    let mode = match args.opt_bytes(3)?.as_deref().and_then(|m| m.first().copied()) {
+    let mode = match args
+        .opt_bytes(3)?
+        .as_deref()
+        .and_then(|m| m.first().copied())
+    {
         None | Some(b'b') | Some(b'r') => TimeoutMode::Block,
         Some(b't') => TimeoutMode::Total,
         Some(_) => return Err(args.error(3, "invalid timeout mode")),
@@ -172,7 +182,9 @@ fn option_value(args: &Args, kind: OptionKind) -> Outcome<OptionValue> {
             Value::Boolean(on) => Ok(OptionValue::Bool(*on)),
             _ => Err(args.error(3, "boolean 'on' expected")),
         },
-        OptionKind::Int => Ok(OptionValue::Int(args.number(3)?.clamp(i32::MIN as f64, i32::MAX as f64) as i32)),
+        OptionKind::Int => Ok(OptionValue::Int(
+            args.number(3)?.clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+        )),
         OptionKind::Linger => {
             let Value::Table(t) = value else {
                 return Err(args.type_error(3, "table"));
@@ -196,9 +208,13 @@ fn option_value(args: &Args, kind: OptionKind) -> Outcome<OptionValue> {
                     return Err(args.error(3, format!("string '{name}' field expected")));
                 };
                 let text = text.to_str().map(|s| s.to_owned()).unwrap_or_default();
-                text.parse().map_err(|_| args.error(3, format!("invalid '{name}' ip address")))
+                text.parse()
+                    .map_err(|_| args.error(3, format!("invalid '{name}' ip address")))
             };
-            Ok(OptionValue::Membership4 { multiaddr: address("multiaddr")?, interface: address("interface")? })
+            Ok(OptionValue::Membership4 {
+                multiaddr: address("multiaddr")?,
+                interface: address("interface")?,
+            })
         }
         OptionKind::Membership6 => {
             let Value::Table(t) = value else {
@@ -218,11 +234,16 @@ fn option_value(args: &Args, kind: OptionKind) -> Outcome<OptionValue> {
                 Value::Nil => 0,
                 _ => return Err(args.error(3, "number 'interface' field expected")),
             };
-            Ok(OptionValue::Membership6 { multiaddr, interface })
+            Ok(OptionValue::Membership6 {
+                multiaddr,
+                interface,
+            })
         }
         OptionKind::Address => {
             let text = args.text(3)?;
-            text.parse().map(OptionValue::Address).map_err(|_| args.error(3, "ip expected"))
+            text.parse()
+                .map(OptionValue::Address)
+                .map_err(|_| args.error(3, "ip expected"))
         }
         OptionKind::Error => Err(args.error(2, "unsupported option `error'")),
     }
@@ -251,7 +272,10 @@ pub(crate) fn raising(lua: &Lua, f: Function) -> mlua::Result<Function> {
     let maker = match lua.app_data_ref::<RaisingMaker>() {
         Some(maker) => maker.0.clone(),
         None => {
-            let maker: Function = lua.load(RAISING).set_name("=socket.core").call(Value::LightUserData(raise_marker()))?;
+            let maker: Function = lua
+                .load(RAISING)
+                .set_name("=socket.core")
+                .call(Value::LightUserData(raise_marker()))?;
             lua.set_app_data(RaisingMaker(maker.clone()));
             maker
         }
@@ -291,7 +315,10 @@ impl Classes {
     /// Builds the classes, their methods and metatables.
     pub(crate) fn build(lua: &Lua) -> mlua::Result<std::rc::Rc<Classes>> {
         let methods = lua.create_table()?;
-        for (protocol, list) in [("tcp", super::tcp::methods()), ("udp", super::udp::methods())] {
+        for (protocol, list) in [
+            ("tcp", super::tcp::methods()),
+            ("udp", super::udp::methods()),
+        ] {
             let table = lua.create_table()?;
             for (name, method) in list {
                 table.set(name, method_function(lua, name, method)?)?;
@@ -311,8 +338,7 @@ impl Classes {
                     return Ok("socket".to_owned());
                 };
                 let shared = registry(lua);
-                let registry = shared.borrow();
-                let class = registry.class_name(key_of(&object));
+                let class = shared.registry.borrow().class_name(key_of(&object));
                 Ok(format!("{class}: {:p}", object.to_pointer()))
             })?,
         )?;
@@ -320,13 +346,16 @@ impl Classes {
             "gc",
             lua.create_function(|lua, object: Value| {
                 if let Value::UserData(object) = object {
-                    collect(lua, key_of(&object));
+                    bury(lua, key_of(&object));
                 }
                 Ok(())
             })?,
         )?;
         let make_raising = lua.create_function(|lua, f: Function| raising(lua, f))?;
-        let shims: Table = lua.load(CLASS_SHIMS).set_name("=socket.core").call((raw, make_raising))?;
+        let shims: Table = lua
+            .load(CLASS_SHIMS)
+            .set_name("=socket.core")
+            .call((raw, make_raising))?;
         let mut metatables = Vec::new();
         for (name, _) in CLASS_NAMES {
             metatables.push(shims.get::<Table>(name)?);
@@ -341,34 +370,52 @@ impl Classes {
             Socket::Udp(s) => super::udp::kind_of(s.state()),
         };
         let object = new_object(lua, &self.metatables[kind.index()])?;
-        registry(lua).borrow_mut().insert(key_of(&object), socket);
+        drain(lua);
+        registry(lua)
+            .registry
+            .borrow_mut()
+            .insert(key_of(&object), socket);
         Ok(object)
     }
 
     /// Gives an object the metatable of another class.
-    pub(crate) fn set_class(&self, lua: &Lua, object: &AnyUserData, kind: Kind) -> mlua::Result<()> {
+    pub(crate) fn set_class(
+        &self,
+        lua: &Lua,
+        object: &AnyUserData,
+        kind: Kind,
+    ) -> mlua::Result<()> {
         set_class(lua, object, &self.metatables[kind.index()])
     }
 
     /// Closes the socket of an object (it stays an object of its class).
     pub(crate) fn close(&self, lua: &Lua, key: usize) {
-        close_entry(lua, key, false);
+        close_entry(lua, key);
     }
 }
 
-/// The one way a descriptor is closed: first out of the Copas reactor, then closed.
-fn close_entry(lua: &Lua, key: usize, forget: bool) {
+/// Takes a descriptor out of the Copas reactor (before it is closed or replaced).
+pub(crate) fn forget_source(lua: &Lua, key: usize) {
     let shared = registry(lua);
-    let mut registry = shared.borrow_mut();
-    let source = registry.get_mut(key).and_then(|entry| entry.source.take());
+    let source = shared
+        .registry
+        .borrow_mut()
+        .get_mut(key)
+        .and_then(|entry| entry.source.take());
     if let Some(source) = source {
         if let Some(dispatcher) = lua.app_data_ref::<SharedDispatcher>() {
             dispatcher.borrow_mut().scheduler.deregister(source);
         }
     }
-    if forget {
-        registry.remove(key);
-    } else if let Some(entry) = registry.get_mut(key) {
+}
+
+/// The one way a descriptor is closed by a script: first out of the Copas reactor,
+/// then closed (the object stays, of its class).
+fn close_entry(lua: &Lua, key: usize) {
+    forget_source(lua, key);
+    let shared = registry(lua);
+    let mut registry = shared.registry.borrow_mut();
+    if let Some(entry) = registry.get_mut(key) {
         match &mut entry.socket {
             Socket::Tcp(s) => s.close(),
             Socket::Udp(s) => s.close(),
@@ -376,13 +423,9 @@ fn close_entry(lua: &Lua, key: usize, forget: bool) {
     }
 }
 
-/// `__gc`: the object is gone, and so is its socket.
-fn collect(lua: &Lua, key: usize) {
-    close_entry(lua, key, true);
-}
-
 fn method_function(lua: &Lua, name: &'static str, method: Method) -> mlua::Result<Function> {
     lua.create_function(move |lua, values: MultiValue| {
+        drain(lua);
         let classes = classes(lua)?;
         deliver(lua, method(lua, &classes, &Args::new(values, name)))
     })

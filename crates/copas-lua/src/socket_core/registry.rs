@@ -36,7 +36,18 @@ pub(crate) struct Registry {
     entries: HashMap<usize, Entry>,
 }
 
-pub(crate) type SharedRegistry = Rc<RefCell<Registry>>;
+/// The registry, and the objects collected while it could not be touched.
+///
+/// `__gc` runs inside whatever Lua allocation triggered the collector, possibly while
+/// Rust code holds the registry or the dispatcher borrowed. So `__gc` only queues the
+/// key here; the queue is emptied at the next safe point ([`drain`]).
+#[derive(Debug, Default)]
+pub(crate) struct Sockets {
+    pub(crate) registry: RefCell<Registry>,
+    graveyard: RefCell<Vec<usize>>,
+}
+
+pub(crate) type SharedRegistry = Rc<Sockets>;
 
 /// The key of a userdata: its address.
 pub(crate) fn key_of(object: &AnyUserData) -> usize {
@@ -45,7 +56,13 @@ pub(crate) fn key_of(object: &AnyUserData) -> usize {
 
 impl Registry {
     pub(crate) fn insert(&mut self, key: usize, socket: Socket) {
-        self.entries.insert(key, Entry { socket, source: None });
+        self.entries.insert(
+            key,
+            Entry {
+                socket,
+                source: None,
+            },
+        );
     }
 
     pub(crate) fn get(&self, key: usize) -> Option<&Entry> {
@@ -59,6 +76,41 @@ impl Registry {
     pub(crate) fn remove(&mut self, key: usize) -> Option<Entry> {
         self.entries.remove(&key)
     }
+}
+
+/// Queues a collected object (its `__gc`). Borrows nothing but the queue.
+pub(crate) fn bury(lua: &Lua, key: usize) {
+    if let Some(sockets) = lua.app_data_ref::<SharedRegistry>() {
+        sockets.graveyard.borrow_mut().push(key);
+    }
+}
+
+/// Closes the sockets of collected objects: out of the Copas reactor first, then
+/// closed. Call it where neither the registry nor the dispatcher is borrowed.
+pub(crate) fn drain(lua: &Lua) {
+    let Some(sockets) = lua.app_data_ref::<SharedRegistry>().map(|s| s.clone()) else {
+        return;
+    };
+    let keys = std::mem::take(&mut *sockets.graveyard.borrow_mut());
+    if keys.is_empty() {
+        return;
+    }
+    let entries: Vec<Entry> = {
+        let mut registry = sockets.registry.borrow_mut();
+        keys.iter()
+            .filter_map(|key| registry.remove(*key))
+            .collect()
+    };
+    let sources: Vec<Source> = entries.iter().filter_map(|entry| entry.source).collect();
+    if !sources.is_empty() {
+        if let Some(dispatcher) = lua.app_data_ref::<crate::copas_core::SharedDispatcher>() {
+            let mut dispatcher = dispatcher.borrow_mut();
+            for source in sources {
+                dispatcher.scheduler.deregister(source);
+            }
+        }
+    }
+    drop(entries);
 }
 
 /// The registry of this Lua state (created on first use).

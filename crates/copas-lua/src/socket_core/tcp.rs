@@ -7,7 +7,8 @@ use mlua::{Lua, MultiValue, Value};
 
 use super::args::{Args, Outcome};
 use super::object::{
-    address_results, error_results, get_option, object_arg, set_option, settimeout, Classes, Kind, OptionTable,
+    address_results, error_results, forget_source, get_option, object_arg, set_option, settimeout,
+    Classes, Kind, OptionTable,
 };
 use super::registry::{registry, Socket};
 
@@ -18,16 +19,34 @@ struct Accepts {
     name: &'static str,
 }
 
-const ANY: Accepts = Accepts { states: &[TcpState::Master, TcpState::Client, TcpState::Server], name: "tcp{any}" };
-const MASTER: Accepts = Accepts { states: &[TcpState::Master], name: "tcp{master}" };
-const CLIENT: Accepts = Accepts { states: &[TcpState::Client], name: "tcp{client}" };
-const SERVER: Accepts = Accepts { states: &[TcpState::Server], name: "tcp{server}" };
+const ANY: Accepts = Accepts {
+    states: &[TcpState::Master, TcpState::Client, TcpState::Server],
+    name: "tcp{any}",
+};
+const MASTER: Accepts = Accepts {
+    states: &[TcpState::Master],
+    name: "tcp{master}",
+};
+const CLIENT: Accepts = Accepts {
+    states: &[TcpState::Client],
+    name: "tcp{client}",
+};
+const SERVER: Accepts = Accepts {
+    states: &[TcpState::Server],
+    name: "tcp{server}",
+};
 
 /// Runs `f` on the TCP socket of argument 1, if its class is one of `accepts`.
-fn with_tcp<R>(lua: &Lua, args: &Args, accepts: Accepts, f: impl FnOnce(&mut TcpSocket) -> Outcome<R>) -> Outcome<R> {
-    let key = object_arg(args).ok_or_else(|| args.error(1, format!("{} expected", accepts.name)))?;
+fn with_tcp<R>(
+    lua: &Lua,
+    args: &Args,
+    accepts: Accepts,
+    f: impl FnOnce(&mut TcpSocket) -> Outcome<R>,
+) -> Outcome<R> {
+    let key =
+        object_arg(args).ok_or_else(|| args.error(1, format!("{} expected", accepts.name)))?;
     let shared = registry(lua);
-    let mut registry = shared.borrow_mut();
+    let mut registry = shared.registry.borrow_mut();
     match registry.get_mut(key).map(|entry| &mut entry.socket) {
         Some(Socket::Tcp(socket)) if accepts.states.contains(&socket.state()) => f(socket),
         _ => Err(args.error(1, format!("{} expected", accepts.name))),
@@ -48,6 +67,21 @@ pub(crate) fn create(lua: &Lua, classes: &Classes, family: Family) -> Outcome<Mu
         }
         Err(err) => Ok(error_results(lua, &err)?),
     }
+}
+
+/// Adds the `tcp`, `tcp4` and `tcp6` constructors to `socket.core`.
+pub(crate) fn register(lua: &Lua, core: &mlua::Table) -> mlua::Result<()> {
+    for (name, family) in [
+        ("tcp", Family::Unspec),
+        ("tcp4", Family::Inet),
+        ("tcp6", Family::Inet6),
+    ] {
+        core.set(
+            name,
+            super::object::constructor(lua, move |lua, classes| create(lua, classes, family))?,
+        )?;
+    }
+    Ok(())
 }
 
 /// The method table entries of TCP objects.
@@ -125,8 +159,14 @@ fn dirty(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
 
 fn getfamily(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let family = with_tcp(lua, args, ANY, |s| Ok(s.family()))?;
-    let name = if family == Family::Unspec { "inet" } else { family.name() };
-    Ok(MultiValue::from_vec(vec![Value::String(lua.create_string(name)?)]))
+    let name = if family == Family::Unspec {
+        "inet"
+    } else {
+        family.name()
+    };
+    Ok(MultiValue::from_vec(vec![Value::String(
+        lua.create_string(name)?,
+    )]))
 }
 
 fn getfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
@@ -142,7 +182,9 @@ fn getoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
 
 fn setoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let name = args.text(2)?;
-    set_option(lua, args, OptionTable::Tcp, &name, |value| with_tcp(lua, args, ANY, |s| Ok(s.set_option(&name, value))))
+    set_option(lua, args, OptionTable::Tcp, &name, |value| {
+        with_tcp(lua, args, ANY, |s| Ok(s.set_option(&name, value)))
+    })
 }
 
 fn getpeername(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
@@ -178,7 +220,9 @@ fn setstats(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
         }
         if let Some(age) = age {
             let age = std::time::Duration::try_from_secs_f64(age.max(0.0)).unwrap_or_default();
-            stats.birthday = std::time::Instant::now().checked_sub(age).unwrap_or(stats.birthday);
+            stats.birthday = std::time::Instant::now()
+                .checked_sub(age)
+                .unwrap_or(stats.birthday);
         }
         s.set_stats(stats);
         Ok(())
@@ -222,13 +266,17 @@ fn listen(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
 pub(crate) fn pattern_arg(args: &Args, n: usize) -> Outcome<ReceivePattern> {
     match args.get(n) {
         Value::Nil => Ok(ReceivePattern::Line),
-        Value::Integer(_) | Value::Number(_) => {
-            ReceivePattern::count(args.number(n)?).map_err(|_| args.error(n, "invalid receive pattern"))
-        }
+        Value::Integer(_) | Value::Number(_) => ReceivePattern::count(args.number(n)?)
+            .map_err(|_| args.error(n, "invalid receive pattern")),
         Value::String(s) => match ReceivePattern::parse(&s.as_bytes()) {
             Ok(pattern) => Ok(pattern),
             // A numeric string counts as a number, as lua_isnumber sees it.
-            Err(_) => match super::args::parse_lua_number(s.to_str().map(|t| t.trim().to_owned()).unwrap_or_default().as_str()) {
+            Err(_) => match super::args::parse_lua_number(
+                s.to_str()
+                    .map(|t| t.trim().to_owned())
+                    .unwrap_or_default()
+                    .as_str(),
+            ) {
                 Some(n) if n >= 0.0 => Ok(ReceivePattern::Count(n as usize)),
                 _ => Err(args.error(n, "invalid receive pattern")),
             },
@@ -246,7 +294,12 @@ fn receive(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let data = Value::String(lua.create_string(&data)?);
     Ok(MultiValue::from_vec(match result {
         Ok(()) => vec![data, Value::Nil, Value::Nil, elapsed],
-        Err(err) => vec![Value::Nil, Value::String(lua.create_string(err.to_string())?), data, elapsed],
+        Err(err) => vec![
+            Value::Nil,
+            Value::String(lua.create_string(err.to_string())?),
+            data,
+            elapsed,
+        ],
     }))
 }
 
@@ -271,7 +324,9 @@ fn send(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let (start, end) = send_range(data.len(), args.opt_number(3)?, args.opt_number(4)?);
     let started = std::time::Instant::now();
     let (sent, err) = if start <= end {
-        with_tcp(lua, args, CLIENT, |s| Ok(s.send(&data[(start - 1) as usize..end as usize])))?
+        with_tcp(lua, args, CLIENT, |s| {
+            Ok(s.send(&data[(start - 1) as usize..end as usize]))
+        })?
     } else {
         with_tcp(lua, args, CLIENT, |_| Ok((0, None)))?
     };
@@ -279,13 +334,26 @@ fn send(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let elapsed = Value::Number(started.elapsed().as_secs_f64());
     Ok(MultiValue::from_vec(match err {
         None => vec![last, Value::Nil, Value::Nil, elapsed],
-        Some(err) => vec![Value::Nil, Value::String(lua.create_string(err.to_string())?), last, elapsed],
+        Some(err) => vec![
+            Value::Nil,
+            Value::String(lua.create_string(err.to_string())?),
+            last,
+            elapsed,
+        ],
     }))
 }
 
 fn setfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let fd = args.number(2)?;
-    let fd = if fd.is_finite() && fd >= 0.0 && fd <= i32::MAX as f64 { fd as i32 } else { -1 };
+    let fd = if fd.is_finite() && fd >= 0.0 && fd <= i32::MAX as f64 {
+        fd as i32
+    } else {
+        -1
+    };
+    if let Some(key) = object_arg(args) {
+        // The reactor must not keep watching a descriptor this object no longer owns.
+        forget_source(lua, key);
+    }
     with_tcp(lua, args, ANY, |s| {
         // SAFETY: `setfd` is LuaSocket's contract: the script hands us a descriptor it
         // owns (typically one it just took from another object with getfd/setfd(-1)).

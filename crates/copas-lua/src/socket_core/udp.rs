@@ -4,7 +4,10 @@ use luasocket_core::{Family, UdpSocket, UdpState, DATAGRAM_SIZE, MAX_DATAGRAM};
 use mlua::{Lua, MultiValue, Value};
 
 use super::args::{Args, Outcome};
-use super::object::{address_results, error_results, get_option, object_arg, set_option, settimeout, Classes, Kind, Method, OptionTable};
+use super::object::{
+    address_results, error_results, forget_source, get_option, object_arg, set_option, settimeout,
+    Classes, Kind, Method, OptionTable,
+};
 use super::registry::{registry, Socket};
 
 #[derive(Debug, Clone, Copy)]
@@ -13,14 +16,29 @@ struct Accepts {
     name: &'static str,
 }
 
-const ANY: Accepts = Accepts { states: &[UdpState::Unconnected, UdpState::Connected], name: "udp{any}" };
-const CONNECTED: Accepts = Accepts { states: &[UdpState::Connected], name: "udp{connected}" };
-const UNCONNECTED: Accepts = Accepts { states: &[UdpState::Unconnected], name: "udp{unconnected}" };
+const ANY: Accepts = Accepts {
+    states: &[UdpState::Unconnected, UdpState::Connected],
+    name: "udp{any}",
+};
+const CONNECTED: Accepts = Accepts {
+    states: &[UdpState::Connected],
+    name: "udp{connected}",
+};
+const UNCONNECTED: Accepts = Accepts {
+    states: &[UdpState::Unconnected],
+    name: "udp{unconnected}",
+};
 
-fn with_udp<R>(lua: &Lua, args: &Args, accepts: Accepts, f: impl FnOnce(&mut UdpSocket) -> Outcome<R>) -> Outcome<R> {
-    let key = object_arg(args).ok_or_else(|| args.error(1, format!("{} expected", accepts.name)))?;
+fn with_udp<R>(
+    lua: &Lua,
+    args: &Args,
+    accepts: Accepts,
+    f: impl FnOnce(&mut UdpSocket) -> Outcome<R>,
+) -> Outcome<R> {
+    let key =
+        object_arg(args).ok_or_else(|| args.error(1, format!("{} expected", accepts.name)))?;
     let shared = registry(lua);
-    let mut registry = shared.borrow_mut();
+    let mut registry = shared.registry.borrow_mut();
     match registry.get_mut(key).map(|entry| &mut entry.socket) {
         Some(Socket::Udp(socket)) if accepts.states.contains(&socket.state()) => f(socket),
         _ => Err(args.error(1, format!("{} expected", accepts.name))),
@@ -48,6 +66,21 @@ pub(crate) fn kind_of(state: UdpState) -> Kind {
         UdpState::Unconnected => Kind::UdpUnconnected,
         UdpState::Connected => Kind::UdpConnected,
     }
+}
+
+/// Adds the `udp`, `udp4` and `udp6` constructors to `socket.core`.
+pub(crate) fn register(lua: &Lua, core: &mlua::Table) -> mlua::Result<()> {
+    for (name, family) in [
+        ("udp", Family::Unspec),
+        ("udp4", Family::Inet),
+        ("udp6", Family::Inet6),
+    ] {
+        core.set(
+            name,
+            super::object::constructor(lua, move |lua, classes| create(lua, classes, family))?,
+        )?;
+    }
+    Ok(())
 }
 
 /// The method table entries of UDP objects.
@@ -87,8 +120,14 @@ fn dirty(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
 
 fn getfamily(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let family = with_udp(lua, args, ANY, |s| Ok(s.family()))?;
-    let name = if family == Family::Unspec { "inet" } else { family.name() };
-    Ok(MultiValue::from_vec(vec![Value::String(lua.create_string(name)?)]))
+    let name = if family == Family::Unspec {
+        "inet"
+    } else {
+        family.name()
+    };
+    Ok(MultiValue::from_vec(vec![Value::String(
+        lua.create_string(name)?,
+    )]))
 }
 
 fn getfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
@@ -104,7 +143,9 @@ fn getoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
 
 fn setoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let name = args.text(2)?;
-    set_option(lua, args, OptionTable::Udp, &name, |value| with_udp(lua, args, ANY, |s| Ok(s.set_option(&name, value))))
+    set_option(lua, args, OptionTable::Udp, &name, |value| {
+        with_udp(lua, args, ANY, |s| Ok(s.set_option(&name, value)))
+    })
 }
 
 fn getpeername(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
@@ -181,7 +222,12 @@ fn sendto(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let data = args.bytes(2)?;
     let host = args.text(3)?;
     let port = args.port(4)?;
-    let result = with_udp(lua, args, UNCONNECTED, |s| Ok(s.send_to(&data, &host, port)))?;
+    let result = with_udp(
+        lua,
+        args,
+        UNCONNECTED,
+        |s| Ok(s.send_to(&data, &host, port)),
+    )?;
     Ok(match result {
         Ok(n) => MultiValue::from_vec(vec![Value::Integer(n as i64)]),
         Err(err) => error_results(lua, &err)?,
@@ -190,7 +236,15 @@ fn sendto(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
 
 fn setfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
     let fd = args.number(2)?;
-    let fd = if fd.is_finite() && fd >= 0.0 && fd <= i32::MAX as f64 { fd as i32 } else { -1 };
+    let fd = if fd.is_finite() && fd >= 0.0 && fd <= i32::MAX as f64 {
+        fd as i32
+    } else {
+        -1
+    };
+    if let Some(key) = object_arg(args) {
+        // The reactor must not keep watching a descriptor this object no longer owns.
+        forget_source(lua, key);
+    }
     with_udp(lua, args, ANY, |s| {
         // SAFETY: LuaSocket's `setfd` contract: the script hands over a descriptor it owns.
         unsafe { s.set_fd(fd) };
@@ -201,7 +255,11 @@ fn setfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
 
 fn setpeername(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
     let host = args.text(2)?;
-    let peer = if host == "*" { None } else { Some((host.as_str(), args.port(3)?)) };
+    let peer = if host == "*" {
+        None
+    } else {
+        Some((host.as_str(), args.port(3)?))
+    };
     let result = with_udp(lua, args, ANY, |s| Ok(s.connect(peer).map(|()| s.state())))?;
     match result {
         Ok(state) => {
