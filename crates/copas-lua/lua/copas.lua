@@ -298,7 +298,8 @@ function copas.wakeup(co)
     error(("bad argument #1 to 'wakeup' (coroutine expected, got %s)"):format(type(co)), 2)
   end
   local id = ids[co]
-  if id then c_wakeup(id) end
+  if id and c_wakeup(id) then return true end
+  return nil, "not sleeping"
 end
 
 -- Sets an alarm for the current task: after `delay` seconds `callback(co)` runs on the

@@ -76,6 +76,30 @@ const LUA_MODULES: &[LuaModule] = &[
         name: "copas",
         source: include_str!("../lua/copas.lua"),
     },
+    LuaModule {
+        name: "copas.timer",
+        source: include_str!("../lua/copas/timer.lua"),
+    },
+    LuaModule {
+        name: "copas.lock",
+        source: include_str!("../lua/copas/lock.lua"),
+    },
+    LuaModule {
+        name: "copas.semaphore",
+        source: include_str!("../lua/copas/semaphore.lua"),
+    },
+    LuaModule {
+        name: "copas.queue",
+        source: include_str!("../lua/copas/queue.lua"),
+    },
+    LuaModule {
+        name: "copas.future",
+        source: include_str!("../lua/copas/future.lua"),
+    },
+    LuaModule {
+        name: "copas.limit",
+        source: include_str!("../lua/copas/limit.lua"),
+    },
 ];
 
 /// Marks a Lua state whose `package.preload` already holds our modules.
@@ -136,5 +160,11 @@ mod entry_points {
         socket_headers => "socket.headers",
         copas => "copas",
         copas_core => "copas.core",
+        copas_timer => "copas.timer",
+        copas_lock => "copas.lock",
+        copas_semaphore => "copas.semaphore",
+        copas_queue => "copas.queue",
+        copas_future => "copas.future",
+        copas_limit => "copas.limit",
     }
 }

@@ -1,0 +1,139 @@
+-- copas.lock: a mutual-exclusion lock for Copas threads, first in first out.
+--
+--   local lock = copas.lock.new([timeout [, not_reentrant]])
+--   lock:get([timeout]) -> wait_time | nil, "timeout" | "destroyed" | "deadlock", wait_time
+--   lock:release()      -> true | nil, "destroyed" | "not owner"
+--
+-- The lock is handed straight to the longest-waiting thread on release, so a thread
+-- that arrives later never takes it first. A re-entrant lock counts how often its
+-- owner got it; the owner must release it as often.
+
+local copas = require("copas")
+
+local gettime = copas.gettime
+local coroutine_running = coroutine.running
+local setmetatable, type, error, tostring = setmetatable, type, error, tostring
+local huge = math.huge
+
+local DEFAULT_TIMEOUT = 10
+-- Owner key for code running outside any coroutine (Lua 5.1 has no main thread value).
+local MAIN = {}
+
+local M = {}
+
+local Lock = {}
+Lock.__index = Lock
+
+local function check_timeout(timeout, n, fname)
+  if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
+    error(("bad argument #%d to '%s' (non-negative number expected, got %s)")
+      :format(n, fname, type(timeout) == "number" and tostring(timeout) or type(timeout)), 3)
+  end
+end
+
+local function current_owner()
+  return coroutine_running() or MAIN
+end
+
+-- Parks the calling thread until `ticket.done` is set by whoever wakes it, or until
+-- `deadline` (nil: none). Wakeups that set nothing (copas.wakeup by others) are ignored.
+local function wait_for(ticket, deadline)
+  while not ticket.done do
+    if deadline == nil then
+      copas.pauseforever()
+    else
+      local left = deadline - gettime()
+      if left <= 0 then return false end
+      copas.pause(left)
+    end
+  end
+  return true
+end
+
+--- Creates a lock whose get() waits `timeout` seconds by default (10; math.huge:
+-- forever). It is re-entrant unless `not_reentrant` is truthy.
+function M.new(timeout, not_reentrant)
+  timeout = timeout or DEFAULT_TIMEOUT
+  check_timeout(timeout, 1, "new")
+  return setmetatable({
+    timeout = timeout,
+    reentrant = not not_reentrant,
+    owner = nil,      -- the coroutine holding the lock
+    count = 0,        -- how often the owner got it
+    waiting = {},     -- tickets { co, done } in arrival order
+    destroyed = false,
+  }, Lock)
+end
+
+--- Acquires the lock, waiting at most `timeout` seconds (default: the lock's; 0: do
+-- not wait; math.huge: forever). Returns the time waited, or nil, error, time waited.
+function Lock:get(timeout)
+  timeout = timeout or self.timeout
+  check_timeout(timeout, 1, "get")
+  if self.destroyed then return nil, "destroyed", 0 end
+  local me = current_owner()
+  if self.owner == me then
+    if not self.reentrant then return nil, "deadlock", 0 end
+    self.count = self.count + 1
+    return 0
+  end
+  if self.owner == nil then
+    self.owner, self.count = me, 1
+    return 0
+  end
+  if timeout == 0 then return nil, "timeout", 0 end
+  local co, is_main = coroutine_running()
+  if co == nil or is_main then
+    error("lock:get would have to wait, but was not called from a Copas thread", 2)
+  end
+  local start = gettime()
+  local ticket = { co = co, done = false }
+  self.waiting[#self.waiting + 1] = ticket
+  local deadline = timeout ~= huge and (start + timeout) or nil
+  if wait_for(ticket, deadline) then
+    if ticket.destroyed then return nil, "destroyed", gettime() - start end
+    return gettime() - start
+  end
+  for i = 1, #self.waiting do
+    if self.waiting[i] == ticket then
+      table.remove(self.waiting, i)
+      break
+    end
+  end
+  return nil, "timeout", gettime() - start
+end
+
+--- Releases the lock once; the last release hands it to the next waiting thread.
+function Lock:release()
+  if self.destroyed then return nil, "destroyed" end
+  if self.owner ~= current_owner() then return nil, "not owner" end
+  self.count = self.count - 1
+  if self.count > 0 then return true end
+  local ticket = table.remove(self.waiting, 1)
+  if ticket then
+    self.owner, self.count = ticket.co, 1
+    ticket.done = true
+    copas.wakeup(ticket.co)
+  else
+    self.owner = nil
+  end
+  return true
+end
+
+--- Destroys the lock: waiting threads get nil, "destroyed", wait_time, and every later
+-- call nil, "destroyed".
+function Lock:destroy()
+  if self.destroyed then return nil, "destroyed" end
+  self.destroyed = true
+  self.owner, self.count = nil, 0
+  local queue = self.waiting
+  self.waiting = {}
+  for i = 1, #queue do
+    local ticket = queue[i]
+    ticket.done, ticket.destroyed = true, true
+    copas.wakeup(ticket.co)
+  end
+  return true
+end
+
+return M

@@ -1,0 +1,206 @@
+-- copas.lock: ownership, re-entrance, FIFO hand-over, timeouts and destroy.
+local t = require("t")
+local copas = require("copas")
+local lock = require("copas.lock")
+
+local thread_errors = {}
+copas.seterrorhandler(function(err) thread_errors[#thread_errors + 1] = tostring(err) end, true)
+
+-- Runs `body` as a Copas thread, then the loop until nothing is left. A watchdog
+-- cancels everything if the body has not finished after 10 seconds.
+local function run(body)
+  thread_errors = {}
+  local done = false
+  copas.loop(function()
+    copas.addthread(function()
+      local deadline = copas.gettime() + 10
+      while not done and #thread_errors == 0 and copas.gettime() < deadline do copas.pause(0.02) end
+      if not done then copas.cancelall() end
+    end)
+    body()
+    done = true
+  end)
+  t.eq(thread_errors, {}, "errors in Copas threads")
+  t.ok(done, "the test body did not finish")
+end
+
+t.test("module and argument checks", function()
+  t.eq(copas.lock, lock)
+  t.err("bad argument #1 to 'new'", lock.new, -1)
+  t.err("bad argument #1 to 'new'", lock.new, "10")
+  local l = lock.new()
+  t.err("bad argument #1 to 'get'", l.get, l, -1)
+end)
+
+t.test("get returns the time waited; release returns true", function()
+  local l = lock.new()
+  local results = {}
+  run(function()
+    results.get = l:get()
+    results.release = l:release()
+  end)
+  t.eq(type(results.get), "number")
+  t.ok(results.get >= 0)
+  t.eq(results.release, true)
+end)
+
+t.test("a re-entrant lock counts; others wait for the last release", function()
+  local l = lock.new(math.huge)
+  local events = {}
+  run(function()
+    t.ok(l:get())
+    t.ok(l:get())
+    copas.addthread(function()
+      t.ok(l:get())
+      events[#events + 1] = "other got it"
+      l:release()
+    end)
+    copas.pause(0)
+    t.eq(l:release(), true)
+    copas.pause(0)
+    events[#events + 1] = "released once"
+    t.eq(l:release(), true)
+    copas.pause(0)
+  end)
+  t.eq(events, { "released once", "other got it" })
+end)
+
+t.test("a lock that is not re-entrant reports a deadlock", function()
+  local l = lock.new(math.huge, true)
+  local results = {}
+  run(function()
+    t.ok(l:get())
+    results.again = { l:get() }
+    results.release = l:release()
+    results.release_again = { l:release() }
+  end)
+  t.eq(results.again, { nil, "deadlock", 0 })
+  t.eq(results.release, true)
+  t.eq(results.release_again, { nil, "not owner" })
+end)
+
+t.test("get times out with nil, 'timeout', wait time", function()
+  local l = lock.new(0.05)
+  local results = {}
+  run(function()
+    t.ok(l:get())
+    copas.addthread(function()
+      results.zero = { l:get(0) }
+      results.default = { l:get() }
+      results.explicit = { l:get(0.01) }
+    end)
+    while not results.explicit do copas.pause(0.01) end
+    l:release()
+  end)
+  t.eq(results.zero, { nil, "timeout", 0 })
+  t.eq({ results.default[1], results.default[2] }, { nil, "timeout" })
+  t.ok(results.default[3] >= 0.04, "waited " .. tostring(results.default[3]))
+  t.eq({ results.explicit[1], results.explicit[2] }, { nil, "timeout" })
+end)
+
+t.test("waiters get the lock first in, first out", function()
+  local l = lock.new(math.huge)
+  local order = {}
+  run(function()
+    t.ok(l:get())
+    for i = 1, 4 do
+      copas.addthread(function()
+        t.ok(l:get())
+        order[#order + 1] = i
+        copas.pause(0)
+        l:release()
+      end)
+    end
+    copas.pause(0)
+    l:release()
+  end)
+  t.eq(order, { 1, 2, 3, 4 })
+end)
+
+t.test("the releasing thread cannot take the lock back ahead of a waiter", function()
+  local l = lock.new(math.huge)
+  local order = {}
+  run(function()
+    t.ok(l:get())
+    copas.addthread(function()
+      t.ok(l:get())
+      order[#order + 1] = "waiter"
+      l:release()
+    end)
+    copas.pause(0)
+    l:release()
+    t.nilmsg("timeout", l:get(0))
+    t.ok(l:get())
+    order[#order + 1] = "releaser"
+    l:release()
+  end)
+  t.eq(order, { "waiter", "releaser" })
+end)
+
+t.test("only the owner can release", function()
+  local l = lock.new(math.huge)
+  local results = {}
+  run(function()
+    t.ok(l:get())
+    copas.addthread(function() results.other = { l:release() } end)
+    copas.pause(0)
+    results.owner = l:release()
+  end)
+  t.eq(results.other, { nil, "not owner" })
+  t.eq(results.owner, true)
+  t.eq({ l:release() }, { nil, "not owner" })
+end)
+
+t.test("stray copas.wakeup calls do not hand out the lock", function()
+  local l = lock.new(math.huge)
+  local got = false
+  run(function()
+    t.ok(l:get())
+    local co = copas.addthread(function() got = l:get() and true end)
+    copas.pause(0)
+    copas.wakeup(co)
+    copas.pause(0)
+    copas.pause(0)
+    t.eq(got, false, "still waiting after a stray wakeup")
+    l:release()
+  end)
+  t.eq(got, true)
+end)
+
+t.test("destroy releases waiters with nil, 'destroyed', wait time", function()
+  local l = lock.new(math.huge)
+  local results = {}
+  run(function()
+    t.ok(l:get())
+    for i = 1, 2 do
+      copas.addthread(function() results[i] = { l:get() } end)
+    end
+    copas.pause(0)
+    t.eq(l:destroy(), true)
+  end)
+  for i = 1, 2 do
+    t.eq({ results[i][1], results[i][2] }, { nil, "destroyed" })
+    t.eq(type(results[i][3]), "number")
+  end
+  t.eq({ l:get() }, { nil, "destroyed", 0 })
+  t.nilmsg("destroyed", l:release())
+  t.nilmsg("destroyed", l:destroy())
+end)
+
+t.test("get outside a Copas thread works when free and refuses to wait", function()
+  local l = lock.new()
+  t.ok(l:get())
+  t.ok(l:get())
+  t.eq(l:release(), true)
+  t.eq(l:release(), true)
+  local taken
+  run(function()
+    t.ok(l:get())
+    taken = true
+  end)
+  t.ok(taken)
+  t.eq({ l:get(0) }, { nil, "timeout", 0 })
+  t.err("not called from a Copas thread", l.get, l, 1)
+end)
+
+t.run()
