@@ -36,6 +36,8 @@ mod addr;
 mod buffer;
 pub mod dns;
 mod error;
+pub mod ltn12;
+pub mod mime;
 pub mod options;
 mod pattern;
 pub mod select;
