@@ -101,7 +101,7 @@ t.test("connect4", function()
   local server = assert(socket.bind("127.0.0.1", 0))
   local _, port = server:getsockname()
   local client = assert(socket.connect4("127.0.0.1", port))
-  t.eq(client:getfamily(), "inet")
+  t.eq(client:getfamily(), "inet4")
   local peer = accept(server)
   client:close(); peer:close(); server:close()
   -- An IPv6 literal has no IPv4 address.

@@ -1,6 +1,55 @@
-//! Project tasks: `cargo xtask build-module | test-lua | ci | bench`.
+//! Project tasks, run as `cargo xtask <command>` from anywhere in the workspace.
+//!
+//! Kept to std and libc so that it compiles in seconds on a cold CI machine.
 
-fn main() {
-    eprintln!("xtask: not yet built");
-    std::process::exit(2);
+mod child;
+mod ci;
+mod elf;
+mod lua;
+mod module;
+mod test_lua;
+mod workspace;
+
+use std::process::ExitCode;
+
+/// Errors end the task with their message; there is nothing to recover from.
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  build-module [--release] [--lua lua54,lua51,luajit]
+        build crates/copas-lua as a loadable module for each Lua version (default:
+        each whose interpreter is on PATH) into target/lua-modules/<version>/
+  test-lua [--lua runner,lua54,lua51,luajit] [FILTER]
+        run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
+        the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
+  ci    fmt, clippy, cargo test and test-lua: everything CI checks
+  bench not implemented yet (issue #6)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "build-module" => module::command(rest),
+        "test-lua" => test_lua::command(rest),
+        "ci" => ci::command(rest),
+        "bench" => Err("bench is not implemented yet (issue #6)".into()),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command '{other}'\n{USAGE}").into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

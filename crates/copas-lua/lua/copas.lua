@@ -550,10 +550,10 @@ function copas.receivefrom(client, size)
   local id = task_id(2)
   if id then
     local timeout = receive_timeouts[client]
-    local a, b, c = c_recvfrom(id, client, size, timeout, true, true)
+    local a, b, c = c_recvfrom(id, client, size, timeout, true)
     while a == false do
       park()
-      a, b, c = c_recvfrom(id, client, size, timeout, false, true)
+      a, b, c = c_recvfrom(id, client, size, timeout, false)
     end
     if a ~= true then
       if a then

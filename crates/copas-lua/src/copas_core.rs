@@ -24,6 +24,28 @@ pub(crate) struct TaskData {
     foreign: Option<Source>,
 }
 
+/// A socket object's descriptor registered with the reactor. Released when the object
+/// closes, changes descriptor, or is collected.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    source: Source,
+    dispatcher: std::rc::Weak<RefCell<Dispatcher>>,
+}
+
+impl Registration {
+    /// Removes the descriptor from the reactor. If the dispatcher is busy (a collection
+    /// running inside a scheduler call), the entry is left to go stale: epoll drops a
+    /// closed descriptor by itself, and the reactor replaces a stale entry when the
+    /// number is registered again.
+    pub(crate) fn release(self) {
+        if let Some(dispatcher) = self.dispatcher.upgrade() {
+            if let Ok(mut dispatcher) = dispatcher.try_borrow_mut() {
+                dispatcher.scheduler.deregister(self.source);
+            }
+        }
+    }
+}
+
 /// The scheduler plus the binding's bookkeeping, shared by every `copas.core` function.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
@@ -148,9 +170,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
     core.set(
         "step",
         lua.create_function(
-            move |lua, (timeout, ready, alarms): (Option<f64>, Table, Table)| {
-                // A safe point: nothing is borrowed yet.
-                crate::socket_core::registry::drain(lua);
+            move |_, (timeout, ready, alarms): (Option<f64>, Table, Table)| {
                 let mut guard = d.borrow_mut();
                 let d = &mut *guard;
                 let timeout = match timeout {
@@ -360,15 +380,16 @@ pub fn open(lua: &Lua) -> Result<Table> {
 /// object it does not handle (not ours, wrong class, odd arguments): `copas.lua` then
 /// takes the general path, which also raises the proper argument errors.
 pub(crate) mod fast {
+    use std::rc::Rc;
+    use std::task::Poll;
     use std::time::Instant;
 
     use copas_sched::{Interest, Wake};
-    use luasocket_core::{Error, ReceivePattern, TcpState, UdpState};
-    use mlua::{Lua, MultiValue, Result, Table, Value};
+    use luasocket_core::{Error, ReceivePattern, SendRange, TcpState};
+    use mlua::{AnyUserData, Lua, LuaString, MultiValue, Result, Table, Value};
 
-    use super::{runtime_error, seconds, SharedDispatcher};
-    use crate::socket_core::object::classes;
-    use crate::socket_core::registry::{drain, key_of, registry, Socket};
+    use super::{runtime_error, seconds, Registration, SharedDispatcher};
+    use crate::socket_core::{tcp, udp};
 
     fn not_ours() -> Result<MultiValue> {
         Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
@@ -380,21 +401,26 @@ pub(crate) mod fast {
         Ok(MultiValue::from_vec(values))
     }
 
+    fn message(lua: &Lua, err: &Error) -> Result<Value> {
+        Ok(Value::String(lua.create_string(err.to_string())?))
+    }
+
     fn pattern_of(value: &Value) -> Option<ReceivePattern> {
         match value {
             Value::Nil => Some(ReceivePattern::Line),
-            Value::String(s) => ReceivePattern::parse(&s.as_bytes()).ok(),
-            Value::Integer(n) => ReceivePattern::count(*n as f64).ok(),
-            Value::Number(n) => ReceivePattern::count(*n).ok(),
+            Value::String(s) => ReceivePattern::parse(&s.as_bytes()),
+            Value::Integer(n) if *n >= 0 => Some(ReceivePattern::Count(*n as usize)),
+            Value::Number(n) if *n >= 0.0 => Some(ReceivePattern::Count(*n as usize)),
             _ => None,
         }
     }
 
-    /// Parks task `id` until the entry's descriptor is ready, registering it with the
-    /// reactor the first time. `first` starts the operation's deadline.
+    /// Parks task `id` until the descriptor is ready, registering it with the reactor
+    /// the first time. `first` starts the operation's deadline.
+    #[allow(clippy::too_many_arguments)]
     fn park(
         dispatcher: &SharedDispatcher,
-        registration: &mut Option<copas_sched::Source>,
+        registration: &mut Option<Registration>,
         fd: i32,
         id: i64,
         interest: Interest,
@@ -403,11 +429,14 @@ pub(crate) mod fast {
     ) -> Result<()> {
         let mut d = dispatcher.borrow_mut();
         let task = d.task(id)?;
-        let source = match *registration {
-            Some(source) if d.scheduler.is_registered(source) => source,
+        let source = match registration {
+            Some(existing) if d.scheduler.is_registered(existing.source) => existing.source,
             _ => {
                 let source = d.scheduler.register(fd).map_err(runtime_error)?;
-                *registration = Some(source);
+                *registration = Some(Registration {
+                    source,
+                    dispatcher: Rc::downgrade(dispatcher),
+                });
                 source
             }
         };
@@ -433,11 +462,7 @@ pub(crate) mod fast {
         Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
     }
 
-    fn bytes_with_prefix(
-        lua: &Lua,
-        prefix: &Option<mlua::LuaString>,
-        bytes: &[u8],
-    ) -> Result<Value> {
+    fn with_prefix(lua: &Lua, prefix: &Option<LuaString>, bytes: &[u8]) -> Result<Value> {
         Ok(Value::String(match prefix {
             None => lua.create_string(bytes)?,
             Some(prefix) => {
@@ -453,39 +478,44 @@ pub(crate) mod fast {
     pub(crate) fn recv(
         lua: &Lua,
         dispatcher: &SharedDispatcher,
-        (id, skt, pattern, prefix, timeout, first): (i64, Value, Value, Value, Option<f64>, bool),
+        (id, skt, pattern, prefix, timeout, first): (
+            i64,
+            AnyUserData,
+            Value,
+            Value,
+            Option<f64>,
+            bool,
+        ),
     ) -> Result<MultiValue> {
-        let (Value::UserData(object), Some(pattern)) = (&skt, pattern_of(&pattern)) else {
+        let Some(pattern) = pattern_of(&pattern) else {
             return not_ours();
         };
+        // A prefix counts toward a byte count (LuaSocket's rule): leave that to the
+        // general path, which passes it to the socket's own receive.
         let prefix = match prefix {
             Value::Nil => None,
-            Value::String(s) => Some(s),
+            Value::String(s) if !matches!(pattern, ReceivePattern::Count(_)) => Some(s),
             _ => return not_ours(),
         };
         let expired = timed_out(dispatcher, id, first)?;
-        drain(lua);
-        let sockets = registry(lua);
-        let mut registry = sockets.registry.borrow_mut();
-        let Some(entry) = registry.get_mut(key_of(object)) else {
+        let Some(mut object) = tcp::borrow(lua, &skt) else {
             return not_ours();
         };
-        let Socket::Tcp(socket) = &mut entry.socket else {
-            return not_ours();
-        };
-        if socket.state() != TcpState::Client {
+        if object.socket.state() != TcpState::Client {
             return not_ours();
         }
-        let fd = socket.fd();
-        let failure = match socket.try_receive(pattern) {
-            Ok(Some(received)) => {
-                let data = bytes_with_prefix(lua, &prefix, &received.bytes())?;
-                return Ok(MultiValue::from_vec(vec![data]));
-            }
-            Ok(None) if !expired => {
+        let Some(fd) = object.socket.fd() else {
+            return not_ours();
+        };
+        let failure = match object
+            .socket
+            .try_receive_with(pattern, |bytes| with_prefix(lua, &prefix, bytes))
+        {
+            Poll::Ready(Ok(data)) => return Ok(MultiValue::from_vec(vec![data?])),
+            Poll::Pending if !expired => {
                 park(
                     dispatcher,
-                    &mut entry.source,
+                    &mut object.registration,
                     fd,
                     id,
                     Interest::Read,
@@ -494,25 +524,28 @@ pub(crate) mod fast {
                 )?;
                 return parked(None);
             }
-            Ok(None) => Error::Timeout,
-            Err(err) => err,
+            Poll::Pending => Error::Timeout,
+            Poll::Ready(Err(err)) => err,
         };
-        let partial = socket.take_partial(pattern);
+        let partial = object
+            .socket
+            .take_partial_with(pattern, |bytes| with_prefix(lua, &prefix, bytes))?;
         Ok(MultiValue::from_vec(vec![
             Value::Nil,
-            Value::String(lua.create_string(failure.to_string())?),
-            bytes_with_prefix(lua, &prefix, &partial)?,
+            message(lua, &failure)?,
+            partial,
         ]))
     }
 
     /// send(id, skt, data, i, j, timeout, first): `last` | `nil, err, last` |
     /// `false, last` (parked: call again from last + 1) | `true` (not ours).
+    #[allow(clippy::type_complexity)]
     pub(crate) fn send(
         lua: &Lua,
         dispatcher: &SharedDispatcher,
         (id, skt, data, i, j, timeout, first): (
             i64,
-            Value,
+            AnyUserData,
             Value,
             Option<f64>,
             Option<f64>,
@@ -520,61 +553,53 @@ pub(crate) mod fast {
             bool,
         ),
     ) -> Result<MultiValue> {
-        let (Value::UserData(object), Value::String(data)) = (&skt, &data) else {
+        let Value::String(data) = &data else {
             return not_ours();
         };
         let bytes = data.as_bytes();
-        let (start, end) = crate::socket_core::tcp::send_range(bytes.len(), i, j);
+        let range = SendRange::new(
+            bytes.len(),
+            i.unwrap_or(1.0) as i64,
+            j.unwrap_or(-1.0) as i64,
+        );
         let expired = timed_out(dispatcher, id, first)?;
-        drain(lua);
-        let sockets = registry(lua);
-        let mut registry = sockets.registry.borrow_mut();
-        let Some(entry) = registry.get_mut(key_of(object)) else {
+        let Some(mut object) = tcp::borrow(lua, &skt) else {
             return not_ours();
         };
-        let Socket::Tcp(socket) = &mut entry.socket else {
-            return not_ours();
-        };
-        if socket.state() != TcpState::Client {
+        if object.socket.state() != TcpState::Client {
             return not_ours();
         }
-        let fd = socket.fd();
-        let mut sent = 0usize;
-        let wanted = if start <= end {
-            (end - start + 1) as usize
-        } else {
-            0
+        let Some(fd) = object.socket.fd() else {
+            return not_ours();
         };
-        let offset = (start - 1).max(0) as usize;
+        let wanted = range.slice(&bytes);
+        let mut sent = 0usize;
         let failure = loop {
-            if sent == wanted {
+            if sent == wanted.len() {
                 break None;
             }
-            match socket.try_send(&bytes[offset + sent..offset + wanted]) {
-                Ok(n) => sent += n,
-                Err(Error::Timeout) if !expired => {
+            match object.socket.try_send(&wanted[sent..]) {
+                Poll::Ready(Ok(n)) => sent += n,
+                Poll::Pending if !expired => {
                     park(
                         dispatcher,
-                        &mut entry.source,
+                        &mut object.registration,
                         fd,
                         id,
                         Interest::Write,
                         timeout,
                         first,
                     )?;
-                    return parked(Some(Value::Number((start - 1 + sent as i64) as f64)));
+                    return parked(Some(Value::Number(range.last_index(sent) as f64)));
                 }
-                Err(err) => break Some(err),
+                Poll::Pending => break Some(Error::Timeout),
+                Poll::Ready(Err(err)) => break Some(err),
             }
         };
-        let last = Value::Number((start - 1 + sent as i64) as f64);
+        let last = Value::Number(range.last_index(sent) as f64);
         Ok(MultiValue::from_vec(match failure {
             None => vec![last],
-            Some(err) => vec![
-                Value::Nil,
-                Value::String(lua.create_string(err.to_string())?),
-                last,
-            ],
+            Some(err) => vec![Value::Nil, message(lua, &err)?, last],
         }))
     }
 
@@ -582,30 +607,23 @@ pub(crate) mod fast {
     pub(crate) fn accept(
         lua: &Lua,
         dispatcher: &SharedDispatcher,
-        (id, skt): (i64, Value),
+        (id, skt): (i64, AnyUserData),
     ) -> Result<MultiValue> {
-        let Value::UserData(object) = &skt else {
-            return not_ours();
-        };
-        drain(lua);
-        let sockets = registry(lua);
         let accepted = {
-            let mut registry = sockets.registry.borrow_mut();
-            let Some(entry) = registry.get_mut(key_of(object)) else {
+            let Some(mut object) = tcp::borrow(lua, &skt) else {
                 return not_ours();
             };
-            let Socket::Tcp(socket) = &mut entry.socket else {
-                return not_ours();
-            };
-            if socket.state() != TcpState::Server {
+            if object.socket.state() != TcpState::Server {
                 return not_ours();
             }
-            let fd = socket.fd();
-            match socket.try_accept() {
-                Err(Error::Timeout) => {
+            let Some(fd) = object.socket.fd() else {
+                return not_ours();
+            };
+            match object.socket.try_accept() {
+                Poll::Pending => {
                     park(
                         dispatcher,
-                        &mut entry.source,
+                        &mut object.registration,
                         fd,
                         id,
                         Interest::Read,
@@ -614,71 +632,53 @@ pub(crate) mod fast {
                     )?;
                     return parked(None);
                 }
-                other => other,
+                Poll::Ready(result) => result,
             }
         };
         match accepted {
-            Ok(client) => {
-                let classes = classes(lua)?;
-                let client = classes.wrap(lua, Socket::Tcp(client))?;
-                Ok(MultiValue::from_vec(vec![Value::UserData(client)]))
-            }
-            Err(err) => Ok(MultiValue::from_vec(vec![
-                Value::Nil,
-                Value::String(lua.create_string(err.to_string())?),
-            ])),
+            Ok(client) => Ok(MultiValue::from_vec(vec![Value::UserData(
+                tcp::wrap_client(lua, client)?,
+            )])),
+            Err(err) => Ok(MultiValue::from_vec(vec![Value::Nil, message(lua, &err)?])),
         }
     }
 
-    /// recvfrom(id, skt, size, timeout, first, with_sender): `data[, ip, port]` |
-    /// `nil, err` | `false` (parked) | `true` (not ours).
+    /// recvfrom(id, skt, size, timeout, first): `data, ip, port` | `nil, err` |
+    /// `false` (parked) | `true` (not ours).
     pub(crate) fn recvfrom(
         lua: &Lua,
         dispatcher: &SharedDispatcher,
-        (id, skt, size, timeout, first, with_sender): (
-            i64,
-            Value,
-            Option<f64>,
-            Option<f64>,
-            bool,
-            bool,
-        ),
+        (id, skt, size, timeout, first): (i64, AnyUserData, Option<f64>, Option<f64>, bool),
     ) -> Result<MultiValue> {
-        let Value::UserData(object) = &skt else {
-            return not_ours();
-        };
         let size = match size {
             None => luasocket_core::DATAGRAM_SIZE,
-            Some(n) if n >= 0.0 => (n as usize).min(luasocket_core::MAX_DATAGRAM),
+            Some(n) if n >= 0.0 => (n as usize).min(luasocket_core::MAX_DATAGRAM_SIZE),
             Some(_) => return not_ours(),
         };
         let expired = timed_out(dispatcher, id, first)?;
-        drain(lua);
-        let sockets = registry(lua);
-        let mut registry = sockets.registry.borrow_mut();
-        let Some(entry) = registry.get_mut(key_of(object)) else {
+        let Some(mut object) = udp::borrow(lua, &skt) else {
             return not_ours();
         };
-        let Socket::Udp(socket) = &mut entry.socket else {
+        let Some(fd) = object.socket.fd() else {
             return not_ours();
         };
-        if with_sender && socket.state() != UdpState::Unconnected {
-            return not_ours();
-        }
-        let fd = socket.fd();
-        let failure = match socket.try_receive_from(size) {
-            Ok((data, from)) => {
-                let mut values = vec![Value::String(lua.create_string(data)?)];
-                if with_sender {
-                    values.push(Value::String(lua.create_string(from.ip().to_string())?));
-                    values.push(Value::Integer(from.port().into()));
-                }
-                return Ok(MultiValue::from_vec(values));
-            }
-            Err(Error::Timeout) if !expired => {
+        let received =
+            object
+                .socket
+                .try_receive_from_with(size, |data, from| -> Result<Vec<Value>> {
+                    let (ip, port) = luasocket_core::numeric_name(from).map_err(runtime_error)?;
+                    Ok(vec![
+                        Value::String(lua.create_string(data)?),
+                        Value::String(lua.create_string(ip)?),
+                        Value::Integer(port.into()),
+                    ])
+                });
+        let failure = match received {
+            Poll::Ready(Ok(values)) => return Ok(MultiValue::from_vec(values?)),
+            Poll::Pending if !expired => {
                 park(
                     dispatcher,
-                    &mut entry.source,
+                    &mut object.registration,
                     fd,
                     id,
                     Interest::Read,
@@ -687,11 +687,12 @@ pub(crate) mod fast {
                 )?;
                 return parked(None);
             }
-            Err(err) => err,
+            Poll::Pending => Error::Timeout,
+            Poll::Ready(Err(err)) => err,
         };
         Ok(MultiValue::from_vec(vec![
             Value::Nil,
-            Value::String(lua.create_string(failure.to_string())?),
+            message(lua, &failure)?,
         ]))
     }
 

@@ -1,15 +1,22 @@
-//! Address families and the name resolution that `bind`, `connect`, `sendto` and
-//! `setpeername` do before they touch a socket.
+//! Address families, name resolution for bind/connect, and addresses shown as text.
+//!
+//! LuaSocket resolves every host/port pair with `getaddrinfo` (so ports may be
+//! service names) and shows addresses with `getnameinfo(NI_NUMERICHOST)`; this module
+//! does the same so error strings and address formats match.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::ffi::{CStr, CString};
+use std::ptr;
+
+use socket2::{Domain, SockAddr};
 
 use crate::{Error, Result};
 
-/// The family a socket was created for; `Unspec` sockets (LuaSocket's `tcp()`/`udp()`)
-/// take the family of the first address they are bound or connected to.
+/// The address family of a socket. `Unspec` is a `socket.tcp()`/`socket.udp()` object
+/// whose OS socket is created later, by the first bind/connect, in the family of the
+/// resolved address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
-    /// Not decided yet.
+    /// Not chosen yet.
     Unspec,
     /// IPv4.
     Inet,
@@ -18,7 +25,7 @@ pub enum Family {
 }
 
 impl Family {
-    /// LuaSocket's name: `"inet"`, `"inet6"` or `"unspec"`.
+    /// The family string of `getsockname`/`getpeername`: `"inet"`, `"inet6"` or `"unspec"`.
     pub fn name(self) -> &'static str {
         match self {
             Family::Unspec => "unspec",
@@ -27,75 +34,237 @@ impl Family {
         }
     }
 
-    /// The family of an address.
-    pub fn of(address: &SocketAddr) -> Family {
+    /// The family of a resolved address (anything but IPv4/IPv6 counts as unspecified).
+    pub fn of(address: &SockAddr) -> Self {
         if address.is_ipv4() {
             Family::Inet
-        } else {
+        } else if address.is_ipv6() {
             Family::Inet6
+        } else {
+            Family::Unspec
         }
     }
 
-    pub(crate) fn admits(self, address: &SocketAddr) -> bool {
-        self == Family::Unspec || self == Family::of(address)
+    pub(crate) fn domain(self) -> Option<Domain> {
+        match self {
+            Family::Unspec => None,
+            Family::Inet => Some(Domain::IPV4),
+            Family::Inet6 => Some(Domain::IPV6),
+        }
+    }
+
+    fn ai_family(self) -> libc::c_int {
+        match self {
+            Family::Unspec => libc::AF_UNSPEC,
+            Family::Inet => libc::AF_INET,
+            Family::Inet6 => libc::AF_INET6,
+        }
     }
 }
 
-/// Resolves `host` (a name, a numeric address, or `"*"` for any address) and `port`
-/// to the addresses usable with `family`, in resolver order.
-pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>> {
-    if host == "*" {
-        let any = match family {
-            Family::Inet6 => vec![SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)],
-            Family::Inet => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)],
-            Family::Unspec => vec![
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-            ],
-        };
-        return Ok(any);
+/// Stream (TCP) or datagram (UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketKind {
+    /// `SOCK_STREAM`.
+    Stream,
+    /// `SOCK_DGRAM`.
+    Datagram,
+}
+
+impl SocketKind {
+    fn socktype(self) -> libc::c_int {
+        match self {
+            SocketKind::Stream => libc::SOCK_STREAM,
+            SocketKind::Datagram => libc::SOCK_DGRAM,
+        }
     }
-    let found: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => (host, port)
-            .to_socket_addrs()
-            .map_err(|_| Error::Resolve("host not found".into()))?
-            .collect(),
+}
+
+/// What `getaddrinfo` should look for.
+#[derive(Debug, Clone, Copy)]
+pub struct Hints {
+    /// Only addresses of this family (`Unspec`: any).
+    pub family: Family,
+    /// The socket type the addresses are for.
+    pub kind: SocketKind,
+    /// Addresses to bind to: a missing host means the wildcard address.
+    pub passive: bool,
+    /// Numeric host and port only, no DNS (UDP `sendto`).
+    pub numeric: bool,
+}
+
+/// Resolves `host` (or the wildcard when `None`) and `service` (a port number or a
+/// service name) to socket addresses, in the resolver's order.
+pub fn resolve(host: Option<&str>, service: &str, hints: Hints) -> Result<Vec<SockAddr>> {
+    let no_name = || Error::Resolve(gai_message(libc::EAI_NONAME));
+    let host = host
+        .map(|h| CString::new(h).map_err(|_| no_name()))
+        .transpose()?;
+    let service = CString::new(service).map_err(|_| no_name())?;
+    let mut flags = 0;
+    if hints.passive {
+        flags |= libc::AI_PASSIVE;
+    }
+    if hints.numeric {
+        flags |= libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
+    }
+    // SAFETY: addrinfo is a plain C struct for which all-zero is the documented
+    // "no hints" value; the fields we need are set below.
+    let mut request: libc::addrinfo = unsafe { std::mem::zeroed() };
+    request.ai_family = hints.family.ai_family();
+    request.ai_socktype = hints.kind.socktype();
+    request.ai_flags = flags;
+    let mut list: *mut libc::addrinfo = ptr::null_mut();
+    // SAFETY: host/service are NUL-terminated strings (or null for the wildcard),
+    // `request` lives across the call, and `list` receives a list we free below.
+    let code = unsafe {
+        libc::getaddrinfo(
+            host.as_ref().map_or(ptr::null(), |h| h.as_ptr()),
+            service.as_ptr(),
+            &request,
+            &mut list,
+        )
     };
-    let usable: Vec<SocketAddr> = found.into_iter().filter(|a| family.admits(a)).collect();
-    if usable.is_empty() {
-        return Err(Error::Resolve("host not found".into()));
+    if code != 0 {
+        return Err(Error::Resolve(gai_message(code)));
     }
-    Ok(usable)
+    let mut addresses = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getaddrinfo returned, not yet freed.
+        let info = unsafe { &*entry };
+        if !info.ai_addr.is_null() {
+            // SAFETY: ai_addr points to ai_addrlen bytes of a valid socket address,
+            // which fits in sockaddr_storage; we copy exactly that many bytes.
+            let copied = unsafe {
+                SockAddr::try_init(|storage, length| {
+                    let size = (info.ai_addrlen as usize).min(std::mem::size_of_val(&*storage));
+                    ptr::copy_nonoverlapping(info.ai_addr.cast::<u8>(), storage.cast::<u8>(), size);
+                    *length = size as libc::socklen_t;
+                    Ok(())
+                })
+            };
+            if let Ok(((), address)) = copied {
+                addresses.push(address);
+            }
+        }
+        entry = info.ai_next;
+    }
+    // SAFETY: `list` came from a successful getaddrinfo and is freed exactly once.
+    unsafe { libc::freeaddrinfo(list) };
+    Ok(addresses)
 }
 
-/// Parses a port given as a number or numeric string (LuaSocket accepts both).
-pub fn port_number(value: f64) -> Result<u16> {
-    if value.fract() == 0.0 && (0.0..=65535.0).contains(&value) {
-        Ok(value as u16)
-    } else {
-        Err(Error::State("invalid port"))
+/// The numeric host text and port of an address, as LuaSocket shows them
+/// (`getnameinfo` with `NI_NUMERICHOST | NI_NUMERICSERV`, so `"::1"`, `"fe80::1%eth0"`).
+pub fn numeric_name(address: &SockAddr) -> Result<(String, u16)> {
+    let mut host = [0 as libc::c_char; libc::NI_MAXHOST as usize];
+    let mut service = [0 as libc::c_char; 32];
+    // SAFETY: the address pointer/length pair comes from a SockAddr; the output
+    // buffers are writable and their lengths are passed along.
+    let code = unsafe {
+        libc::getnameinfo(
+            address.as_ptr().cast::<libc::sockaddr>(),
+            address.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            service.as_mut_ptr(),
+            service.len() as libc::socklen_t,
+            libc::NI_NUMERICHOST | libc::NI_NUMERICSERV,
+        )
+    };
+    if code != 0 {
+        return Err(Error::Resolve(gai_message(code)));
     }
+    // SAFETY: on success getnameinfo NUL-terminates both buffers.
+    let (host, service) = unsafe {
+        (
+            CStr::from_ptr(host.as_ptr()),
+            CStr::from_ptr(service.as_ptr()),
+        )
+    };
+    let port = service
+        .to_str()
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((host.to_string_lossy().into_owned(), port))
+}
+
+/// LuaSocket's wording of a `getaddrinfo`/`getnameinfo` error code (its pierror.h),
+/// falling back to the C library's text.
+pub(crate) fn gai_message(code: libc::c_int) -> String {
+    let known = match code {
+        libc::EAI_AGAIN => "temporary failure in name resolution",
+        libc::EAI_BADFLAGS => "invalid value for ai_flags",
+        libc::EAI_FAIL => "non-recoverable failure in name resolution",
+        libc::EAI_FAMILY => "ai_family not supported",
+        libc::EAI_MEMORY => "memory allocation failure",
+        libc::EAI_NONAME => "host or service not provided, or not known",
+        libc::EAI_OVERFLOW => "argument buffer overflow",
+        libc::EAI_SERVICE => "service not supported for socket type",
+        libc::EAI_SOCKTYPE => "ai_socktype not supported",
+        libc::EAI_SYSTEM => return std::io::Error::last_os_error().to_string(),
+        _ => {
+            // SAFETY: gai_strerror returns a pointer to a static NUL-terminated string.
+            let text = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
+            return text.to_string_lossy().into_owned();
+        }
+    };
+    known.to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn hints(family: Family, passive: bool, numeric: bool) -> Hints {
+        Hints {
+            family,
+            kind: SocketKind::Stream,
+            passive,
+            numeric,
+        }
+    }
+
     #[test]
-    fn numeric_any_and_family_filter() {
+    fn resolves_numeric_hosts() {
+        let v4 = resolve(Some("127.0.0.1"), "80", hints(Family::Unspec, false, false)).unwrap();
+        assert_eq!(v4.len(), 1);
+        assert_eq!(Family::of(&v4[0]), Family::Inet);
+        assert_eq!(numeric_name(&v4[0]).unwrap(), ("127.0.0.1".to_owned(), 80));
+        let v6 = resolve(Some("::1"), "8080", hints(Family::Inet6, false, true)).unwrap();
+        assert_eq!(numeric_name(&v6[0]).unwrap(), ("::1".to_owned(), 8080));
+    }
+
+    #[test]
+    fn wildcard_for_passive() {
+        let any = resolve(None, "0", hints(Family::Inet, true, false)).unwrap();
+        assert_eq!(numeric_name(&any[0]).unwrap(), ("0.0.0.0".to_owned(), 0));
+    }
+
+    #[test]
+    fn family_filter_rejects_other_family() {
+        let err = resolve(Some("127.0.0.1"), "80", hints(Family::Inet6, false, true)).unwrap_err();
+        assert!(matches!(err, Error::Resolve(_)));
+    }
+
+    #[test]
+    fn numeric_refuses_names() {
+        let err = resolve(Some("localhost"), "80", hints(Family::Unspec, false, true)).unwrap_err();
         assert_eq!(
-            resolve("127.0.0.1", 80, Family::Unspec).unwrap(),
-            vec!["127.0.0.1:80".parse().unwrap()]
+            err.to_string(),
+            "host or service not provided, or not known"
         );
-        assert!(resolve("127.0.0.1", 80, Family::Inet6).is_err());
+        let err = resolve(Some("a\0b"), "80", hints(Family::Unspec, false, false)).unwrap_err();
         assert_eq!(
-            resolve("*", 1, Family::Inet6).unwrap()[0].ip(),
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            err.to_string(),
+            "host or service not provided, or not known"
         );
-        assert!(resolve("localhost", 1, Family::Unspec).is_ok());
-        assert_eq!(port_number(8080.0).unwrap(), 8080);
-        assert!(port_number(-1.0).is_err());
-        assert!(port_number(1.5).is_err());
+    }
+
+    #[test]
+    fn family_names() {
+        assert_eq!(Family::Unspec.name(), "unspec");
     }
 }

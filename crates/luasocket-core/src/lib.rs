@@ -17,19 +17,18 @@
 //! use luasocket_core::{Family, ReceivePattern, TcpSocket, TimeoutMode};
 //!
 //! let mut server = TcpSocket::new(Family::Inet).unwrap();
-//! server.bind("127.0.0.1", 0).unwrap();
+//! server.bind("127.0.0.1", "0").unwrap();
 //! server.listen(32).unwrap();
-//! let port = server.local_addr().unwrap().port();
+//! let (_, port) = server.local_address().unwrap();
 //!
 //! let mut client = TcpSocket::new(Family::Unspec).unwrap();
-//! client.connect("127.0.0.1", port).unwrap();
+//! client.connect("127.0.0.1", &port.to_string()).unwrap();
 //! client.send(b"hello\r\n");
 //!
 //! let mut peer = server.accept().unwrap();
 //! peer.timeout_mut().set(Some(1.0), TimeoutMode::Block);
-//! let mut line = Vec::new();
-//! peer.receive(ReceivePattern::Line, &mut line).unwrap();
-//! assert_eq!(line, b"hello");
+//! let (line, error) = peer.receive_with(ReceivePattern::Line, |bytes| bytes.to_vec());
+//! assert_eq!((line.as_slice(), error.is_none()), (&b"hello"[..], true));
 //! ```
 
 mod addr;
@@ -38,21 +37,23 @@ pub mod dns;
 mod error;
 pub mod ltn12;
 pub mod mime;
-pub mod options;
+mod options;
 mod pattern;
+mod range;
 pub mod select;
+mod socket;
 mod tcp;
 pub mod time;
 mod timeout;
 mod udp;
-mod wait;
 
-pub use addr::{port_number, resolve, Family};
+pub use addr::{numeric_name, Family, SocketKind};
 pub use error::{Error, Result};
-pub use options::OptionValue;
+pub use options::{OptionAccess, OptionValue, SocketOption, ValueKind};
 pub use pattern::ReceivePattern;
+pub use range::SendRange;
 pub use select::{select, Ready};
-pub use tcp::{Received, Stats, TcpSocket, TcpState};
+pub use socket2::SockAddr;
+pub use tcp::{Stats, TcpSocket, TcpState};
 pub use timeout::{Deadline, Timeout, TimeoutMode};
-pub use udp::{UdpSocket, UdpState, DATAGRAM_SIZE, MAX_DATAGRAM};
-pub use wait::{wait_fd, Direction};
+pub use udp::{UdpSocket, DATAGRAM_SIZE, MAX_DATAGRAM_SIZE};

@@ -1,487 +1,562 @@
-//! The socket options LuaSocket knows, by their LuaSocket names.
+//! Socket options by their LuaSocket names (`"tcp-nodelay"`, `"linger"`, ...).
+//!
+//! Each option knows its `setsockopt` level and name and the shape of its value.
+//! Which options a class accepts follows LuaSocket 3.x's tables, except that every
+//! settable option can also be read back (LuaSocket reads only some of them); the
+//! multicast memberships stay write-only because the OS cannot report them.
+//! Failures are reported as LuaSocket reports them: `"getsockopt failed"` and
+//! `"setsockopt failed"`.
 
-use std::mem::size_of;
+use std::ffi::CStr;
+use std::io;
+use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
+use libc::{c_int, c_void, socklen_t};
+
+use crate::addr::SocketKind;
 use crate::{Error, Result};
 
-/// A value given to or read from `setoption`/`getoption`.
-#[derive(Debug, Clone, PartialEq)]
+/// An option of `getoption`/`setoption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketOption {
+    /// `bindtodevice` (`SO_BINDTODEVICE`), a network interface name.
+    BindToDevice,
+    /// `keepalive` (`SO_KEEPALIVE`).
+    KeepAlive,
+    /// `linger` (`SO_LINGER`), `{on = bool, timeout = seconds}`.
+    Linger,
+    /// `reuseaddr` (`SO_REUSEADDR`).
+    ReuseAddr,
+    /// `reuseport` (`SO_REUSEPORT`).
+    ReusePort,
+    /// `tcp-nodelay` (`TCP_NODELAY`).
+    TcpNoDelay,
+    /// `tcp-keepidle` (`TCP_KEEPIDLE`).
+    TcpKeepIdle,
+    /// `tcp-keepcnt` (`TCP_KEEPCNT`).
+    TcpKeepCount,
+    /// `tcp-keepintvl` (`TCP_KEEPINTVL`).
+    TcpKeepInterval,
+    /// `tcp-defer-accept` (`TCP_DEFER_ACCEPT`).
+    TcpDeferAccept,
+    /// `tcp-fastopen` (`TCP_FASTOPEN`).
+    TcpFastOpen,
+    /// `tcp-fastopen-connect` (`TCP_FASTOPEN_CONNECT`).
+    TcpFastOpenConnect,
+    /// `ipv6-v6only` (`IPV6_V6ONLY`).
+    Ipv6V6Only,
+    /// `recv-buffer-size` (`SO_RCVBUF`).
+    RecvBufferSize,
+    /// `send-buffer-size` (`SO_SNDBUF`).
+    SendBufferSize,
+    /// `error` (`SO_ERROR`, read-only; reading clears it).
+    Error,
+    /// `dontroute` (`SO_DONTROUTE`).
+    DontRoute,
+    /// `broadcast` (`SO_BROADCAST`).
+    Broadcast,
+    /// `ip-multicast-if` (`IP_MULTICAST_IF`), an IPv4 address or `"*"`.
+    IpMulticastIf,
+    /// `ip-multicast-ttl` (`IP_MULTICAST_TTL`).
+    IpMulticastTtl,
+    /// `ip-multicast-loop` (`IP_MULTICAST_LOOP`).
+    IpMulticastLoop,
+    /// `ip-add-membership` (`IP_ADD_MEMBERSHIP`, write-only).
+    IpAddMembership,
+    /// `ip-drop-membership` (`IP_DROP_MEMBERSHIP`, write-only).
+    IpDropMembership,
+    /// `ipv6-unicast-hops` (`IPV6_UNICAST_HOPS`).
+    Ipv6UnicastHops,
+    /// `ipv6-multicast-hops` (`IPV6_MULTICAST_HOPS`).
+    Ipv6MulticastHops,
+    /// `ipv6-multicast-loop` (`IPV6_MULTICAST_LOOP`).
+    Ipv6MulticastLoop,
+    /// `ipv6-add-membership` (`IPV6_ADD_MEMBERSHIP`, write-only).
+    Ipv6AddMembership,
+    /// `ipv6-drop-membership` (`IPV6_DROP_MEMBERSHIP`, write-only).
+    Ipv6DropMembership,
+}
+
+/// Whether an option is being read or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionAccess {
+    /// `getoption`.
+    Get,
+    /// `setoption`.
+    Set,
+}
+
+/// The shape of an option's value, which tells a binding how to convert it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A boolean.
+    Bool,
+    /// An integer.
+    Int,
+    /// `{on = bool, timeout = integer}`.
+    Linger,
+    /// An IPv4 address (`"*"` for any).
+    Ipv4,
+    /// `{multiaddr = ipv4, interface = ipv4 or "*"}`.
+    Membership,
+    /// `{multiaddr = ipv6, interface = index}`.
+    Membership6,
+    /// An interface name.
+    Device,
+    /// The pending error as a message, or nothing (read-only).
+    PendingError,
+}
+
+/// A value read from or written to an option.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OptionValue {
-    /// Boolean options (`tcp-nodelay`, `reuseaddr`, ...).
+    /// For [`ValueKind::Bool`].
     Bool(bool),
-    /// Numeric options (`tcp-keepidle`, `recv-buffer-size`, ...).
+    /// For [`ValueKind::Int`].
     Int(i32),
-    /// `linger`: `{on = bool, timeout = seconds}`.
-    Linger { on: bool, timeout: i32 },
-    /// `ip-add-membership`/`ip-drop-membership`: `{multiaddr = ..., interface = ...}`.
-    Membership4 {
-        multiaddr: Ipv4Addr,
+    /// For [`ValueKind::Linger`].
+    Linger {
+        /// Whether lingering on close is enabled.
+        on: bool,
+        /// Seconds to linger.
+        timeout: i32,
+    },
+    /// For [`ValueKind::Ipv4`].
+    Ipv4(Ipv4Addr),
+    /// For [`ValueKind::Membership`].
+    Membership {
+        /// The multicast group.
+        group: Ipv4Addr,
+        /// The local interface address (unspecified for any).
         interface: Ipv4Addr,
     },
-    /// `ipv6-add-membership`/`ipv6-drop-membership`: `{multiaddr = ..., interface = index}`.
-    Membership6 { multiaddr: Ipv6Addr, interface: u32 },
-    /// `ip-multicast-if`: an IPv4 address.
-    Address(Ipv4Addr),
-    /// `error`: the pending socket error as a message, or none.
-    Error(Option<String>),
+    /// For [`ValueKind::Membership6`].
+    Membership6 {
+        /// The multicast group.
+        group: Ipv6Addr,
+        /// The interface index (0 for the default).
+        interface: u32,
+    },
+    /// For [`ValueKind::Device`].
+    Device(String),
+    /// For [`ValueKind::PendingError`]: `None` when there is no error.
+    PendingError(Option<String>),
 }
 
-/// How an option is stored by the kernel, and so which [`OptionValue`] it takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum OptionKind {
-    Bool,
-    Int,
-    Linger,
-    Membership4,
-    Membership6,
-    Address,
-    Error,
-}
+const TCP_OPTIONS: &[SocketOption] = &[
+    SocketOption::BindToDevice,
+    SocketOption::KeepAlive,
+    SocketOption::Linger,
+    SocketOption::ReuseAddr,
+    SocketOption::ReusePort,
+    SocketOption::TcpNoDelay,
+    SocketOption::TcpKeepIdle,
+    SocketOption::TcpKeepCount,
+    SocketOption::TcpKeepInterval,
+    SocketOption::TcpDeferAccept,
+    SocketOption::TcpFastOpen,
+    SocketOption::TcpFastOpenConnect,
+    SocketOption::Ipv6V6Only,
+    SocketOption::RecvBufferSize,
+    SocketOption::SendBufferSize,
+    SocketOption::Error,
+];
 
-/// One LuaSocket option: its name and where the kernel keeps it.
-#[derive(Debug, Clone, Copy)]
-pub struct SocketOption {
-    /// LuaSocket's name, e.g. `"tcp-nodelay"`.
-    pub name: &'static str,
-    /// The value it takes.
-    pub kind: OptionKind,
-    level: i32,
-    option: i32,
-    settable: bool,
-    gettable: bool,
-}
+const UDP_OPTIONS: &[SocketOption] = &[
+    SocketOption::DontRoute,
+    SocketOption::Broadcast,
+    SocketOption::ReuseAddr,
+    SocketOption::ReusePort,
+    SocketOption::IpMulticastIf,
+    SocketOption::IpMulticastTtl,
+    SocketOption::IpMulticastLoop,
+    SocketOption::IpAddMembership,
+    SocketOption::IpDropMembership,
+    SocketOption::Ipv6UnicastHops,
+    SocketOption::Ipv6MulticastHops,
+    SocketOption::Ipv6MulticastLoop,
+    SocketOption::Ipv6AddMembership,
+    SocketOption::Ipv6DropMembership,
+    SocketOption::Ipv6V6Only,
+    SocketOption::RecvBufferSize,
+    SocketOption::SendBufferSize,
+    SocketOption::Error,
+];
 
-const fn opt(
-    name: &'static str,
-    kind: OptionKind,
-    level: i32,
-    option: i32,
-    settable: bool,
-    gettable: bool,
-) -> SocketOption {
-    SocketOption {
-        name,
-        kind,
-        level,
-        option,
-        settable,
-        gettable,
+impl SocketOption {
+    /// Looks up an option by its LuaSocket name for a TCP or UDP object; `None` is
+    /// LuaSocket's "unsupported option".
+    pub fn lookup(name: &[u8], kind: SocketKind, access: OptionAccess) -> Option<Self> {
+        let table = match kind {
+            SocketKind::Stream => TCP_OPTIONS,
+            SocketKind::Datagram => UDP_OPTIONS,
+        };
+        let option = *table
+            .iter()
+            .find(|option| option.name().as_bytes() == name)?;
+        let allowed = match access {
+            OptionAccess::Get => !option.is_write_only(),
+            OptionAccess::Set => option != SocketOption::Error,
+        };
+        allowed.then_some(option)
+    }
+
+    /// The LuaSocket name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SocketOption::BindToDevice => "bindtodevice",
+            SocketOption::KeepAlive => "keepalive",
+            SocketOption::Linger => "linger",
+            SocketOption::ReuseAddr => "reuseaddr",
+            SocketOption::ReusePort => "reuseport",
+            SocketOption::TcpNoDelay => "tcp-nodelay",
+            SocketOption::TcpKeepIdle => "tcp-keepidle",
+            SocketOption::TcpKeepCount => "tcp-keepcnt",
+            SocketOption::TcpKeepInterval => "tcp-keepintvl",
+            SocketOption::TcpDeferAccept => "tcp-defer-accept",
+            SocketOption::TcpFastOpen => "tcp-fastopen",
+            SocketOption::TcpFastOpenConnect => "tcp-fastopen-connect",
+            SocketOption::Ipv6V6Only => "ipv6-v6only",
+            SocketOption::RecvBufferSize => "recv-buffer-size",
+            SocketOption::SendBufferSize => "send-buffer-size",
+            SocketOption::Error => "error",
+            SocketOption::DontRoute => "dontroute",
+            SocketOption::Broadcast => "broadcast",
+            SocketOption::IpMulticastIf => "ip-multicast-if",
+            SocketOption::IpMulticastTtl => "ip-multicast-ttl",
+            SocketOption::IpMulticastLoop => "ip-multicast-loop",
+            SocketOption::IpAddMembership => "ip-add-membership",
+            SocketOption::IpDropMembership => "ip-drop-membership",
+            SocketOption::Ipv6UnicastHops => "ipv6-unicast-hops",
+            SocketOption::Ipv6MulticastHops => "ipv6-multicast-hops",
+            SocketOption::Ipv6MulticastLoop => "ipv6-multicast-loop",
+            SocketOption::Ipv6AddMembership => "ipv6-add-membership",
+            SocketOption::Ipv6DropMembership => "ipv6-drop-membership",
+        }
+    }
+
+    /// The shape of the option's value.
+    pub fn value_kind(self) -> ValueKind {
+        match self {
+            SocketOption::KeepAlive
+            | SocketOption::ReuseAddr
+            | SocketOption::ReusePort
+            | SocketOption::TcpNoDelay
+            | SocketOption::Ipv6V6Only
+            | SocketOption::DontRoute
+            | SocketOption::Broadcast
+            | SocketOption::IpMulticastLoop
+            | SocketOption::Ipv6MulticastLoop => ValueKind::Bool,
+            SocketOption::TcpKeepIdle
+            | SocketOption::TcpKeepCount
+            | SocketOption::TcpKeepInterval
+            | SocketOption::TcpDeferAccept
+            | SocketOption::TcpFastOpen
+            | SocketOption::TcpFastOpenConnect
+            | SocketOption::RecvBufferSize
+            | SocketOption::SendBufferSize
+            | SocketOption::IpMulticastTtl
+            | SocketOption::Ipv6UnicastHops
+            | SocketOption::Ipv6MulticastHops => ValueKind::Int,
+            SocketOption::Linger => ValueKind::Linger,
+            SocketOption::IpMulticastIf => ValueKind::Ipv4,
+            SocketOption::IpAddMembership | SocketOption::IpDropMembership => ValueKind::Membership,
+            SocketOption::Ipv6AddMembership | SocketOption::Ipv6DropMembership => {
+                ValueKind::Membership6
+            }
+            SocketOption::BindToDevice => ValueKind::Device,
+            SocketOption::Error => ValueKind::PendingError,
+        }
+    }
+
+    fn is_write_only(self) -> bool {
+        matches!(
+            self.value_kind(),
+            ValueKind::Membership | ValueKind::Membership6
+        )
+    }
+
+    fn level_and_name(self) -> (c_int, c_int) {
+        match self {
+            SocketOption::BindToDevice => (libc::SOL_SOCKET, libc::SO_BINDTODEVICE),
+            SocketOption::KeepAlive => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+            SocketOption::Linger => (libc::SOL_SOCKET, libc::SO_LINGER),
+            SocketOption::ReuseAddr => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+            SocketOption::ReusePort => (libc::SOL_SOCKET, libc::SO_REUSEPORT),
+            SocketOption::TcpNoDelay => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            SocketOption::TcpKeepIdle => (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+            SocketOption::TcpKeepCount => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+            SocketOption::TcpKeepInterval => (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+            SocketOption::TcpDeferAccept => (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT),
+            SocketOption::TcpFastOpen => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
+            SocketOption::TcpFastOpenConnect => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT),
+            SocketOption::Ipv6V6Only => (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
+            SocketOption::RecvBufferSize => (libc::SOL_SOCKET, libc::SO_RCVBUF),
+            SocketOption::SendBufferSize => (libc::SOL_SOCKET, libc::SO_SNDBUF),
+            SocketOption::Error => (libc::SOL_SOCKET, libc::SO_ERROR),
+            SocketOption::DontRoute => (libc::SOL_SOCKET, libc::SO_DONTROUTE),
+            SocketOption::Broadcast => (libc::SOL_SOCKET, libc::SO_BROADCAST),
+            SocketOption::IpMulticastIf => (libc::IPPROTO_IP, libc::IP_MULTICAST_IF),
+            SocketOption::IpMulticastTtl => (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL),
+            SocketOption::IpMulticastLoop => (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP),
+            SocketOption::IpAddMembership => (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP),
+            SocketOption::IpDropMembership => (libc::IPPROTO_IP, libc::IP_DROP_MEMBERSHIP),
+            SocketOption::Ipv6UnicastHops => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS),
+            SocketOption::Ipv6MulticastHops => (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS),
+            SocketOption::Ipv6MulticastLoop => (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP),
+            SocketOption::Ipv6AddMembership => (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP),
+            SocketOption::Ipv6DropMembership => (libc::IPPROTO_IPV6, libc::IPV6_DROP_MEMBERSHIP),
+        }
     }
 }
 
-use OptionKind as K;
+const GET_FAILED: Error = Error::State("getsockopt failed");
+const SET_FAILED: Error = Error::State("setsockopt failed");
 
-/// TCP options (LuaSocket 3.x `tcp.c`).
-pub const TCP_OPTIONS: &[SocketOption] = &[
-    opt(
-        "keepalive",
-        K::Bool,
-        libc::SOL_SOCKET,
-        libc::SO_KEEPALIVE,
-        true,
-        true,
-    ),
-    opt(
-        "reuseaddr",
-        K::Bool,
-        libc::SOL_SOCKET,
-        libc::SO_REUSEADDR,
-        true,
-        true,
-    ),
-    opt(
-        "reuseport",
-        K::Bool,
-        libc::SOL_SOCKET,
-        libc::SO_REUSEPORT,
-        true,
-        true,
-    ),
-    opt(
-        "tcp-nodelay",
-        K::Bool,
-        libc::IPPROTO_TCP,
-        libc::TCP_NODELAY,
-        true,
-        true,
-    ),
-    opt(
-        "tcp-keepidle",
-        K::Int,
-        libc::IPPROTO_TCP,
-        libc::TCP_KEEPIDLE,
-        true,
-        true,
-    ),
-    opt(
-        "tcp-keepcnt",
-        K::Int,
-        libc::IPPROTO_TCP,
-        libc::TCP_KEEPCNT,
-        true,
-        true,
-    ),
-    opt(
-        "tcp-keepintvl",
-        K::Int,
-        libc::IPPROTO_TCP,
-        libc::TCP_KEEPINTVL,
-        true,
-        true,
-    ),
-    opt(
-        "tcp-defer-accept",
-        K::Int,
-        libc::IPPROTO_TCP,
-        libc::TCP_DEFER_ACCEPT,
-        true,
-        true,
-    ),
-    opt(
-        "tcp-fastopen",
-        K::Int,
-        libc::IPPROTO_TCP,
-        libc::TCP_FASTOPEN,
-        true,
-        true,
-    ),
-    opt(
-        "tcp-fastopen-connect",
-        K::Bool,
-        libc::IPPROTO_TCP,
-        libc::TCP_FASTOPEN_CONNECT,
-        true,
-        true,
-    ),
-    opt(
-        "ipv6-v6only",
-        K::Bool,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_V6ONLY,
-        true,
-        true,
-    ),
-    opt(
-        "linger",
-        K::Linger,
-        libc::SOL_SOCKET,
-        libc::SO_LINGER,
-        true,
-        true,
-    ),
-    opt(
-        "recv-buffer-size",
-        K::Int,
-        libc::SOL_SOCKET,
-        libc::SO_RCVBUF,
-        true,
-        true,
-    ),
-    opt(
-        "send-buffer-size",
-        K::Int,
-        libc::SOL_SOCKET,
-        libc::SO_SNDBUF,
-        true,
-        true,
-    ),
-    opt(
-        "error",
-        K::Error,
-        libc::SOL_SOCKET,
-        libc::SO_ERROR,
-        false,
-        true,
-    ),
-];
-
-/// UDP options (LuaSocket 3.x `udp.c`).
-pub const UDP_OPTIONS: &[SocketOption] = &[
-    opt(
-        "dontroute",
-        K::Bool,
-        libc::SOL_SOCKET,
-        libc::SO_DONTROUTE,
-        true,
-        true,
-    ),
-    opt(
-        "broadcast",
-        K::Bool,
-        libc::SOL_SOCKET,
-        libc::SO_BROADCAST,
-        true,
-        true,
-    ),
-    opt(
-        "reuseaddr",
-        K::Bool,
-        libc::SOL_SOCKET,
-        libc::SO_REUSEADDR,
-        true,
-        true,
-    ),
-    opt(
-        "reuseport",
-        K::Bool,
-        libc::SOL_SOCKET,
-        libc::SO_REUSEPORT,
-        true,
-        true,
-    ),
-    opt(
-        "ip-multicast-if",
-        K::Address,
-        libc::IPPROTO_IP,
-        libc::IP_MULTICAST_IF,
-        true,
-        true,
-    ),
-    opt(
-        "ip-multicast-ttl",
-        K::Int,
-        libc::IPPROTO_IP,
-        libc::IP_MULTICAST_TTL,
-        true,
-        true,
-    ),
-    opt(
-        "ip-multicast-loop",
-        K::Bool,
-        libc::IPPROTO_IP,
-        libc::IP_MULTICAST_LOOP,
-        true,
-        true,
-    ),
-    opt(
-        "ip-add-membership",
-        K::Membership4,
-        libc::IPPROTO_IP,
-        libc::IP_ADD_MEMBERSHIP,
-        true,
-        false,
-    ),
-    opt(
-        "ip-drop-membership",
-        K::Membership4,
-        libc::IPPROTO_IP,
-        libc::IP_DROP_MEMBERSHIP,
-        true,
-        false,
-    ),
-    opt(
-        "ipv6-unicast-hops",
-        K::Int,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_UNICAST_HOPS,
-        true,
-        true,
-    ),
-    opt(
-        "ipv6-multicast-hops",
-        K::Int,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_MULTICAST_HOPS,
-        true,
-        true,
-    ),
-    opt(
-        "ipv6-multicast-loop",
-        K::Bool,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_MULTICAST_LOOP,
-        true,
-        true,
-    ),
-    opt(
-        "ipv6-add-membership",
-        K::Membership6,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_ADD_MEMBERSHIP,
-        true,
-        false,
-    ),
-    opt(
-        "ipv6-drop-membership",
-        K::Membership6,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_DROP_MEMBERSHIP,
-        true,
-        false,
-    ),
-    opt(
-        "ipv6-v6only",
-        K::Bool,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_V6ONLY,
-        true,
-        true,
-    ),
-    opt(
-        "recv-buffer-size",
-        K::Int,
-        libc::SOL_SOCKET,
-        libc::SO_RCVBUF,
-        true,
-        true,
-    ),
-    opt(
-        "send-buffer-size",
-        K::Int,
-        libc::SOL_SOCKET,
-        libc::SO_SNDBUF,
-        true,
-        true,
-    ),
-    opt(
-        "error",
-        K::Error,
-        libc::SOL_SOCKET,
-        libc::SO_ERROR,
-        false,
-        true,
-    ),
-];
-
-/// Looks up a settable (`for_set`) or readable option by name.
-pub fn find(
-    table: &'static [SocketOption],
-    name: &str,
-    for_set: bool,
-) -> Option<&'static SocketOption> {
-    table
-        .iter()
-        .find(|o| o.name == name && if for_set { o.settable } else { o.gettable })
-}
-
-fn check(rc: libc::c_int) -> Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Error::from_io(std::io::Error::last_os_error()))
-    }
-}
-
-fn set_raw<T>(fd: RawFd, option: &SocketOption, value: &T) -> Result<()> {
-    // SAFETY: `value` points to a live `T` of exactly the length passed; the kernel
-    // only reads it.
-    check(unsafe {
-        libc::setsockopt(
-            fd,
-            option.level,
-            option.option,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })
-}
-
-fn get_raw<T>(fd: RawFd, option: &SocketOption, mut value: T) -> Result<T> {
-    let mut len = size_of::<T>() as libc::socklen_t;
-    // SAFETY: `value` is a live `T`, and `len` tells the kernel its size, so it writes
-    // at most that many bytes into it.
-    check(unsafe {
-        libc::getsockopt(
-            fd,
-            option.level,
-            option.option,
-            (&mut value as *mut T).cast(),
-            &mut len,
-        )
-    })?;
+/// Reads an option of the descriptor `fd`.
+pub(crate) fn get(fd: RawFd, option: SocketOption) -> Result<OptionValue> {
+    let (level, name) = option.level_and_name();
+    let value = match option.value_kind() {
+        ValueKind::Bool => OptionValue::Bool(read::<c_int>(fd, level, name)? != 0),
+        ValueKind::Int => OptionValue::Int(read::<c_int>(fd, level, name)?),
+        ValueKind::Linger => {
+            let linger = read::<libc::linger>(fd, level, name)?;
+            OptionValue::Linger {
+                on: linger.l_onoff != 0,
+                timeout: linger.l_linger,
+            }
+        }
+        ValueKind::Ipv4 => {
+            let address = read::<libc::in_addr>(fd, level, name)?;
+            OptionValue::Ipv4(Ipv4Addr::from(u32::from_be(address.s_addr)))
+        }
+        ValueKind::Device => {
+            let name_bytes = read::<[u8; libc::IFNAMSIZ + 1]>(fd, level, name)?;
+            let device = CStr::from_bytes_until_nul(&name_bytes)
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            OptionValue::Device(device)
+        }
+        ValueKind::PendingError => {
+            let code = read::<c_int>(fd, level, name)?;
+            let message =
+                (code != 0).then(|| Error::from_io(io::Error::from_raw_os_error(code)).to_string());
+            OptionValue::PendingError(message)
+        }
+        ValueKind::Membership | ValueKind::Membership6 => return Err(GET_FAILED),
+    };
     Ok(value)
 }
 
-/// Sets `option` on `fd`.
-pub fn set(fd: RawFd, option: &SocketOption, value: &OptionValue) -> Result<()> {
-    match (option.kind, value) {
-        (K::Bool, OptionValue::Bool(on)) => set_raw(fd, option, &libc::c_int::from(*on)),
-        (K::Int, OptionValue::Int(n)) => set_raw(fd, option, n),
-        (K::Linger, OptionValue::Linger { on, timeout }) => set_raw(
-            fd,
-            option,
-            &libc::linger {
-                l_onoff: libc::c_int::from(*on),
+/// Writes an option of the descriptor `fd`. A value of the wrong shape fails like
+/// a refused `setsockopt`.
+pub(crate) fn set(fd: RawFd, option: SocketOption, value: &OptionValue) -> Result<()> {
+    let (level, name) = option.level_and_name();
+    match (option.value_kind(), value) {
+        (ValueKind::Bool, OptionValue::Bool(on)) => write(fd, level, name, &c_int::from(*on)),
+        (ValueKind::Int, OptionValue::Int(number)) => write(fd, level, name, number),
+        (ValueKind::Linger, OptionValue::Linger { on, timeout }) => {
+            let linger = libc::linger {
+                l_onoff: c_int::from(*on),
                 l_linger: *timeout,
-            },
-        ),
-        (
-            K::Membership4,
-            OptionValue::Membership4 {
-                multiaddr,
-                interface,
-            },
-        ) => {
-            let request = libc::ip_mreq {
-                imr_multiaddr: libc::in_addr {
-                    s_addr: u32::from(*multiaddr).to_be(),
-                },
-                imr_interface: libc::in_addr {
-                    s_addr: u32::from(*interface).to_be(),
-                },
             };
-            set_raw(fd, option, &request)
+            write(fd, level, name, &linger)
         }
-        (
-            K::Membership6,
-            OptionValue::Membership6 {
-                multiaddr,
-                interface,
-            },
-        ) => {
+        (ValueKind::Ipv4, OptionValue::Ipv4(address)) => write(fd, level, name, &in_addr(*address)),
+        (ValueKind::Membership, OptionValue::Membership { group, interface }) => {
+            let request = libc::ip_mreq {
+                imr_multiaddr: in_addr(*group),
+                imr_interface: in_addr(*interface),
+            };
+            write(fd, level, name, &request)
+        }
+        (ValueKind::Membership6, OptionValue::Membership6 { group, interface }) => {
             let request = libc::ipv6_mreq {
                 ipv6mr_multiaddr: libc::in6_addr {
-                    s6_addr: multiaddr.octets(),
+                    s6_addr: group.octets(),
                 },
                 ipv6mr_interface: *interface,
             };
-            set_raw(fd, option, &request)
+            write(fd, level, name, &request)
         }
-        (K::Address, OptionValue::Address(address)) => set_raw(
-            fd,
-            option,
-            &libc::in_addr {
-                s_addr: u32::from(*address).to_be(),
-            },
-        ),
-        _ => Err(Error::State("invalid option value")),
+        (ValueKind::Device, OptionValue::Device(device)) => {
+            let mut bytes = device.as_bytes().to_vec();
+            bytes.push(0);
+            write_bytes(fd, level, name, &bytes)
+        }
+        _ => Err(SET_FAILED),
     }
 }
 
-/// Reads `option` from `fd`.
-pub fn get(fd: RawFd, option: &SocketOption) -> Result<OptionValue> {
-    match option.kind {
-        K::Bool => Ok(OptionValue::Bool(
-            get_raw(fd, option, 0 as libc::c_int)? != 0,
-        )),
-        K::Int => Ok(OptionValue::Int(get_raw(fd, option, 0 as libc::c_int)?)),
-        K::Linger => {
-            let l = get_raw(
-                fd,
-                option,
-                libc::linger {
-                    l_onoff: 0,
-                    l_linger: 0,
-                },
-            )?;
-            Ok(OptionValue::Linger {
-                on: l.l_onoff != 0,
-                timeout: l.l_linger,
-            })
+fn in_addr(address: Ipv4Addr) -> libc::in_addr {
+    libc::in_addr {
+        s_addr: u32::from(address).to_be(),
+    }
+}
+
+/// Plain C values an option is read into; all-zero bytes are a valid value of each.
+trait OptionBytes: Copy {}
+impl OptionBytes for c_int {}
+impl OptionBytes for libc::linger {}
+impl OptionBytes for libc::in_addr {}
+impl OptionBytes for libc::ip_mreq {}
+impl OptionBytes for libc::ipv6_mreq {}
+impl OptionBytes for [u8; libc::IFNAMSIZ + 1] {}
+
+fn read<T: OptionBytes>(fd: RawFd, level: c_int, name: c_int) -> Result<T> {
+    // SAFETY: every OptionBytes type is a plain C type valid when zero-filled.
+    let mut value: T = unsafe { mem::zeroed() };
+    let mut length = mem::size_of::<T>() as socklen_t;
+    // SAFETY: `value` is writable for `length` bytes and getsockopt writes at most
+    // that many, updating `length`.
+    let status = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut value as *mut T).cast::<c_void>(),
+            &mut length,
+        )
+    };
+    if status < 0 {
+        return Err(GET_FAILED);
+    }
+    Ok(value)
+}
+
+fn write<T: OptionBytes>(fd: RawFd, level: c_int, name: c_int, value: &T) -> Result<()> {
+    // SAFETY: `value` is a live, initialized T and we pass its exact size.
+    let status = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast::<c_void>(),
+            mem::size_of::<T>() as socklen_t,
+        )
+    };
+    if status < 0 {
+        Err(SET_FAILED)
+    } else {
+        Ok(())
+    }
+}
+
+fn write_bytes(fd: RawFd, level: c_int, name: c_int, bytes: &[u8]) -> Result<()> {
+    let length = socklen_t::try_from(bytes.len()).map_err(|_| SET_FAILED)?;
+    // SAFETY: `bytes` is a live slice and we pass its exact length.
+    let status =
+        unsafe { libc::setsockopt(fd, level, name, bytes.as_ptr().cast::<c_void>(), length) };
+    if status < 0 {
+        Err(SET_FAILED)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::Family;
+    use crate::socket::Descriptor;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn lookup_follows_class_tables() {
+        let get = OptionAccess::Get;
+        let set = OptionAccess::Set;
+        assert_eq!(
+            SocketOption::lookup(b"tcp-nodelay", SocketKind::Stream, set),
+            Some(SocketOption::TcpNoDelay)
+        );
+        assert_eq!(
+            SocketOption::lookup(b"tcp-nodelay", SocketKind::Datagram, set),
+            None
+        );
+        assert_eq!(
+            SocketOption::lookup(b"broadcast", SocketKind::Stream, get),
+            None
+        );
+        assert_eq!(
+            SocketOption::lookup(b"error", SocketKind::Stream, set),
+            None
+        );
+        assert_eq!(
+            SocketOption::lookup(b"error", SocketKind::Datagram, get),
+            Some(SocketOption::Error)
+        );
+        assert_eq!(
+            SocketOption::lookup(b"ip-add-membership", SocketKind::Datagram, get),
+            None
+        );
+        assert!(SocketOption::lookup(b"ip-add-membership", SocketKind::Datagram, set).is_some());
+        assert_eq!(SocketOption::lookup(b"nope", SocketKind::Stream, get), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for option in TCP_OPTIONS.iter().chain(UDP_OPTIONS) {
+            let kind = if TCP_OPTIONS.contains(option) {
+                SocketKind::Stream
+            } else {
+                SocketKind::Datagram
+            };
+            let access = if *option == SocketOption::Error {
+                OptionAccess::Get
+            } else {
+                OptionAccess::Set
+            };
+            assert_eq!(
+                SocketOption::lookup(option.name().as_bytes(), kind, access),
+                Some(*option)
+            );
         }
-        K::Address => {
-            let raw = get_raw(fd, option, 0u32)?;
-            Ok(OptionValue::Address(Ipv4Addr::from(u32::from_be(raw))))
-        }
-        K::Error => {
-            let code = get_raw(fd, option, 0 as libc::c_int)?;
-            let message = (code != 0)
-                .then(|| Error::from_io(std::io::Error::from_raw_os_error(code)).to_string());
-            Ok(OptionValue::Error(message))
-        }
-        K::Membership4 | K::Membership6 => Err(Error::State("option is write-only")),
+    }
+
+    #[test]
+    fn set_then_get() {
+        let tcp = Descriptor::open(Family::Inet, SocketKind::Stream).unwrap();
+        let fd = tcp.as_raw_fd();
+        set(fd, SocketOption::TcpNoDelay, &OptionValue::Bool(true)).unwrap();
+        assert_eq!(
+            get(fd, SocketOption::TcpNoDelay).unwrap(),
+            OptionValue::Bool(true)
+        );
+        set(fd, SocketOption::TcpKeepIdle, &OptionValue::Int(77)).unwrap();
+        assert_eq!(
+            get(fd, SocketOption::TcpKeepIdle).unwrap(),
+            OptionValue::Int(77)
+        );
+        let linger = OptionValue::Linger {
+            on: true,
+            timeout: 3,
+        };
+        set(fd, SocketOption::Linger, &linger).unwrap();
+        assert_eq!(get(fd, SocketOption::Linger).unwrap(), linger);
+        assert_eq!(
+            get(fd, SocketOption::Error).unwrap(),
+            OptionValue::PendingError(None)
+        );
+        assert_eq!(
+            get(fd, SocketOption::BindToDevice).unwrap(),
+            OptionValue::Device(String::new())
+        );
+        let udp = Descriptor::open(Family::Inet, SocketKind::Datagram).unwrap();
+        let fd = udp.as_raw_fd();
+        let loopback = OptionValue::Ipv4(Ipv4Addr::LOCALHOST);
+        set(fd, SocketOption::IpMulticastIf, &loopback).unwrap();
+        assert_eq!(get(fd, SocketOption::IpMulticastIf).unwrap(), loopback);
+    }
+
+    #[test]
+    fn failures_use_luasocket_words() {
+        let err = set(-1, SocketOption::KeepAlive, &OptionValue::Bool(true)).unwrap_err();
+        assert_eq!(err.to_string(), "setsockopt failed");
+        let err = get(-1, SocketOption::KeepAlive).unwrap_err();
+        assert_eq!(err.to_string(), "getsockopt failed");
+        let err = set(-1, SocketOption::KeepAlive, &OptionValue::Int(1)).unwrap_err();
+        assert_eq!(err.to_string(), "setsockopt failed");
     }
 }

@@ -1,39 +1,27 @@
 //! What `receive` reads: a line, everything until the peer closes, or a byte count.
 
-use crate::{Error, Result};
-
-/// A `receive` pattern.
+/// A receive pattern of LuaSocket's `client:receive([pattern])`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceivePattern {
-    /// `"*l"`: up to a line feed, which is not returned; carriage returns are dropped.
+    /// `"*l"`: up to the next LF; the LF is dropped and every CR is removed.
     Line,
-    /// `"*a"`: everything until the connection is closed.
+    /// `"*a"`: everything until the peer closes the connection.
     All,
     /// A number: exactly that many bytes.
     Count(usize),
 }
 
 impl ReceivePattern {
-    /// Parses a string pattern: `"*l"`, `"l"`, `"*a"` or `"a"` (LuaSocket only looks
-    /// at the letter after an optional `*`).
-    pub fn parse(text: &[u8]) -> Result<Self> {
-        let letter = match text {
-            [b'*', rest @ ..] => rest.first(),
-            other => other.first(),
-        };
-        match letter {
-            Some(b'l') => Ok(ReceivePattern::Line),
-            Some(b'a') => Ok(ReceivePattern::All),
-            _ => Err(Error::State("invalid receive pattern")),
+    /// Parses a textual pattern. LuaSocket looks at `"*l..."` and `"*a..."`; like Lua
+    /// 5.3's `io.read`, the `*` is optional, so `"l"`, `"a"`, `"*line"` and `"all"`
+    /// are accepted too. Anything else (`"*x"`, `""`) is not a pattern.
+    pub fn parse(text: &[u8]) -> Option<Self> {
+        let text = text.strip_prefix(b"*").unwrap_or(text);
+        match text.first() {
+            Some(b'l') => Some(ReceivePattern::Line),
+            Some(b'a') => Some(ReceivePattern::All),
+            _ => None,
         }
-    }
-
-    /// A byte count; negative counts are not allowed.
-    pub fn count(n: f64) -> Result<Self> {
-        if n.is_nan() || n < 0.0 {
-            return Err(Error::State("invalid receive pattern"));
-        }
-        Ok(ReceivePattern::Count(n.min(usize::MAX as f64) as usize))
     }
 }
 
@@ -42,17 +30,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_luasocket_patterns() {
-        assert_eq!(ReceivePattern::parse(b"*l").unwrap(), ReceivePattern::Line);
-        assert_eq!(ReceivePattern::parse(b"l").unwrap(), ReceivePattern::Line);
-        assert_eq!(ReceivePattern::parse(b"*a").unwrap(), ReceivePattern::All);
-        assert_eq!(ReceivePattern::parse(b"a").unwrap(), ReceivePattern::All);
-        assert!(ReceivePattern::parse(b"*x").is_err());
-        assert!(ReceivePattern::parse(b"").is_err());
-        assert_eq!(
-            ReceivePattern::count(3.0).unwrap(),
-            ReceivePattern::Count(3)
-        );
-        assert!(ReceivePattern::count(-1.0).is_err());
+    fn luasocket_and_io_read_spellings() {
+        for text in ["*l", "l", "*line", "line"] {
+            assert_eq!(
+                ReceivePattern::parse(text.as_bytes()),
+                Some(ReceivePattern::Line),
+                "{text}"
+            );
+        }
+        for text in ["*a", "a", "*all", "all"] {
+            assert_eq!(
+                ReceivePattern::parse(text.as_bytes()),
+                Some(ReceivePattern::All),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_unknown() {
+        for text in ["*x", "x", "", "*", "**l", "L", "*n"] {
+            assert_eq!(ReceivePattern::parse(text.as_bytes()), None, "{text}");
+        }
     }
 }

@@ -1,34 +1,41 @@
-//! TCP sockets with LuaSocket's three classes: master, client and server.
+//! TCP objects: master, client and server, with LuaSocket's blocking semantics and
+//! a non-blocking API for a scheduler.
+//!
+//! Every blocking method is a loop over its non-blocking counterpart (`try_*`) that
+//! waits with `poll(2)` when the kernel would block, so both see the same receive
+//! buffer and statistics. The non-blocking calls never wait: `Poll::Pending` means
+//! the last syscall returned `EAGAIN` (safe for edge-triggered readiness), and a
+//! pending receive leaves every byte in the buffer for the next attempt.
 
-use std::borrow::Cow;
-use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
-use std::time::Instant;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::task::Poll;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::SockAddr;
 
-use crate::addr::{resolve, Family};
-use crate::buffer::{find_count, find_line, strip_cr, Complete, RecvBuffer};
-use crate::options::{self, OptionValue, TCP_OPTIONS};
+use crate::addr::{Family, SocketKind};
+use crate::buffer::ReceiveBuffer;
+use crate::options::{OptionValue, SocketOption};
 use crate::pattern::ReceivePattern;
+use crate::socket::{self, bad_descriptor, Endpoint, Interest};
 use crate::timeout::{Deadline, Timeout};
-use crate::wait::{wait_fd, Direction};
 use crate::{Error, Result};
 
-/// LuaSocket's class of a TCP object.
+/// LuaSocket's TCP classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpState {
     /// Fresh from `socket.tcp()`: may bind, listen or connect.
     Master,
-    /// Connected: sends and receives.
+    /// Connected (or connecting): may send and receive.
     Client,
-    /// Listening: accepts.
+    /// Listening: may accept.
     Server,
 }
 
 impl TcpState {
-    /// The class name LuaSocket prints: `tcp{master}`, `tcp{client}`, `tcp{server}`.
-    pub fn class(self) -> &'static str {
+    /// The class name LuaSocket prints: `"tcp{master}"`, `"tcp{client}"`, `"tcp{server}"`.
+    pub fn class_name(self) -> &'static str {
         match self {
             TcpState::Master => "tcp{master}",
             TcpState::Client => "tcp{client}",
@@ -37,15 +44,15 @@ impl TcpState {
     }
 }
 
-/// Byte counters and age, as `getstats`/`setstats` see them.
-#[derive(Debug, Clone, Copy)]
+/// Byte counts and age for `getstats`/`setstats`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
-    /// Bytes received from the kernel.
-    pub received: u64,
-    /// Bytes handed to the kernel.
-    pub sent: u64,
-    /// When the object was created (or when `setstats` said it was).
-    pub birthday: Instant,
+    /// Bytes handed out by `receive` (buffered bytes are not counted yet).
+    pub received: i64,
+    /// Bytes accepted by the kernel in `send`.
+    pub sent: i64,
+    /// When the object was created, in seconds since the Unix epoch.
+    born: f64,
 }
 
 impl Stats {
@@ -53,553 +60,592 @@ impl Stats {
         Stats {
             received: 0,
             sent: 0,
-            birthday: Instant::now(),
+            born: now(),
         }
     }
 
-    /// Seconds since the birthday.
+    /// Seconds since the object was created (or since the age set by `set_age`).
     pub fn age(&self) -> f64 {
-        self.birthday.elapsed().as_secs_f64()
+        now() - self.born
+    }
+
+    /// Makes the object `age` seconds old.
+    pub fn set_age(&mut self, age: f64) {
+        self.born = now() - age;
     }
 }
 
-/// A complete receive result, borrowed from the socket's buffer; dropping it consumes
-/// it, so the caller can copy it straight into its own string type.
-#[derive(Debug)]
-pub struct Received<'a> {
-    buffer: &'a mut RecvBuffer,
-    complete: Complete,
-    line: bool,
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
 }
 
-impl Received<'_> {
-    /// The bytes of the result (a line without its terminator and carriage returns).
-    pub fn bytes(&self) -> Cow<'_, [u8]> {
-        let raw = &self.buffer.pending()[..self.complete.len];
-        if self.line {
-            strip_cr(raw)
-        } else {
-            Cow::Borrowed(raw)
-        }
-    }
-}
-
-impl Drop for Received<'_> {
-    fn drop(&mut self) {
-        self.buffer.consume(self.complete.consumed);
-    }
-}
-
-/// A TCP socket.
+/// A TCP socket with LuaSocket 3.x semantics.
 #[derive(Debug)]
 pub struct TcpSocket {
-    socket: Option<Socket>,
-    family: Family,
+    endpoint: Endpoint,
     state: TcpState,
-    buffer: RecvBuffer,
-    /// The peer closed its side; what is buffered is all there will be.
-    eof: bool,
-    connecting: bool,
-    /// Created without a family: a failed connect starts over with no OS socket, so
-    /// the next address may be of the other family (as LuaSocket's `inet_tryconnect`).
-    lazy: bool,
     timeout: Timeout,
+    buffer: ReceiveBuffer,
     stats: Stats,
 }
 
-fn new_socket(family: Family) -> Result<Socket> {
-    let domain = if family == Family::Inet6 {
-        Domain::IPV6
-    } else {
-        Domain::IPV4
-    };
-    let socket = Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
-    if family == Family::Inet6 {
-        // LuaSocket's tcp6 objects are IPv6-only unless told otherwise.
-        socket.set_only_v6(true)?;
-    }
-    Ok(socket)
-}
-
 impl TcpSocket {
-    /// A master socket. With [`Family::Unspec`] the OS socket is created by the first
-    /// `bind` or `connect`, for the family of the address it gets.
+    /// `socket.tcp()` (`Unspec`: the descriptor is created by bind/connect),
+    /// `socket.tcp4()` (`Inet`) or `socket.tcp6()` (`Inet6`).
     pub fn new(family: Family) -> Result<Self> {
-        let socket = match family {
-            Family::Unspec => None,
-            family => Some(new_socket(family)?),
-        };
-        Ok(Self::from_parts(socket, family, TcpState::Master))
-    }
-
-    fn from_parts(socket: Option<Socket>, family: Family, state: TcpState) -> Self {
-        TcpSocket {
-            socket,
-            family,
-            state,
-            buffer: RecvBuffer::default(),
-            eof: false,
-            connecting: false,
-            lazy: family == Family::Unspec,
+        Ok(TcpSocket {
+            endpoint: Endpoint::new(family, SocketKind::Stream)?,
+            state: TcpState::Master,
             timeout: Timeout::INFINITE,
+            buffer: ReceiveBuffer::new(),
             stats: Stats::new(),
-        }
+        })
     }
 
-    /// The class.
+    /// The object's class.
     pub fn state(&self) -> TcpState {
         self.state
     }
 
-    /// The address family (`Unspec` until decided).
+    /// The address family (`Unspec` until a descriptor exists).
     pub fn family(&self) -> Family {
-        self.family
+        self.endpoint.family()
     }
 
-    /// The descriptor, or -1 when there is none (closed, handed over, or not created yet).
-    pub fn fd(&self) -> RawFd {
-        self.socket.as_ref().map_or(-1, |s| s.as_raw_fd())
+    /// The descriptor to register with a poller, or `None` when closed/unset.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.endpoint.fd()
     }
 
-    /// True once closed (or the descriptor was handed over with `set_fd(-1)`).
-    pub fn is_closed(&self) -> bool {
-        self.socket.is_none() && !(self.state == TcpState::Master && self.family == Family::Unspec)
-    }
-
-    /// LuaSocket's `setfd`: adopts `fd`, or with -1 lets go of the descriptor. The old
-    /// descriptor is handed over, not closed (whoever asked for it owns it now).
-    ///
-    /// # Safety
-    /// A non-negative `fd` must be an open socket descriptor that nothing else closes.
-    pub unsafe fn set_fd(&mut self, fd: RawFd) {
-        if let Some(old) = self.socket.take() {
-            let _ = old.into_raw_fd();
-        }
-        if fd >= 0 {
-            // SAFETY: the caller guarantees `fd` is an open socket we may own.
-            self.socket = Some(unsafe { Socket::from_raw_fd(fd) });
-        }
-    }
-
-    /// The socket's timeout limits.
+    /// The block/total timeouts used by the blocking methods.
     pub fn timeout(&self) -> &Timeout {
         &self.timeout
     }
 
-    /// The socket's timeout limits, to change them.
+    /// Changes the timeouts (`settimeout`).
     pub fn timeout_mut(&mut self) -> &mut Timeout {
         &mut self.timeout
     }
 
-    /// Counters for `getstats`.
-    pub fn stats(&self) -> Stats {
-        self.stats
+    /// Byte counts and age (`getstats`).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
-    /// Sets the counters (`setstats`).
-    pub fn set_stats(&mut self, stats: Stats) {
-        self.stats = stats;
+    /// Mutable statistics (`setstats`).
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
     }
 
-    /// True while received data waits in the buffer (`dirty`).
-    pub fn is_dirty(&self) -> bool {
+    /// True when received bytes wait in the buffer (`dirty()`): a poller must not
+    /// wait for readability before consuming them.
+    pub fn has_buffered_data(&self) -> bool {
         !self.buffer.is_empty()
     }
 
-    fn socket(&self) -> Result<&Socket> {
-        self.socket.as_ref().ok_or(Error::Closed)
+    /// Binds to `host` (`"*"` for all interfaces) and `port` (a number or service name).
+    pub fn bind(&mut self, host: &str, port: &str) -> Result<()> {
+        self.endpoint.bind(host, port)
     }
 
-    fn ensure_socket(&mut self, family: Family) -> Result<&Socket> {
-        if self.socket.is_none() {
-            self.socket = Some(new_socket(family)?);
-            self.family = family;
-        }
-        self.socket()
-    }
-
-    /// Binds to `host` (`"*"`: any) and `port`, trying each resolved address.
-    pub fn bind(&mut self, host: &str, port: u16) -> Result<()> {
-        let mut last = Error::Resolve("host not found".into());
-        for address in resolve(host, port, self.family)? {
-            let created_here = self.socket.is_none();
-            let attempt = self
-                .ensure_socket(Family::of(&address))
-                .and_then(|s| Ok(s.bind(&address.into())?));
-            match attempt {
-                Ok(()) => return Ok(()),
-                Err(err) => {
-                    if created_here {
-                        self.socket = None;
-                        self.family = Family::Unspec;
-                    }
-                    last = err;
-                }
-            }
-        }
-        Err(last)
-    }
-
-    /// Starts listening; the object becomes a server.
+    /// Starts listening and turns the object into a server.
     pub fn listen(&mut self, backlog: i32) -> Result<()> {
-        let socket = self.ensure_socket(if self.family == Family::Unspec {
-            Family::Inet
-        } else {
-            self.family
-        })?;
-        socket.listen(backlog)?;
+        let descriptor = self.endpoint.descriptor().ok_or_else(bad_descriptor)?;
+        descriptor.listen(backlog).map_err(Error::from_io)?;
         self.state = TcpState::Server;
         Ok(())
     }
 
-    /// Connects to `host`:`port`, waiting as the socket's timeout allows. A connection
-    /// still in progress when the time runs out reports [`Error::Timeout`]; calling
-    /// `connect` again keeps waiting for it.
-    pub fn connect(&mut self, host: &str, port: u16) -> Result<()> {
-        let deadline = self.timeout.start();
-        if self.connecting {
-            return self.finish_connect(&deadline);
-        }
-        let addresses = resolve(host, port, self.family)?;
-        let mut last = Error::Resolve("host not found".into());
-        for address in addresses {
-            match self.start_connect(address) {
-                Ok(true) => return self.connected(),
-                Ok(false) => match self.finish_connect(&deadline) {
-                    Err(Error::Timeout) => return Err(Error::Timeout),
-                    Ok(()) => return Ok(()),
-                    Err(err) => last = err,
-                },
-                Err(err) => last = err,
-            }
-        }
-        Err(last)
-    }
-
-    /// After a failed connect: a socket created without a family forgets its OS
-    /// socket, so another address (of either family) can be tried.
-    fn connect_failed(&mut self, err: Error) -> Error {
-        self.connecting = false;
-        if self.lazy && self.state == TcpState::Master {
-            self.socket = None;
-            self.family = Family::Unspec;
-        }
-        err
-    }
-
-    /// Begins a non-blocking connect to one address: `Ok(true)` when connected at once,
-    /// `Ok(false)` when in progress (wait for writability, then [`TcpSocket::finish_connect`]).
-    pub fn start_connect(&mut self, address: SocketAddr) -> Result<bool> {
-        let socket = self.ensure_socket(Family::of(&address))?;
-        match socket.connect(&SockAddr::from(address)) {
-            Ok(()) => Ok(true),
-            Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {
-                self.connecting = true;
-                Ok(false)
-            }
-            Err(err) => Err(self.connect_failed(Error::from_io(err))),
-        }
-    }
-
-    /// Checks a connect in progress, waiting as `deadline` allows.
-    pub fn finish_connect(&mut self, deadline: &Deadline) -> Result<()> {
-        let fd = self.fd();
-        wait_fd(fd, Direction::Write, deadline.remaining())?;
-        self.poll_connect()
-    }
-
-    /// Checks a connect in progress without waiting: [`Error::Timeout`] while it is
-    /// still going on.
-    pub fn poll_connect(&mut self) -> Result<()> {
-        let socket = self.socket()?;
-        if let Some(err) = socket.take_error()? {
-            return Err(self.connect_failed(Error::from_io(err)));
-        }
-        match socket.peer_addr() {
-            Ok(_) => self.connected(),
-            Err(err) if err.raw_os_error() == Some(libc::ENOTCONN) => Err(Error::Timeout),
-            Err(err) => Err(self.connect_failed(Error::from_io(err))),
-        }
-    }
-
-    fn connected(&mut self) -> Result<()> {
-        self.connecting = false;
+    /// LuaSocket's connect: resolves `host`/`port` in the object's family and tries
+    /// each address with a fresh deadline until one connects. With a zero block
+    /// timeout only the first address is tried and a connection in progress gives
+    /// [`Error::Timeout`]; calling `connect` again later reports `"already connected"`
+    /// once it completed. The object becomes a client even when this fails.
+    pub fn connect(&mut self, host: &str, port: &str) -> Result<()> {
         self.state = TcpState::Client;
-        Ok(())
+        let addresses = self.resolve_peer(host, port)?;
+        let mut failure = Error::Closed;
+        for address in &addresses {
+            let deadline = self.timeout.start();
+            let result = match self.start_connect(address) {
+                Poll::Ready(result) => result,
+                Poll::Pending => self.wait_connected(&deadline),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(err) => failure = err,
+            }
+            if deadline.is_zero() {
+                break;
+            }
+        }
+        Err(failure)
     }
 
-    /// Accepts a connection, waiting as the socket's timeout allows.
+    fn wait_connected(&mut self, deadline: &Deadline) -> Result<()> {
+        let fd = self.endpoint.open_descriptor()?.as_raw_fd();
+        socket::wait(fd, Interest::Write, deadline)?;
+        match self.finish_connect() {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(Error::from_io(std::io::Error::from_raw_os_error(
+                libc::ENOTCONN,
+            ))),
+        }
+    }
+
+    /// Resolves a peer for [`start_connect`](Self::start_connect), restricted to the
+    /// object's family once it has one.
+    pub fn resolve_peer(&self, host: &str, port: &str) -> Result<Vec<SockAddr>> {
+        self.endpoint.resolve(Some(host), port, false, false)
+    }
+
+    /// Non-blocking: starts connecting to `address`, creating the descriptor in the
+    /// address's family if needed. `Pending` means the connection is in progress:
+    /// wait for writability, then call [`finish_connect`](Self::finish_connect).
+    /// The object becomes a client.
+    pub fn start_connect(&mut self, address: &SockAddr) -> Poll<Result<()>> {
+        self.state = TcpState::Client;
+        match self.endpoint.prepare(Family::of(address)) {
+            Ok(true) => self.buffer.clear(),
+            Ok(false) => {}
+            Err(err) => return Poll::Ready(Err(err)),
+        }
+        let descriptor = match self.endpoint.open_descriptor() {
+            Ok(descriptor) => descriptor,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        match descriptor.connect(address) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(err) => match err.raw_os_error() {
+                Some(libc::EINPROGRESS) | Some(libc::EAGAIN) | Some(libc::EINTR) => Poll::Pending,
+                _ => Poll::Ready(Err(Error::from_io(err))),
+            },
+        }
+    }
+
+    /// Non-blocking: the outcome of a connection started by
+    /// [`start_connect`](Self::start_connect), from `SO_ERROR`; `Pending` while it
+    /// is still in progress.
+    pub fn finish_connect(&mut self) -> Poll<Result<()>> {
+        let descriptor = match self.endpoint.open_descriptor() {
+            Ok(descriptor) => descriptor,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        match descriptor.take_error() {
+            Ok(Some(err)) | Err(err) => return Poll::Ready(Err(Error::from_io(err))),
+            Ok(None) => {}
+        }
+        match descriptor.peer_addr() {
+            Ok(_) => Poll::Ready(Ok(())),
+            Err(err) if err.raw_os_error() == Some(libc::ENOTCONN) => Poll::Pending,
+            Err(err) => Poll::Ready(Err(Error::from_io(err))),
+        }
+    }
+
+    /// Waits (per the timeouts) for a connection and returns it as a client with
+    /// infinite timeouts.
     pub fn accept(&mut self) -> Result<TcpSocket> {
         let deadline = self.timeout.start();
         loop {
             match self.try_accept() {
-                Err(Error::Timeout) => wait_fd(self.fd(), Direction::Read, deadline.remaining())?,
-                other => return other,
+                Poll::Ready(result) => return result,
+                Poll::Pending => socket::wait(self.raw_fd()?, Interest::Read, &deadline)?,
             }
         }
     }
 
-    /// Accepts a connection if one is waiting; [`Error::Timeout`] otherwise.
-    pub fn try_accept(&mut self) -> Result<TcpSocket> {
-        let fd = self.socket()?.as_raw_fd();
-        // SAFETY: accept4 with null address pointers only returns a new descriptor.
-        let client = unsafe {
-            libc::accept4(
-                fd,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            )
+    /// Non-blocking accept. Connections aborted before being accepted are skipped.
+    pub fn try_accept(&mut self) -> Poll<Result<TcpSocket>> {
+        let descriptor = match self.endpoint.open_descriptor() {
+            Ok(descriptor) => descriptor,
+            Err(err) => return Poll::Ready(Err(err)),
         };
-        if client < 0 {
-            return Err(Error::from_io(std::io::Error::last_os_error()));
-        }
-        // SAFETY: accept4 just returned this descriptor to us; nothing else owns it.
-        let socket = unsafe { Socket::from_raw_fd(client) };
-        Ok(TcpSocket::from_parts(
-            Some(socket),
-            self.family,
-            TcpState::Client,
-        ))
-    }
-
-    /// Receives per `pattern`, appending to `out` (which may hold a prefix already).
-    /// On failure `out` holds the prefix plus the partial data.
-    pub fn receive(&mut self, pattern: ReceivePattern, out: &mut Vec<u8>) -> Result<()> {
-        let deadline = self.timeout.start();
         loop {
-            let failure = match self.try_receive(pattern) {
-                Ok(Some(received)) => {
-                    out.extend_from_slice(&received.bytes());
-                    return Ok(());
+            match descriptor.accept() {
+                Ok((socket, _)) => {
+                    return Poll::Ready(Ok(TcpSocket {
+                        endpoint: Endpoint::from_accepted(socket, self.endpoint.family()),
+                        state: TcpState::Client,
+                        timeout: Timeout::INFINITE,
+                        buffer: ReceiveBuffer::new(),
+                        stats: Stats::new(),
+                    }))
                 }
-                Ok(None) => None,
-                Err(err) => Some(err),
-            };
-            let failure = match failure {
-                Some(err) => err,
-                None => match wait_fd(self.fd(), Direction::Read, deadline.remaining()) {
-                    Ok(()) => continue,
-                    Err(err) => err,
+                Err(err) => match err.raw_os_error() {
+                    Some(libc::EAGAIN) => return Poll::Pending,
+                    Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
+                    _ => return Poll::Ready(Err(Error::from_io(err))),
                 },
-            };
-            out.extend_from_slice(&self.take_partial(pattern));
-            return Err(failure);
+            }
         }
     }
 
-    /// Completes `pattern` from buffered and readable data without waiting.
-    /// `Ok(None)`: not complete yet, and nothing was consumed.
-    pub fn try_receive(&mut self, pattern: ReceivePattern) -> Result<Option<Received<'_>>> {
+    /// Receives `pattern`, waiting per the timeouts. `deliver` is called exactly
+    /// once: with the result, or on failure with the partial data (which is then
+    /// consumed, as in LuaSocket). Returns what `deliver` returned and the error.
+    pub fn receive_with<R>(
+        &mut self,
+        pattern: ReceivePattern,
+        deliver: impl FnOnce(&[u8]) -> R,
+    ) -> (R, Option<Error>) {
+        let deadline = self.timeout.start();
+        let failure = loop {
+            match self.poll_complete(pattern) {
+                Poll::Ready(Ok(complete)) => {
+                    let (result, consumed) = self.buffer.take(complete, deliver);
+                    self.count_received(consumed);
+                    return (result, None);
+                }
+                Poll::Ready(Err(err)) => break err,
+                Poll::Pending => {
+                    let waited = self
+                        .raw_fd()
+                        .and_then(|fd| socket::wait(fd, Interest::Read, &deadline));
+                    if let Err(err) = waited {
+                        break err;
+                    }
+                }
+            }
+        };
+        (self.take_partial_with(pattern, deliver), Some(failure))
+    }
+
+    /// Non-blocking receive: completes `pattern` from buffered and readable data and
+    /// passes the result to `deliver` (a slice of the buffer, valid only during the
+    /// call). `Pending` consumes nothing: an incomplete line or count stays buffered.
+    /// On `Ready(Err)` nothing is consumed either; call
+    /// [`take_partial_with`](Self::take_partial_with) for LuaSocket's partial result.
+    pub fn try_receive_with<R>(
+        &mut self,
+        pattern: ReceivePattern,
+        deliver: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R>> {
+        self.poll_complete(pattern).map_ok(|complete| {
+            let (result, consumed) = self.buffer.take(complete, deliver);
+            self.count_received(consumed);
+            result
+        })
+    }
+
+    /// Removes and passes to `deliver` what a failed receive of `pattern` returns as
+    /// partial data: the buffered bytes (at most the count; CRs removed for a line).
+    /// Used after an error, or when a scheduler's timeout ends a pending receive.
+    pub fn take_partial_with<R>(
+        &mut self,
+        pattern: ReceivePattern,
+        deliver: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        let partial = self.buffer.partial(pattern);
+        let (result, consumed) = self.buffer.take(partial, deliver);
+        self.count_received(consumed);
+        result
+    }
+
+    fn count_received(&mut self, bytes: usize) {
+        self.stats.received = self
+            .stats
+            .received
+            .saturating_add(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Reads until `pattern` is complete, the kernel would block, or the stream ends.
+    fn poll_complete(&mut self, pattern: ReceivePattern) -> Poll<Result<crate::buffer::Complete>> {
         loop {
-            let pending = self.buffer.pending();
-            let found = match pattern {
-                ReceivePattern::Line => find_line(pending),
-                ReceivePattern::Count(n) => find_count(pending, n),
-                ReceivePattern::All if self.eof && !pending.is_empty() => Some(Complete {
-                    len: pending.len(),
-                    consumed: pending.len(),
-                }),
-                ReceivePattern::All => None,
+            if let Some(complete) = self.buffer.find(pattern) {
+                return Poll::Ready(Ok(complete));
+            }
+            let Some(descriptor) = self.endpoint.descriptor() else {
+                return Poll::Ready(Err(Error::Closed));
             };
-            if let Some(complete) = found {
-                let line = pattern == ReceivePattern::Line;
-                return Ok(Some(Received {
-                    buffer: &mut self.buffer,
-                    complete,
-                    line,
-                }));
-            }
-            if self.eof {
-                return Err(Error::Closed);
-            }
-            let socket = self.socket.as_ref().ok_or(Error::Closed)?;
-            match self.buffer.fill(socket) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.stats.received += n as u64,
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(Error::from_io(err)),
+            let wanted = match pattern {
+                ReceivePattern::Count(count) => count,
+                ReceivePattern::Line | ReceivePattern::All => 0,
+            };
+            let read = self
+                .buffer
+                .fill(wanted, |free| descriptor.recv(socket::as_uninit(free)));
+            match read {
+                Ok(0) => {
+                    return Poll::Ready(match pattern {
+                        ReceivePattern::All if !self.buffer.is_empty() => {
+                            Ok(self.buffer.everything())
+                        }
+                        _ => Err(Error::Closed),
+                    });
+                }
+                Ok(_) => {}
+                Err(err) => match err.raw_os_error() {
+                    Some(libc::EAGAIN) => {
+                        self.buffer.park();
+                        return Poll::Pending;
+                    }
+                    Some(libc::EINTR) => {}
+                    _ => return Poll::Ready(Err(Error::from_io(err))),
+                },
             }
         }
     }
 
-    /// Takes what is buffered as the partial result of a receive that failed or timed
-    /// out. For `*l` the carriage returns are dropped as in a full line.
-    pub fn take_partial(&mut self, pattern: ReceivePattern) -> Vec<u8> {
-        let bytes = self.buffer.take_all();
-        if pattern == ReceivePattern::Line {
-            strip_cr(&bytes).into_owned()
-        } else {
-            bytes
-        }
-    }
-
-    /// Sends all of `data`, waiting as the timeout allows. Returns how many bytes went
-    /// out, and the error that stopped it early, if any.
+    /// Sends all of `data`, waiting per the timeouts. Returns how many bytes were
+    /// sent and the error that stopped it, if any.
     pub fn send(&mut self, data: &[u8]) -> (usize, Option<Error>) {
         let deadline = self.timeout.start();
         let mut sent = 0;
         while sent < data.len() {
             match self.try_send(&data[sent..]) {
-                Ok(n) => sent += n,
-                Err(Error::Timeout) => {
-                    if let Err(err) = wait_fd(self.fd(), Direction::Write, deadline.remaining()) {
+                Poll::Ready(Ok(count)) => sent += count,
+                Poll::Ready(Err(err)) => return (sent, Some(err)),
+                Poll::Pending => {
+                    let waited = self
+                        .raw_fd()
+                        .and_then(|fd| socket::wait(fd, Interest::Write, &deadline));
+                    if let Err(err) = waited {
                         return (sent, Some(err));
                     }
                 }
-                Err(err) => return (sent, Some(err)),
             }
         }
         (sent, None)
     }
 
-    /// Sends what the kernel takes now; [`Error::Timeout`] if it takes nothing.
-    pub fn try_send(&mut self, data: &[u8]) -> Result<usize> {
-        let socket = self.socket()?;
+    /// Non-blocking send: one `send(2)` (without `SIGPIPE`). Returns how many bytes
+    /// the kernel took, which may be fewer than offered.
+    pub fn try_send(&mut self, data: &[u8]) -> Poll<Result<usize>> {
+        let descriptor = match self.endpoint.open_descriptor() {
+            Ok(descriptor) => descriptor,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
         loop {
-            match socket.send(data) {
-                Ok(n) => {
-                    self.stats.sent += n as u64;
-                    return Ok(n);
+            match descriptor.send_with_flags(data, libc::MSG_NOSIGNAL) {
+                Ok(count) => {
+                    self.stats.sent = self
+                        .stats
+                        .sent
+                        .saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
+                    return Poll::Ready(Ok(count));
                 }
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(Error::from_io(err)),
+                Err(err) => match err.raw_os_error() {
+                    Some(libc::EAGAIN) => return Poll::Pending,
+                    Some(libc::EINTR) => continue,
+                    _ => return Poll::Ready(Err(Error::from_io(err))),
+                },
             }
         }
     }
 
-    /// Shuts down one or both directions.
-    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
-        Ok(self.socket()?.shutdown(how)?)
-    }
-
-    /// Closes the descriptor (idempotent).
-    pub fn close(&mut self) {
-        self.socket = None;
-        self.connecting = false;
-        if self.family == Family::Unspec {
-            self.family = Family::Inet;
+    /// Shuts down one or both directions; errors are ignored, as in LuaSocket.
+    pub fn shutdown(&self, how: Shutdown) {
+        if let Some(descriptor) = self.endpoint.descriptor() {
+            let _ = descriptor.shutdown(how);
         }
     }
 
-    /// The local address.
-    pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.socket()?
-            .local_addr()?
-            .as_socket()
-            .ok_or(Error::State("not an IP socket"))
+    /// Closes the descriptor and drops buffered data. Closing twice is harmless.
+    pub fn close(&mut self) {
+        self.endpoint.close();
+        self.buffer.clear();
     }
 
-    /// The peer's address.
-    pub fn peer_addr(&self) -> Result<SocketAddr> {
-        self.socket()?
-            .peer_addr()?
-            .as_socket()
-            .ok_or(Error::State("not an IP socket"))
+    /// Gives the descriptor away without closing it (`setfd(-1)`); the object then
+    /// owns nothing.
+    pub fn release_fd(&mut self) -> Option<RawFd> {
+        self.endpoint.release()
     }
 
-    /// Sets a LuaSocket option by name; `Ok(false)` if TCP has no such option.
-    pub fn set_option(&self, name: &str, value: &OptionValue) -> Result<bool> {
-        let Some(option) = options::find(TCP_OPTIONS, name, true) else {
-            return Ok(false);
-        };
-        options::set(self.socket()?.as_raw_fd(), option, value)?;
-        Ok(true)
+    /// Makes `fd` the object's descriptor (`setfd(fd)`); the previous one is given
+    /// away, not closed, and nothing else changes.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must not be closed by anyone else while this object owns it.
+    pub unsafe fn adopt_fd(&mut self, fd: RawFd) {
+        // SAFETY: forwarded to our caller.
+        unsafe { self.endpoint.adopt(fd) }
     }
 
-    /// Reads a LuaSocket option by name; `Ok(None)` if TCP has no such option.
-    pub fn option(&self, name: &str) -> Result<Option<OptionValue>> {
-        let Some(option) = options::find(TCP_OPTIONS, name, false) else {
-            return Ok(None);
-        };
-        options::get(self.socket()?.as_raw_fd(), option).map(Some)
+    /// Local address (`getsockname`) as numeric host text and port.
+    pub fn local_address(&self) -> Result<(String, u16)> {
+        self.endpoint.local_name()
+    }
+
+    /// Peer address (`getpeername`) as numeric host text and port.
+    pub fn peer_address(&self) -> Result<(String, u16)> {
+        self.endpoint.peer_name()
+    }
+
+    /// Reads a socket option.
+    pub fn get_option(&self, option: SocketOption) -> Result<OptionValue> {
+        self.endpoint.get_option(option)
+    }
+
+    /// Writes a socket option.
+    pub fn set_option(&self, option: SocketOption, value: &OptionValue) -> Result<()> {
+        self.endpoint.set_option(option, value)
+    }
+
+    fn raw_fd(&self) -> Result<RawFd> {
+        self.endpoint.fd().ok_or(Error::Closed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use crate::timeout::TimeoutMode;
 
-    fn pair() -> (TcpSocket, std::net::TcpStream) {
+    fn pair() -> (TcpSocket, TcpSocket, TcpSocket) {
         let mut server = TcpSocket::new(Family::Inet).unwrap();
-        server.bind("127.0.0.1", 0).unwrap();
+        server.bind("127.0.0.1", "0").unwrap();
         server.listen(8).unwrap();
-        let port = server.local_addr().unwrap().port();
-        let peer = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        server
-            .timeout_mut()
-            .set(Some(5.0), crate::TimeoutMode::Block);
-        let client = server.accept().unwrap();
-        (client, peer)
+        let (_, port) = server.local_address().unwrap();
+        let mut client = TcpSocket::new(Family::Unspec).unwrap();
+        client.connect("127.0.0.1", &port.to_string()).unwrap();
+        let accepted = server.accept().unwrap();
+        (server, client, accepted)
+    }
+
+    fn receive(socket: &mut TcpSocket, pattern: ReceivePattern) -> (Vec<u8>, Option<String>) {
+        let (data, err) = socket.receive_with(pattern, |bytes| bytes.to_vec());
+        (data, err.map(|e| e.to_string()))
     }
 
     #[test]
-    fn patterns_and_partial_results() {
-        let (mut sock, mut peer) = pair();
-        peer.write_all(b"one\r\ntwo\n12345rest").unwrap();
-        let mut out = Vec::new();
-        sock.receive(ReceivePattern::Line, &mut out).unwrap();
-        assert_eq!(out, b"one");
-        out.clear();
-        sock.receive(ReceivePattern::Line, &mut out).unwrap();
-        assert_eq!(out, b"two");
-        out.clear();
-        sock.receive(ReceivePattern::Count(5), &mut out).unwrap();
-        assert_eq!(out, b"12345");
-        out = b"pre:".to_vec();
-        sock.timeout_mut()
-            .set(Some(0.05), crate::TimeoutMode::Block);
-        assert!(matches!(
-            sock.receive(ReceivePattern::Line, &mut out),
-            Err(Error::Timeout)
-        ));
-        assert_eq!(out, b"pre:rest");
-        peer.write_all(b"tail").unwrap();
-        drop(peer);
-        out.clear();
-        sock.receive(ReceivePattern::All, &mut out).unwrap();
-        assert_eq!(out, b"tail");
-        out.clear();
-        assert!(matches!(
-            sock.receive(ReceivePattern::All, &mut out),
-            Err(Error::Closed)
-        ));
+    fn states_follow_calls() {
+        let (server, client, accepted) = pair();
+        assert_eq!(server.state(), TcpState::Server);
+        assert_eq!(client.state(), TcpState::Client);
+        assert_eq!(accepted.state(), TcpState::Client);
+        assert_eq!(client.family(), Family::Inet);
+        assert_eq!(TcpState::Server.class_name(), "tcp{server}");
+    }
+
+    #[test]
+    fn patterns_over_a_connection() {
+        let (_server, mut client, mut accepted) = pair();
+        let (sent, err) = client.send(b"line one\r\nfixed");
+        assert_eq!((sent, err.is_none()), (15, true));
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (b"line one".to_vec(), None)
+        );
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Count(5)),
+            (b"fixed".to_vec(), None)
+        );
+        client.send(b"tail");
+        client.shutdown(Shutdown::Write);
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::All),
+            (b"tail".to_vec(), None)
+        );
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::All),
+            (Vec::new(), Some("closed".into()))
+        );
+        assert_eq!(accepted.stats().received, 19);
+        assert_eq!(client.stats().sent, 19);
+    }
+
+    #[test]
+    fn timeout_returns_partial() {
+        let (_server, mut client, mut accepted) = pair();
+        accepted.timeout_mut().set(Some(0.05), TimeoutMode::Block);
+        client.send(b"no newline\r");
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (b"no newline".to_vec(), Some("timeout".into()))
+        );
+        assert!(!accepted.has_buffered_data());
     }
 
     #[test]
     fn try_receive_keeps_incomplete_data() {
-        let (mut sock, mut peer) = pair();
-        peer.write_all(b"abc").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(sock.try_receive(ReceivePattern::Line).unwrap().is_none());
-        assert!(sock.is_dirty());
-        peer.write_all(b"def\n").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let line = sock.try_receive(ReceivePattern::Line).unwrap().unwrap();
-        assert_eq!(&*line.bytes(), b"abcdef");
-        drop(line);
-        assert!(!sock.is_dirty());
+        let (_server, mut client, mut accepted) = pair();
+        client.send(b"abc");
+        let mut attempts = 0;
+        while !accepted.has_buffered_data() && attempts < 1000 {
+            assert!(accepted
+                .try_receive_with(ReceivePattern::Line, |b| b.to_vec())
+                .is_pending());
+            attempts += 1;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(accepted.has_buffered_data());
+        client.send(b"def\n");
+        let mut line = Poll::Pending;
+        for _ in 0..1000 {
+            line = accepted.try_receive_with(ReceivePattern::Line, |b| b.to_vec());
+            if line.is_ready() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(matches!(line, Poll::Ready(Ok(ref l)) if l == b"abcdef"));
     }
 
     #[test]
-    fn connect_refused_and_lazy_family() {
-        let mut probe = TcpSocket::new(Family::Inet).unwrap();
-        probe.bind("127.0.0.1", 0).unwrap();
-        let port = probe.local_addr().unwrap().port();
-        probe.close();
-        let mut sock = TcpSocket::new(Family::Unspec).unwrap();
-        assert_eq!(sock.fd(), -1);
-        assert!(!sock.is_closed());
-        let err = sock.connect("::1", port).unwrap_err();
-        assert_eq!(err.to_string(), "connection refused");
+    fn closed_object_reports_closed() {
+        let (_server, mut client, _accepted) = pair();
+        client.close();
+        client.close();
         assert_eq!(
-            sock.family(),
-            Family::Unspec,
-            "a lazy socket starts over after a failed connect"
+            receive(&mut client, ReceivePattern::Line).1.as_deref(),
+            Some("closed")
         );
-        let err = sock.connect("127.0.0.1", port).unwrap_err();
-        assert_eq!(err.to_string(), "connection refused");
+        assert_eq!(
+            client.send(b"x").1.map(|e| e.to_string()).as_deref(),
+            Some("closed")
+        );
+        assert_eq!(client.fd(), None);
+        assert_eq!(
+            client.peer_address().unwrap_err().to_string(),
+            "Bad file descriptor"
+        );
+    }
+
+    #[test]
+    fn zero_timeout_connect_then_already_connected() {
+        let mut server = TcpSocket::new(Family::Inet).unwrap();
+        server.bind("127.0.0.1", "0").unwrap();
+        server.listen(8).unwrap();
+        let port = server.local_address().unwrap().1.to_string();
+        let mut client = TcpSocket::new(Family::Inet).unwrap();
+        client.timeout_mut().set(Some(0.0), TimeoutMode::Block);
+        let mut outcome = client
+            .connect("127.0.0.1", &port)
+            .map_err(|e| e.to_string());
+        for _ in 0..1000 {
+            match outcome.as_ref().map_err(String::as_str) {
+                Ok(()) | Err("already connected") => break,
+                Err("timeout") | Err("Operation already in progress") => {}
+                Err(other) => panic!("unexpected {other}"),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            outcome = client
+                .connect("127.0.0.1", &port)
+                .map_err(|e| e.to_string());
+        }
+        assert!(matches!(
+            outcome.as_ref().map_err(String::as_str),
+            Ok(()) | Err("already connected")
+        ));
+        assert_eq!(client.state(), TcpState::Client);
+    }
+
+    #[test]
+    fn release_keeps_descriptor_open() {
+        let mut socket = TcpSocket::new(Family::Inet).unwrap();
+        socket.bind("127.0.0.1", "0").unwrap();
+        let bound = socket.local_address().unwrap();
+        let fd = socket.release_fd().unwrap();
+        assert_eq!(socket.fd(), None);
+        socket.close();
+        let mut other = TcpSocket::new(Family::Unspec).unwrap();
+        // SAFETY: `fd` was released above and is owned by nobody else.
+        unsafe { other.adopt_fd(fd) };
+        assert_eq!(other.fd(), Some(fd));
+        assert_eq!(other.local_address().unwrap(), bound);
     }
 }

@@ -1,352 +1,412 @@
-//! UDP sockets with LuaSocket's two classes: unconnected and connected.
+//! UDP objects: unconnected and connected, with LuaSocket's blocking semantics and
+//! a non-blocking API for a scheduler.
 
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
+use std::task::Poll;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{SockAddr, Socket};
 
-use crate::addr::{resolve, Family};
-use crate::options::{self, OptionValue, UDP_OPTIONS};
-use crate::timeout::Timeout;
-use crate::wait::{wait_fd, Direction};
+use crate::addr::{Family, SocketKind};
+use crate::buffer::{give_block, take_block, READ_BLOCK};
+use crate::options::{OptionValue, SocketOption};
+use crate::socket::{self, Endpoint, Interest};
+use crate::timeout::{Deadline, Timeout};
 use crate::{Error, Result};
 
-/// LuaSocket's default and usual maximum datagram size (`socket._DATAGRAMSIZE`).
+/// The receive size used when none is given (`socket._DATAGRAMSIZE`).
 pub const DATAGRAM_SIZE: usize = 8192;
 
-/// The largest datagram a `receive` may ask for (an IPv4 UDP payload's limit).
-pub const MAX_DATAGRAM: usize = 65_535;
+/// The largest receive size honoured; no UDP datagram is larger.
+pub const MAX_DATAGRAM_SIZE: usize = READ_BLOCK;
 
-/// LuaSocket's class of a UDP object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UdpState {
-    /// `udp{unconnected}`: `sendto`/`receivefrom` with any peer.
-    Unconnected,
-    /// `udp{connected}`: `send`/`receive` with the one peer set by `setpeername`.
-    Connected,
-}
-
-impl UdpState {
-    /// The class name LuaSocket prints.
-    pub fn class(self) -> &'static str {
-        match self {
-            UdpState::Unconnected => "udp{unconnected}",
-            UdpState::Connected => "udp{connected}",
-        }
-    }
-}
-
-/// A UDP socket.
+/// A UDP socket with LuaSocket 3.x semantics.
 #[derive(Debug)]
 pub struct UdpSocket {
-    socket: Option<Socket>,
-    family: Family,
-    state: UdpState,
-    closed: bool,
+    endpoint: Endpoint,
+    connected: bool,
     timeout: Timeout,
-    datagram: Vec<u8>,
-}
-
-fn new_socket(family: Family) -> Result<Socket> {
-    let domain = if family == Family::Inet6 {
-        Domain::IPV6
-    } else {
-        Domain::IPV4
-    };
-    let socket = Socket::new(domain, Type::DGRAM.nonblocking(), Some(Protocol::UDP))?;
-    if family == Family::Inet6 {
-        socket.set_only_v6(true)?;
-    }
-    Ok(socket)
 }
 
 impl UdpSocket {
-    /// An unconnected socket; with [`Family::Unspec`] the OS socket is created for the
-    /// family of the first address it is given.
+    /// `socket.udp()` (`Unspec`: the descriptor is created by the first
+    /// setsockname/setpeername/sendto), `socket.udp4()` or `socket.udp6()`.
     pub fn new(family: Family) -> Result<Self> {
-        let socket = match family {
-            Family::Unspec => None,
-            family => Some(new_socket(family)?),
-        };
         Ok(UdpSocket {
-            socket,
-            family,
-            state: UdpState::Unconnected,
-            closed: false,
+            endpoint: Endpoint::new(family, SocketKind::Datagram)?,
+            connected: false,
             timeout: Timeout::INFINITE,
-            datagram: Vec::new(),
         })
     }
 
-    /// The class.
-    pub fn state(&self) -> UdpState {
-        self.state
+    /// True for `udp{connected}`, false for `udp{unconnected}`.
+    pub fn is_connected(&self) -> bool {
+        self.connected
     }
 
-    /// The address family.
-    pub fn family(&self) -> Family {
-        self.family
-    }
-
-    /// The descriptor, or -1.
-    pub fn fd(&self) -> RawFd {
-        self.socket.as_ref().map_or(-1, |s| s.as_raw_fd())
-    }
-
-    /// True once closed.
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// See [`crate::TcpSocket::set_fd`].
-    ///
-    /// # Safety
-    /// A non-negative `fd` must be an open socket descriptor that nothing else closes.
-    pub unsafe fn set_fd(&mut self, fd: RawFd) {
-        if let Some(old) = self.socket.take() {
-            let _ = old.into_raw_fd();
-        }
-        if fd >= 0 {
-            // SAFETY: the caller guarantees `fd` is an open socket we may own.
-            self.socket = Some(unsafe { Socket::from_raw_fd(fd) });
-            self.closed = false;
+    /// The class name LuaSocket prints.
+    pub fn class_name(&self) -> &'static str {
+        if self.connected {
+            "udp{connected}"
         } else {
-            self.closed = true;
+            "udp{unconnected}"
         }
     }
 
-    /// The timeout limits.
+    /// The address family (`Unspec` until a descriptor exists).
+    pub fn family(&self) -> Family {
+        self.endpoint.family()
+    }
+
+    /// The descriptor to register with a poller, or `None` when closed/unset.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.endpoint.fd()
+    }
+
+    /// The timeouts used by the blocking methods.
     pub fn timeout(&self) -> &Timeout {
         &self.timeout
     }
 
-    /// The timeout limits, to change them.
+    /// Changes the timeouts (`settimeout`).
     pub fn timeout_mut(&mut self) -> &mut Timeout {
         &mut self.timeout
     }
 
-    fn socket(&self) -> Result<&Socket> {
-        self.socket.as_ref().ok_or(Error::Closed)
+    /// Binds to a local address (`setsockname`; `"*"` for all interfaces).
+    pub fn set_sock_name(&mut self, host: &str, port: &str) -> Result<()> {
+        self.endpoint.bind(host, port)
     }
 
-    fn ensure_socket(&mut self, family: Family) -> Result<&Socket> {
-        if self.closed {
-            return Err(Error::Closed);
-        }
-        if self.socket.is_none() {
-            self.socket = Some(new_socket(family)?);
-            self.family = family;
-        }
-        self.socket()
-    }
-
-    /// Binds the local address (`setsockname`).
-    pub fn bind(&mut self, host: &str, port: u16) -> Result<()> {
-        let mut last = Error::Resolve("host not found".into());
-        for address in resolve(host, port, self.family)? {
-            match self
-                .ensure_socket(Family::of(&address))
-                .and_then(|s| Ok(s.bind(&address.into())?))
-            {
-                Ok(()) => return Ok(()),
-                Err(err) => last = err,
+    /// Connects to a peer (`setpeername`), trying each resolved address.
+    pub fn set_peer_name(&mut self, host: &str, port: &str) -> Result<()> {
+        let addresses = self.endpoint.resolve(Some(host), port, false, false)?;
+        let mut failure = Error::Closed;
+        for address in &addresses {
+            if let Err(err) = self.endpoint.prepare(Family::of(address)) {
+                failure = err;
+                continue;
             }
-        }
-        Err(last)
-    }
-
-    /// Sets the peer (`setpeername`); `None` (LuaSocket's `"*"`) removes it.
-    pub fn connect(&mut self, peer: Option<(&str, u16)>) -> Result<()> {
-        let Some((host, port)) = peer else {
-            let fd = self.socket()?.as_raw_fd();
-            // Connecting to an AF_UNSPEC address dissolves the association.
-            // SAFETY: a zeroed sockaddr_storage is a valid sockaddr once its family is
-            // set; the kernel only reads it, for the length we pass.
-            let rc = unsafe {
-                let mut raw: libc::sockaddr_storage = std::mem::zeroed();
-                raw.ss_family = libc::AF_UNSPEC as libc::sa_family_t;
-                libc::connect(
-                    fd,
-                    (&raw as *const libc::sockaddr_storage).cast(),
-                    std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-                )
-            };
-            let err = std::io::Error::last_os_error();
-            if rc != 0 && err.raw_os_error() != Some(libc::EAFNOSUPPORT) {
-                return Err(Error::from_io(err));
-            }
-            self.state = UdpState::Unconnected;
-            return Ok(());
-        };
-        let mut last = Error::Resolve("host not found".into());
-        for address in resolve(host, port, self.family)? {
-            match self
-                .ensure_socket(Family::of(&address))
-                .and_then(|s| Ok(s.connect(&address.into())?))
-            {
+            match self.endpoint.open_descriptor()?.connect(address) {
                 Ok(()) => {
-                    self.state = UdpState::Connected;
+                    self.connected = true;
                     return Ok(());
                 }
-                Err(err) => last = err,
+                Err(err) => failure = Error::from_io(err),
             }
         }
-        Err(last)
+        Err(failure)
     }
 
-    /// Sends a datagram to the peer, waiting for room as the timeout allows.
+    /// Drops the peer association (`setpeername("*")`). Errors are ignored, as in
+    /// LuaSocket; the object is unconnected afterwards.
+    pub fn disconnect(&mut self) {
+        self.connected = false;
+        let Some(descriptor) = self.endpoint.descriptor() else {
+            return;
+        };
+        // SAFETY: the zeroed storage gets family AF_UNSPEC and the length of a plain
+        // sockaddr, which is what connect(2) expects to dissolve an association.
+        let unspecified = unsafe {
+            SockAddr::try_init(|storage, length| {
+                (*storage.cast::<libc::sockaddr>()).sa_family =
+                    libc::AF_UNSPEC as libc::sa_family_t;
+                *length = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+                Ok(())
+            })
+        };
+        if let Ok(((), address)) = unspecified {
+            let _ = descriptor.connect(&address);
+        }
+    }
+
+    /// Receives one datagram of at most `size` bytes (the rest is discarded),
+    /// waiting per the timeouts.
+    pub fn receive_with<R>(&mut self, size: usize, deliver: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let deadline = self.timeout.start();
+        let (block, count, ()) =
+            self.wait_ready(&deadline, |socket| socket.poll_receive(size, plain_recv))?;
+        Ok(deliver_block(block, count, deliver))
+    }
+
+    /// Like [`receive_with`](Self::receive_with), also giving the sender.
+    pub fn receive_from_with<R>(
+        &mut self,
+        size: usize,
+        deliver: impl FnOnce(&[u8], &SockAddr) -> R,
+    ) -> Result<R> {
+        let deadline = self.timeout.start();
+        let (block, count, sender) = self.wait_ready(&deadline, |socket| {
+            socket.poll_receive(size, Socket::recv_from)
+        })?;
+        Ok(deliver_block(block, count, |data| deliver(data, &sender)))
+    }
+
+    /// Non-blocking receive of one datagram; `deliver` gets a slice valid during the call.
+    pub fn try_receive_with<R>(
+        &mut self,
+        size: usize,
+        deliver: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R>> {
+        self.poll_receive(size, plain_recv)
+            .map_ok(|(block, count, ())| deliver_block(block, count, deliver))
+    }
+
+    /// Non-blocking receive of one datagram and its sender.
+    pub fn try_receive_from_with<R>(
+        &mut self,
+        size: usize,
+        deliver: impl FnOnce(&[u8], &SockAddr) -> R,
+    ) -> Poll<Result<R>> {
+        self.poll_receive(size, Socket::recv_from)
+            .map_ok(|(block, count, sender)| {
+                deliver_block(block, count, |data| deliver(data, &sender))
+            })
+    }
+
+    /// One receive attempt into a read block of at most `size` bytes; returns the
+    /// block, the byte count and what `recv` returned besides the count.
+    fn poll_receive<T>(
+        &mut self,
+        size: usize,
+        recv: impl Fn(&Socket, &mut [MaybeUninit<u8>]) -> io::Result<(usize, T)>,
+    ) -> Poll<Result<(Vec<u8>, usize, T)>> {
+        let descriptor = match self.endpoint.open_descriptor() {
+            Ok(descriptor) => descriptor,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        let mut block = take_block();
+        let size = size.min(block.len());
+        loop {
+            match recv(descriptor, socket::as_uninit(&mut block[..size])) {
+                Ok((count, extra)) => return Poll::Ready(Ok((block, count.min(size), extra))),
+                Err(err) => match err.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => {
+                        give_block(block);
+                        return Poll::Pending;
+                    }
+                    _ => {
+                        give_block(block);
+                        return Poll::Ready(Err(Error::from_io(err)));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends a datagram to the connected peer, waiting per the timeouts if the
+    /// kernel has no room. Returns the number of bytes sent.
     pub fn send(&mut self, data: &[u8]) -> Result<usize> {
         let deadline = self.timeout.start();
-        loop {
-            match self.try_send(data) {
-                Err(Error::Timeout) => wait_fd(self.fd(), Direction::Write, deadline.remaining())?,
-                other => return other,
-            }
+        self.wait_writable(&deadline, |socket| socket.try_send(data))
+    }
+
+    /// Sends a datagram to `host` (numeric only) and `port`, creating the
+    /// descriptor of an unspecified-family object in the address's family.
+    pub fn send_to(&mut self, data: &[u8], host: &str, port: &str) -> Result<usize> {
+        let addresses = self.resolve_numeric(host, port)?;
+        let address = &addresses[0];
+        if self.endpoint.descriptor().is_none() && self.endpoint.family() == Family::Unspec {
+            self.endpoint.prepare(Family::of(address))?;
         }
-    }
-
-    /// Sends a datagram to the peer if the kernel takes it now.
-    pub fn try_send(&mut self, data: &[u8]) -> Result<usize> {
-        self.socket()?.send(data).map_err(Error::from_io)
-    }
-
-    /// Sends a datagram to `host`:`port`.
-    pub fn send_to(&mut self, data: &[u8], host: &str, port: u16) -> Result<usize> {
-        let address = resolve(host, port, self.family)?[0];
-        self.ensure_socket(Family::of(&address))?;
         let deadline = self.timeout.start();
+        self.wait_writable(&deadline, |socket| socket.try_send_to(data, address))
+    }
+
+    /// Resolves a numeric host and port for [`try_send_to`](Self::try_send_to).
+    pub fn resolve_numeric(&self, host: &str, port: &str) -> Result<Vec<SockAddr>> {
+        self.endpoint.resolve(Some(host), port, false, true)
+    }
+
+    /// Non-blocking send to the connected peer.
+    pub fn try_send(&mut self, data: &[u8]) -> Poll<Result<usize>> {
+        let descriptor = match self.endpoint.open_descriptor() {
+            Ok(descriptor) => descriptor,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        retry(|| descriptor.send_with_flags(data, libc::MSG_NOSIGNAL))
+    }
+
+    /// Non-blocking send to `address`.
+    pub fn try_send_to(&mut self, data: &[u8], address: &SockAddr) -> Poll<Result<usize>> {
+        let descriptor = match self.endpoint.open_descriptor() {
+            Ok(descriptor) => descriptor,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        retry(|| descriptor.send_to_with_flags(data, address, libc::MSG_NOSIGNAL))
+    }
+
+    fn wait_ready<T>(
+        &mut self,
+        deadline: &Deadline,
+        mut attempt: impl FnMut(&mut Self) -> Poll<Result<T>>,
+    ) -> Result<T> {
         loop {
-            match self.socket()?.send_to(data, &address.into()) {
-                Ok(n) => return Ok(n),
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                    wait_fd(self.fd(), Direction::Write, deadline.remaining())?
+            match attempt(self) {
+                Poll::Ready(result) => return result,
+                Poll::Pending => {
+                    let fd = self.endpoint.fd().ok_or(Error::Closed)?;
+                    socket::wait(fd, Interest::Read, deadline)?;
                 }
-                Err(err) => return Err(Error::from_io(err)),
             }
         }
     }
 
-    /// Receives one datagram of at most `size` bytes, waiting as the timeout allows.
-    pub fn receive(&mut self, size: usize) -> Result<&[u8]> {
-        self.receive_from(size).map(|(data, _)| data)
-    }
-
-    /// Receives one datagram and its sender, waiting as the timeout allows.
-    pub fn receive_from(&mut self, size: usize) -> Result<(&[u8], SocketAddr)> {
-        let deadline = self.timeout.start();
+    fn wait_writable(
+        &mut self,
+        deadline: &Deadline,
+        mut attempt: impl FnMut(&mut Self) -> Poll<Result<usize>>,
+    ) -> Result<usize> {
         loop {
-            match self.recv_raw(size) {
-                Err(Error::Timeout) => wait_fd(self.fd(), Direction::Read, deadline.remaining())?,
-                Err(err) => return Err(err),
-                Ok((n, from)) => return Ok((&self.datagram[..n], from)),
+            match attempt(self) {
+                Poll::Ready(result) => return result,
+                Poll::Pending => {
+                    let fd = self.endpoint.fd().ok_or(Error::Closed)?;
+                    socket::wait(fd, Interest::Write, deadline)?;
+                }
             }
         }
     }
 
-    /// Receives a datagram if one is waiting; [`Error::Timeout`] otherwise.
-    pub fn try_receive_from(&mut self, size: usize) -> Result<(&[u8], SocketAddr)> {
-        let (n, from) = self.recv_raw(size)?;
-        Ok((&self.datagram[..n], from))
-    }
-
-    fn recv_raw(&mut self, size: usize) -> Result<(usize, SocketAddr)> {
-        let size = size.min(MAX_DATAGRAM);
-        let socket = self.socket.as_ref().ok_or(Error::Closed)?;
-        self.datagram.clear();
-        self.datagram.reserve(size);
-        let spare = &mut self.datagram.spare_capacity_mut()[..size];
-        let (n, from) = socket.recv_from(spare).map_err(Error::from_io)?;
-        // SAFETY: recvfrom(2) initialised the first `n` bytes (n <= size).
-        unsafe { self.datagram.set_len(n) };
-        let from = from.as_socket().ok_or(Error::State("not an IP socket"))?;
-        Ok((n, from))
-    }
-
-    /// Closes the descriptor (idempotent).
+    /// Closes the descriptor. Closing twice is harmless.
     pub fn close(&mut self) {
-        self.socket = None;
-        self.closed = true;
+        self.endpoint.close();
     }
 
-    /// The local address.
-    pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.socket()?
-            .local_addr()?
-            .as_socket()
-            .ok_or(Error::State("not an IP socket"))
+    /// Gives the descriptor away without closing it (`setfd(-1)`).
+    pub fn release_fd(&mut self) -> Option<RawFd> {
+        self.endpoint.release()
     }
 
-    /// The peer's address (connected sockets).
-    pub fn peer_addr(&self) -> Result<SocketAddr> {
-        self.socket()?
-            .peer_addr()?
-            .as_socket()
-            .ok_or(Error::State("not an IP socket"))
+    /// Makes `fd` the object's descriptor; the previous one is given away, not closed.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must not be closed by anyone else while this object owns it.
+    pub unsafe fn adopt_fd(&mut self, fd: RawFd) {
+        // SAFETY: forwarded to our caller.
+        unsafe { self.endpoint.adopt(fd) }
     }
 
-    /// Sets a LuaSocket option by name; `Ok(false)` if UDP has no such option.
-    pub fn set_option(&mut self, name: &str, value: &OptionValue) -> Result<bool> {
-        let Some(option) = options::find(UDP_OPTIONS, name, true) else {
-            return Ok(false);
-        };
-        let family = if self.family == Family::Unspec {
-            Family::Inet
-        } else {
-            self.family
-        };
-        let fd = self.ensure_socket(family)?.as_raw_fd();
-        options::set(fd, option, value)?;
-        Ok(true)
+    /// Local address (`getsockname`) as numeric host text and port.
+    pub fn local_address(&self) -> Result<(String, u16)> {
+        self.endpoint.local_name()
     }
 
-    /// Reads a LuaSocket option by name; `Ok(None)` if UDP has no such option.
-    pub fn option(&self, name: &str) -> Result<Option<OptionValue>> {
-        let Some(option) = options::find(UDP_OPTIONS, name, false) else {
-            return Ok(None);
-        };
-        options::get(self.socket()?.as_raw_fd(), option).map(Some)
+    /// Peer address (`getpeername`) as numeric host text and port.
+    pub fn peer_address(&self) -> Result<(String, u16)> {
+        self.endpoint.peer_name()
+    }
+
+    /// Reads a socket option.
+    pub fn get_option(&self, option: SocketOption) -> Result<OptionValue> {
+        self.endpoint.get_option(option)
+    }
+
+    /// Writes a socket option.
+    pub fn set_option(&self, option: SocketOption, value: &OptionValue) -> Result<()> {
+        self.endpoint.set_option(option, value)
+    }
+}
+
+/// `recv` in the shape of `recv_from`, for receives that ignore the sender.
+fn plain_recv(socket: &Socket, buffer: &mut [MaybeUninit<u8>]) -> io::Result<(usize, ())> {
+    socket.recv(buffer).map(|count| (count, ()))
+}
+
+/// Calls `deliver` with the received part of `block`, then returns the block to
+/// the thread's spare slot.
+fn deliver_block<R>(block: Vec<u8>, count: usize, deliver: impl FnOnce(&[u8]) -> R) -> R {
+    let result = deliver(&block[..count]);
+    give_block(block);
+    result
+}
+
+/// One send syscall, retried on EINTR; EAGAIN becomes `Pending`.
+fn retry(mut send: impl FnMut() -> io::Result<usize>) -> Poll<Result<usize>> {
+    loop {
+        match send() {
+            Ok(count) => return Poll::Ready(Ok(count)),
+            Err(err) => match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Poll::Pending,
+                _ => return Poll::Ready(Err(Error::from_io(err))),
+            },
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::numeric_name;
+    use crate::timeout::TimeoutMode;
 
     #[test]
-    fn datagrams_both_ways() {
+    fn unconnected_round_trip() {
         let mut server = UdpSocket::new(Family::Unspec).unwrap();
-        server.bind("127.0.0.1", 0).unwrap();
-        let port = server.local_addr().unwrap().port();
-        let mut client = UdpSocket::new(Family::Inet).unwrap();
-        client.connect(Some(("127.0.0.1", port))).unwrap();
-        assert_eq!(client.state(), UdpState::Connected);
-        client.send(b"ping").unwrap();
-        server
-            .timeout_mut()
-            .set(Some(2.0), crate::TimeoutMode::Block);
-        let (data, from) = server.receive_from(100).unwrap();
-        assert_eq!(data, b"ping");
-        let from = from.to_string();
-        server
-            .send_to(
-                b"pong",
-                "127.0.0.1",
-                from.rsplit(':').next().unwrap().parse().unwrap(),
-            )
+        server.set_sock_name("127.0.0.1", "0").unwrap();
+        let port = server.local_address().unwrap().1.to_string();
+        let mut client = UdpSocket::new(Family::Unspec).unwrap();
+        assert_eq!(client.fd(), None);
+        assert_eq!(client.send_to(b"hello", "127.0.0.1", &port).unwrap(), 5);
+        assert_eq!(client.family(), Family::Inet);
+        let (data, from) = server
+            .receive_from_with(DATAGRAM_SIZE, |data, from| {
+                (data.to_vec(), numeric_name(from).unwrap())
+            })
             .unwrap();
-        client
-            .timeout_mut()
-            .set(Some(2.0), crate::TimeoutMode::Block);
+        assert_eq!(data, b"hello");
         assert_eq!(
-            client.receive(2).unwrap(),
-            b"po",
-            "truncated to the size asked"
+            from,
+            ("127.0.0.1".to_owned(), client.local_address().unwrap().1)
         );
-        client.connect(None).unwrap();
-        assert_eq!(client.state(), UdpState::Unconnected);
-        server
-            .timeout_mut()
-            .set(Some(0.01), crate::TimeoutMode::Block);
-        assert!(matches!(server.receive(10), Err(Error::Timeout)));
+    }
+
+    #[test]
+    fn connected_truncates_and_times_out() {
+        let mut server = UdpSocket::new(Family::Inet).unwrap();
+        server.set_sock_name("127.0.0.1", "0").unwrap();
+        let port = server.local_address().unwrap().1.to_string();
+        let mut client = UdpSocket::new(Family::Inet).unwrap();
+        client.set_peer_name("127.0.0.1", &port).unwrap();
+        assert!(client.is_connected());
+        assert_eq!(client.class_name(), "udp{connected}");
+        client.send(b"truncate me").unwrap();
+        assert_eq!(server.receive_with(8, |d| d.to_vec()).unwrap(), b"truncate");
+        client.send(b"").unwrap();
+        assert_eq!(server.receive_with(8, |d| d.to_vec()).unwrap(), b"");
+        server.timeout_mut().set(Some(0.02), TimeoutMode::Block);
+        let err = server.receive_with(8, |d| d.to_vec()).unwrap_err();
+        assert_eq!(err.to_string(), "timeout");
+        assert!(server.try_receive_with(8, |d| d.to_vec()).is_pending());
+        client.disconnect();
+        assert!(!client.is_connected());
+    }
+
+    #[test]
+    fn closed_reports_closed() {
+        let mut socket = UdpSocket::new(Family::Inet).unwrap();
+        socket.close();
+        assert_eq!(
+            socket
+                .receive_with(10, |d| d.to_vec())
+                .unwrap_err()
+                .to_string(),
+            "closed"
+        );
+        assert_eq!(socket.send(b"x").unwrap_err().to_string(), "closed");
+    }
+
+    #[test]
+    fn sendto_wants_numeric_hosts() {
+        let mut socket = UdpSocket::new(Family::Inet).unwrap();
+        let err = socket.send_to(b"x", "localhost", "9").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "host or service not provided, or not known"
+        );
     }
 }

@@ -10,11 +10,10 @@
 
 use mlua::{Lua, Result, Table};
 
-mod args;
 mod dns;
+mod methods;
 mod namespace;
 pub(crate) mod object;
-pub(crate) mod registry;
 mod select;
 pub(crate) mod tcp;
 mod time;

@@ -1,402 +1,448 @@
-//! The `tcp{master}`, `tcp{client}` and `tcp{server}` objects of `socket.core`.
+//! The `tcp` object types of `socket.core`: `tcp{master}`, `tcp{client}` and
+//! `tcp{server}`, and the constructors `tcp`, `tcp4`, `tcp6` and `connect`.
 
 use std::net::Shutdown;
+use std::time::Instant;
 
-use luasocket_core::{Error, Family, ReceivePattern, TcpSocket, TcpState};
-use mlua::{Lua, MultiValue, Value};
-
-use super::args::{Args, Outcome};
-use super::object::{
-    address_results, error_results, forget_source, get_option, object_arg, set_option, settimeout,
-    Classes, Kind, OptionTable,
+use luasocket_core::{
+    Family, OptionAccess, ReceivePattern, SendRange, SocketKind, TcpSocket, TcpState,
 };
-use super::registry::{registry, Socket};
+use mlua::{AnyUserData, Function, Lua, LuaString, MultiValue, Result, Table, Value};
 
-/// The classes a TCP method accepts, and the name its error message uses.
-#[derive(Debug, Clone, Copy)]
-struct Accepts {
-    states: &'static [TcpState],
-    name: &'static str,
+use super::methods::{self, number, success, values};
+use super::object::args::{truncate, Args};
+use super::object::raise::{self, argument, Outcome};
+use super::object::{self, Kind, Require, SocketClass};
+
+const MASTER: usize = 0;
+const CLIENT: usize = 1;
+const SERVER: usize = 2;
+
+/// The Rust value behind a Lua TCP object.
+///
+/// Every close goes through [`TcpObject::close`], including the one at garbage
+/// collection, so code that tracks descriptors (a poller) has one place to hook.
+#[derive(Debug)]
+pub(crate) struct TcpObject {
+    pub(crate) socket: TcpSocket,
+    /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
+    pub(crate) registration: Option<crate::copas_core::Registration>,
 }
 
-const ANY: Accepts = Accepts {
-    states: &[TcpState::Master, TcpState::Client, TcpState::Server],
-    name: "tcp{any}",
-};
-const MASTER: Accepts = Accepts {
-    states: &[TcpState::Master],
-    name: "tcp{master}",
-};
-const CLIENT: Accepts = Accepts {
-    states: &[TcpState::Client],
-    name: "tcp{client}",
-};
-const SERVER: Accepts = Accepts {
-    states: &[TcpState::Server],
-    name: "tcp{server}",
-};
-
-/// Runs `f` on the TCP socket of argument 1, if its class is one of `accepts`.
-fn with_tcp<R>(
-    lua: &Lua,
-    args: &Args,
-    accepts: Accepts,
-    f: impl FnOnce(&mut TcpSocket) -> Outcome<R>,
-) -> Outcome<R> {
-    let key =
-        object_arg(args).ok_or_else(|| args.error(1, format!("{} expected", accepts.name)))?;
-    let shared = registry(lua);
-    let mut registry = shared.registry.borrow_mut();
-    match registry.get_mut(key).map(|entry| &mut entry.socket) {
-        Some(Socket::Tcp(socket)) if accepts.states.contains(&socket.state()) => f(socket),
-        _ => Err(args.error(1, format!("{} expected", accepts.name))),
+impl TcpObject {
+    /// Closes the descriptor (`close()`, and finalization): out of the Copas reactor
+    /// first, then closed.
+    pub(crate) fn close(&mut self) {
+        self.forget_registration();
+        self.socket.close();
     }
-}
 
-/// LuaSocket's `1` for success.
-fn ok() -> MultiValue {
-    MultiValue::from_vec(vec![Value::Integer(1)])
-}
-
-/// Creates a TCP object of `family` (`socket.tcp`, `tcp4`, `tcp6`).
-pub(crate) fn create(lua: &Lua, classes: &Classes, family: Family) -> Outcome<MultiValue> {
-    match TcpSocket::new(family) {
-        Ok(socket) => {
-            let object = classes.wrap(lua, Socket::Tcp(socket))?;
-            Ok(MultiValue::from_vec(vec![Value::UserData(object)]))
+    /// Takes the descriptor out of the Copas reactor (before it is closed or replaced).
+    pub(crate) fn forget_registration(&mut self) {
+        if let Some(registration) = self.registration.take() {
+            registration.release();
         }
-        Err(err) => Ok(error_results(lua, &err)?),
     }
 }
 
-/// Adds the `tcp`, `tcp4` and `tcp6` constructors to `socket.core`.
-pub(crate) fn register(lua: &Lua, core: &mlua::Table) -> mlua::Result<()> {
+impl Drop for TcpObject {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl SocketClass for TcpObject {
+    const CLASSES: &'static [&'static str] = &["tcp{master}", "tcp{client}", "tcp{server}"];
+    const ANY: &'static str = "tcp{any}";
+    const GROUPS: &'static [&'static str] = &["tcp{any}"];
+
+    fn class(&self) -> usize {
+        match self.socket.state() {
+            TcpState::Master => MASTER,
+            TcpState::Client => CLIENT,
+            TcpState::Server => SERVER,
+        }
+    }
+}
+
+/// Borrows the TCP object behind `userdata`, or `None` if it is not a live one.
+/// This is how the Copas binding reaches the socket of a userdata it is given.
+pub(crate) fn borrow<'a>(
+    lua: &Lua,
+    userdata: &'a AnyUserData,
+) -> Option<std::cell::RefMut<'a, TcpObject>> {
+    object::borrow::<TcpObject>(lua, userdata)
+}
+
+/// Makes the Lua object of a client socket accepted outside a method (the Copas
+/// accept fast path).
+pub(crate) fn wrap_client(lua: &Lua, socket: TcpSocket) -> Result<AnyUserData> {
+    let (kind, _) = Kind::<TcpObject>::for_state(lua)?;
+    kind.push(
+        lua,
+        TcpObject {
+            socket,
+            registration: None,
+        },
+    )
+}
+
+/// Adds the `tcp` constructors to `socket.core`.
+pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+    let (kind, created) = Kind::<TcpObject>::for_state(lua)?;
+    if created {
+        let methods = method_table(lua, &kind)?;
+        kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
+    }
     for (name, family) in [
         ("tcp", Family::Unspec),
         ("tcp4", Family::Inet),
         ("tcp6", Family::Inet6),
     ] {
-        core.set(
-            name,
-            super::object::constructor(lua, move |lua, classes| create(lua, classes, family))?,
-        )?;
+        let kind = kind.clone();
+        let create = raise::function(lua, move |lua, _| match TcpSocket::new(family) {
+            Ok(socket) => values(vec![Value::UserData(kind.push(
+                lua,
+                TcpObject {
+                    socket,
+                    registration: None,
+                },
+            )?)]),
+            Err(err) => methods::failure(lua, &err),
+        })?;
+        core.set(name, create)?;
     }
+    let connect_kind = kind.clone();
+    core.set(
+        "connect",
+        raise::function(lua, move |lua, args| {
+            connect(lua, &connect_kind, &Args::new(args))
+        })?,
+    )?;
     Ok(())
 }
 
-/// The method table entries of TCP objects.
-pub(crate) fn methods() -> Vec<(&'static str, super::object::Method)> {
-    vec![
-        ("accept", accept),
-        ("bind", bind),
-        ("close", close),
-        ("connect", connect),
-        ("dirty", dirty),
-        ("getfamily", getfamily),
-        ("getfd", getfd),
-        ("getoption", getoption),
-        ("getpeername", getpeername),
-        ("getsockname", getsockname),
-        ("getstats", getstats),
-        ("gettimeout", gettimeout),
-        ("listen", listen),
-        ("receive", receive),
-        ("send", send),
-        ("setfd", setfd),
-        ("setoption", setoption),
-        ("setstats", setstats),
-        ("settimeout", settimeout_method),
-        ("shutdown", shutdown),
-    ]
-}
-
-fn accept(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let accepted = with_tcp(lua, args, SERVER, |s| Ok(s.accept()))?;
-    match accepted {
-        Ok(client) => {
-            let object = classes.wrap(lua, Socket::Tcp(client))?;
-            Ok(MultiValue::from_vec(vec![Value::UserData(object)]))
-        }
-        Err(err) => Ok(error_results(lua, &err)?),
-    }
-}
-
-fn bind(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let host = args.text(2)?;
-    let port = args.port(3)?;
-    let result = with_tcp(lua, args, MASTER, |s| Ok(s.bind(&host, port)))?;
-    Ok(match result {
-        Ok(()) => ok(),
-        Err(err) => error_results(lua, &err)?,
-    })
-}
-
-fn close(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let key = object_arg(args).ok_or_else(|| args.error(1, "tcp{any} expected"))?;
-    classes.close(lua, key);
-    Ok(ok())
-}
-
-fn connect(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let host = args.text(2)?;
-    let port = args.port(3)?;
-    let result = with_tcp(lua, args, MASTER, |s| Ok(s.connect(&host, port)))?;
-    match result {
-        Ok(()) => {
-            if let Value::UserData(object) = args.get(1) {
-                classes.set_class(lua, object, Kind::TcpClient)?;
-            }
-            Ok(ok())
-        }
-        Err(err) => Ok(error_results(lua, &err)?),
-    }
-}
-
-fn dirty(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let dirty = with_tcp(lua, args, ANY, |s| Ok(s.is_dirty()))?;
-    Ok(MultiValue::from_vec(vec![Value::Boolean(dirty)]))
-}
-
-fn getfamily(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let family = with_tcp(lua, args, ANY, |s| Ok(s.family()))?;
-    let name = if family == Family::Unspec {
-        "inet"
-    } else {
-        family.name()
+/// `socket.connect(address, port [, locaddr [, locport [, family]]])`.
+fn connect(lua: &Lua, kind: &Kind<TcpObject>, args: &Args) -> Outcome {
+    let address = args.check_string(lua, 1)?.to_string_lossy();
+    let port = args.check_string(lua, 2)?.to_string_lossy();
+    let local_address = args.opt_string(lua, 3)?.map(|text| text.to_string_lossy());
+    let local_port = args
+        .opt_string(lua, 4)?
+        .map_or_else(|| "0".to_owned(), |text| text.to_string_lossy());
+    let families = [Family::Unspec, Family::Inet, Family::Inet6];
+    let family = families[args.check_option(lua, 5, "unspec", &["unspec", "inet", "inet6"])?];
+    let mut socket = match TcpSocket::new(family) {
+        Ok(socket) => socket,
+        Err(err) => return methods::failure(lua, &err),
     };
-    Ok(MultiValue::from_vec(vec![Value::String(
-        lua.create_string(name)?,
-    )]))
+    if let Some(local_address) = local_address {
+        if let Err(err) = socket.bind(&local_address, &local_port) {
+            return methods::failure(lua, &err);
+        }
+    }
+    if let Err(err) = socket.connect(&address, &port) {
+        socket.close();
+        return methods::failure(lua, &err);
+    }
+    values(vec![Value::UserData(kind.push(
+        lua,
+        TcpObject {
+            socket,
+            registration: None,
+        },
+    )?)])
 }
 
-fn getfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let fd = with_tcp(lua, args, ANY, |s| Ok(s.fd()))?;
-    Ok(MultiValue::from_vec(vec![Value::Integer(fd.into())]))
+type Body = fn(&mut TcpObject, &object::Call<'_, TcpObject>) -> Outcome;
+
+fn method_table(
+    lua: &Lua,
+    kind: &std::rc::Rc<Kind<TcpObject>>,
+) -> Result<Vec<(&'static str, Function)>> {
+    let any = Require::Any;
+    let entries: [(&str, Require, Body); 22] = [
+        ("accept", Require::Class(SERVER), accept),
+        ("bind", Require::Class(MASTER), bind),
+        ("close", any, close),
+        ("connect", any, connect_method),
+        ("dirty", any, dirty),
+        ("getfamily", any, |object, call| {
+            methods::family(call.lua, object.socket.family())
+        }),
+        ("getfd", any, |object, _| {
+            methods::descriptor(object.socket.fd())
+        }),
+        ("getoption", any, get_option),
+        ("getpeername", any, |object, call| {
+            methods::address(
+                call.lua,
+                object.socket.peer_address(),
+                object.socket.family(),
+            )
+        }),
+        ("getsockname", any, |object, call| {
+            methods::address(
+                call.lua,
+                object.socket.local_address(),
+                object.socket.family(),
+            )
+        }),
+        ("getstats", Require::Class(CLIENT), get_stats),
+        ("setstats", Require::Class(CLIENT), set_stats),
+        ("gettimeout", any, |object, _| {
+            methods::get_timeout(object.socket.timeout())
+        }),
+        ("listen", Require::Class(MASTER), listen),
+        ("receive", Require::Class(CLIENT), receive),
+        ("send", Require::Class(CLIENT), send),
+        ("setfd", any, set_fd),
+        ("setoption", any, set_option),
+        ("setpeername", any, connect_method),
+        ("setsockname", Require::Class(MASTER), bind),
+        ("settimeout", any, |object, call| {
+            methods::set_timeout(object.socket.timeout_mut(), call.lua, call.args)
+        }),
+        ("shutdown", Require::Class(CLIENT), shutdown),
+    ];
+    entries
+        .into_iter()
+        .map(|(name, require, body)| Ok((name, kind.method(lua, require, body)?)))
+        .collect()
 }
 
-fn getoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let name = args.text(2)?;
-    let value = with_tcp(lua, args, ANY, |s| Ok(s.option(&name)))?;
-    get_option(lua, args, OptionTable::Tcp, &name, value)
+fn accept(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    match object.socket.accept() {
+        Ok(socket) => values(vec![Value::UserData(call.kind.push(
+            call.lua,
+            TcpObject {
+                socket,
+                registration: None,
+            },
+        )?)]),
+        Err(err) => methods::failure(call.lua, &err),
+    }
 }
 
-fn setoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let name = args.text(2)?;
-    set_option(lua, args, OptionTable::Tcp, &name, |value| {
-        with_tcp(lua, args, ANY, |s| Ok(s.set_option(&name, value)))
+fn bind(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let (lua, args) = (call.lua, call.args);
+    let address = args.check_string(lua, 2)?.to_string_lossy();
+    let port = args.check_string(lua, 3)?.to_string_lossy();
+    methods::status(lua, object.socket.bind(&address, &port))
+}
+
+fn close(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
+    object.close();
+    success()
+}
+
+/// `connect`/`setpeername`: the object is a client afterwards, even on failure.
+fn connect_method(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let (lua, args) = (call.lua, call.args);
+    let address = args.check_string(lua, 2)?.to_string_lossy();
+    let port = args.check_string(lua, 3)?.to_string_lossy();
+    methods::status(lua, object.socket.connect(&address, &port))
+}
+
+fn dirty(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
+    values(vec![Value::Boolean(object.socket.has_buffered_data())])
+}
+
+fn get_option(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let option = methods::option_name(call.lua, call.args, SocketKind::Stream, OptionAccess::Get)?;
+    methods::option_value(call.lua, object.socket.get_option(option))
+}
+
+fn set_option(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let option = methods::option_name(call.lua, call.args, SocketKind::Stream, OptionAccess::Set)?;
+    let value = methods::option_argument(call.lua, call.args, option)?;
+    methods::status(call.lua, object.socket.set_option(option, &value))
+}
+
+fn get_stats(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
+    let stats = object.socket.stats();
+    values(vec![
+        number(stats.received as f64),
+        number(stats.sent as f64),
+        number(stats.age()),
+    ])
+}
+
+fn set_stats(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let (lua, args) = (call.lua, call.args);
+    let stats = object.socket.stats();
+    let received = truncate(args.opt_number(lua, 2, stats.received as f64)?);
+    let sent = truncate(args.opt_number(lua, 3, stats.sent as f64)?);
+    let age = args.number(lua, 4)?;
+    let stats = object.socket.stats_mut();
+    stats.received = received;
+    stats.sent = sent;
+    if let Some(age) = age {
+        stats.set_age(age);
+    }
+    success()
+}
+
+fn listen(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let backlog = truncate(call.args.opt_number(call.lua, 2, 32.0)?);
+    let backlog = backlog.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    methods::status(call.lua, object.socket.listen(backlog))
+}
+
+/// What `receive` was asked for.
+enum Request {
+    Pattern(ReceivePattern),
+    /// A count already covered by the prefix: LuaSocket returns the prefix unread.
+    PrefixOnly,
+}
+
+/// A numeric pattern: a byte count that includes the prefix, as in LuaSocket.
+fn count_request(
+    count: f64,
+    prefix: usize,
+) -> std::result::Result<Request, object::raise::Failure> {
+    if count.is_nan() || count < 0.0 {
+        return Err(argument(2, "invalid receive pattern"));
+    }
+    let wanted = count as usize;
+    Ok(if prefix > 0 && wanted <= prefix {
+        Request::PrefixOnly
+    } else {
+        Request::Pattern(ReceivePattern::Count(wanted - prefix))
     })
 }
 
-fn getpeername(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let address = with_tcp(lua, args, CLIENT, |s| Ok(s.peer_addr()))?;
-    Ok(address_results(lua, address)?)
-}
-
-fn getsockname(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let address = with_tcp(lua, args, ANY, |s| Ok(s.local_addr()))?;
-    Ok(address_results(lua, address)?)
-}
-
-fn getstats(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let stats = with_tcp(lua, args, ANY, |s| Ok(s.stats()))?;
-    Ok(MultiValue::from_vec(vec![
-        Value::Number(stats.received as f64),
-        Value::Number(stats.sent as f64),
-        Value::Number(stats.age()),
-    ]))
-}
-
-fn setstats(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let received = args.opt_number(2)?;
-    let sent = args.opt_number(3)?;
-    let age = args.opt_number(4)?;
-    with_tcp(lua, args, ANY, |s| {
-        let mut stats = s.stats();
-        if let Some(received) = received {
-            stats.received = received.max(0.0) as u64;
-        }
-        if let Some(sent) = sent {
-            stats.sent = sent.max(0.0) as u64;
-        }
-        if let Some(age) = age {
-            let age = std::time::Duration::try_from_secs_f64(age.max(0.0)).unwrap_or_default();
-            stats.birthday = std::time::Instant::now()
-                .checked_sub(age)
-                .unwrap_or(stats.birthday);
-        }
-        s.set_stats(stats);
-        Ok(())
-    })?;
-    Ok(ok())
-}
-
-fn gettimeout(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let timeout = with_tcp(lua, args, ANY, |s| Ok(*s.timeout()))?;
-    Ok(MultiValue::from_vec(vec![
-        Value::Number(timeout.block().unwrap_or(-1.0)),
-        Value::Number(timeout.total().unwrap_or(-1.0)),
-    ]))
-}
-
-fn settimeout_method(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let (value, mode) = settimeout(args)?;
-    with_tcp(lua, args, ANY, |s| {
-        s.timeout_mut().set(value, mode);
-        Ok(())
-    })?;
-    Ok(ok())
-}
-
-fn listen(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let backlog = args.opt_number(2)?.unwrap_or(32.0);
-    let backlog = backlog.clamp(0.0, i32::MAX as f64) as i32;
-    let result = with_tcp(lua, args, MASTER, |s| Ok(s.listen(backlog)))?;
-    match result {
-        Ok(()) => {
-            if let Value::UserData(object) = args.get(1) {
-                classes.set_class(lua, object, Kind::TcpServer)?;
-            }
-            Ok(ok())
-        }
-        Err(err) => Ok(error_results(lua, &err)?),
-    }
-}
-
-/// The pattern argument of `receive` (argument 2).
-pub(crate) fn pattern_arg(args: &Args, n: usize) -> Outcome<ReceivePattern> {
-    match args.get(n) {
-        Value::Nil => Ok(ReceivePattern::Line),
-        Value::Integer(_) | Value::Number(_) => ReceivePattern::count(args.number(n)?)
-            .map_err(|_| args.error(n, "invalid receive pattern")),
-        Value::String(s) => match ReceivePattern::parse(&s.as_bytes()) {
-            Ok(pattern) => Ok(pattern),
-            // A numeric string counts as a number, as lua_isnumber sees it.
-            Err(_) => match super::args::parse_lua_number(
-                s.to_str()
-                    .map(|t| t.trim().to_owned())
-                    .unwrap_or_default()
-                    .as_str(),
-            ) {
-                Some(n) if n >= 0.0 => Ok(ReceivePattern::Count(n as usize)),
-                _ => Err(args.error(n, "invalid receive pattern")),
-            },
+/// `receive([pattern [, prefix]])`: `data, nil, nil, elapsed` or
+/// `nil, message, partial, elapsed`.
+fn receive(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let started = Instant::now();
+    let (lua, args) = (call.lua, call.args);
+    let prefix = args.opt_string(lua, 3)?;
+    let prefix_bytes = prefix
+        .as_ref()
+        .map(|text| text.as_bytes().to_vec())
+        .unwrap_or_default();
+    let numeric = |count: Option<f64>| match count {
+        Some(count) => count_request(count, prefix_bytes.len()),
+        None => Err(argument(2, "invalid receive pattern")),
+    };
+    let request = match args.get(2) {
+        None | Some(Value::Nil) => Request::Pattern(ReceivePattern::Line),
+        // No numeric string starts like a pattern, so patterns are tried first: this is
+        // the hot path, and it avoids converting the string to a number.
+        Some(Value::String(text)) => match ReceivePattern::parse(&text.as_bytes()) {
+            Some(pattern) => Request::Pattern(pattern),
+            None => numeric(args.number(lua, 2)?)?,
         },
-        _ => Err(args.type_error(n, "string")),
-    }
-}
-
-fn receive(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let pattern = pattern_arg(args, 2)?;
-    let mut data = args.opt_bytes(3)?.unwrap_or_default();
-    let started = std::time::Instant::now();
-    let result = with_tcp(lua, args, CLIENT, |s| Ok(s.receive(pattern, &mut data)))?;
-    let elapsed = Value::Number(started.elapsed().as_secs_f64());
-    let data = Value::String(lua.create_string(&data)?);
-    Ok(MultiValue::from_vec(match result {
-        Ok(()) => vec![data, Value::Nil, Value::Nil, elapsed],
-        Err(err) => vec![
+        Some(Value::Integer(_) | Value::Number(_)) => numeric(args.number(lua, 2)?)?,
+        Some(_) => return Err(args.type_error(2, "string")),
+    };
+    let joined = |bytes: &[u8]| -> Result<LuaString> {
+        if prefix_bytes.is_empty() {
+            lua.create_string(bytes)
+        } else {
+            let mut whole = Vec::with_capacity(prefix_bytes.len() + bytes.len());
+            whole.extend_from_slice(&prefix_bytes);
+            whole.extend_from_slice(bytes);
+            lua.create_string(whole)
+        }
+    };
+    let (data, failure) = match request {
+        Request::PrefixOnly => (joined(&[]), None),
+        Request::Pattern(pattern) => object.socket.receive_with(pattern, joined),
+    };
+    let data = Value::String(data?);
+    let elapsed = number(started.elapsed().as_secs_f64());
+    match failure {
+        None => values(vec![data, Value::Nil, Value::Nil, elapsed]),
+        Some(err) => values(vec![
             Value::Nil,
-            Value::String(lua.create_string(err.to_string())?),
+            methods::message(lua, &err)?,
             data,
             elapsed,
-        ],
-    }))
+        ]),
+    }
 }
 
-/// LuaSocket's rules for `send(data, i, j)`: the 1-based inclusive range to send.
-pub(crate) fn send_range(size: usize, i: Option<f64>, j: Option<f64>) -> (i64, i64) {
-    let size = size as i64;
-    let mut start = i.map_or(1, |v| v as i64);
-    let mut end = j.map_or(-1, |v| v as i64);
-    if start < 0 {
-        start += size + 1;
-    }
-    if end < 0 {
-        end += size + 1;
-    }
-    start = start.max(1);
-    end = end.min(size);
-    (start, end)
-}
-
-fn send(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let data = args.bytes(2)?;
-    let (start, end) = send_range(data.len(), args.opt_number(3)?, args.opt_number(4)?);
-    let started = std::time::Instant::now();
-    let (sent, err) = if start <= end {
-        with_tcp(lua, args, CLIENT, |s| {
-            Ok(s.send(&data[(start - 1) as usize..end as usize]))
-        })?
+/// `send(data [, i [, j]])`: `last, nil, nil, elapsed` or `nil, message, last, elapsed`.
+fn send(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let started = Instant::now();
+    let (lua, args) = (call.lua, call.args);
+    let data = args.check_string(lua, 2)?;
+    let first = truncate(args.opt_number(lua, 3, 1.0)?);
+    let last = truncate(args.opt_number(lua, 4, -1.0)?);
+    let bytes = data.as_bytes();
+    let range = SendRange::new(bytes.len(), first, last);
+    let slice = range.slice(&bytes);
+    let (sent, err) = if slice.is_empty() {
+        (0, None)
     } else {
-        with_tcp(lua, args, CLIENT, |_| Ok((0, None)))?
+        object.socket.send(slice)
     };
-    let last = Value::Number((sent as i64 + start - 1) as f64);
-    let elapsed = Value::Number(started.elapsed().as_secs_f64());
-    Ok(MultiValue::from_vec(match err {
-        None => vec![last, Value::Nil, Value::Nil, elapsed],
-        Some(err) => vec![
+    let index = number(range.last_index(sent) as f64);
+    let elapsed = number(started.elapsed().as_secs_f64());
+    match err {
+        None => values(vec![index, Value::Nil, Value::Nil, elapsed]),
+        Some(err) => values(vec![
             Value::Nil,
-            Value::String(lua.create_string(err.to_string())?),
-            last,
+            methods::message(lua, &err)?,
+            index,
             elapsed,
-        ],
-    }))
+        ]),
+    }
 }
 
-fn setfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let fd = args.number(2)?;
-    let fd = if fd.is_finite() && fd >= 0.0 && fd <= i32::MAX as f64 {
-        fd as i32
-    } else {
-        -1
-    };
-    if let Some(key) = object_arg(args) {
-        // The reactor must not keep watching a descriptor this object no longer owns.
-        forget_source(lua, key);
+/// `setfd(fd)`: a negative number releases the descriptor without closing it.
+fn set_fd(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let fd = truncate(call.args.check_number(call.lua, 2)?);
+    // The reactor must not keep watching a descriptor this object no longer owns.
+    object.forget_registration();
+    match i32::try_from(fd) {
+        Ok(fd) if fd >= 0 => {
+            // SAFETY: LuaSocket's setfd contract: the script hands the descriptor over
+            // to this object (documented as dangerous, "for the brave").
+            unsafe { object.socket.adopt_fd(fd) }
+        }
+        _ => {
+            object.socket.release_fd();
+        }
     }
-    with_tcp(lua, args, ANY, |s| {
-        // SAFETY: `setfd` is LuaSocket's contract: the script hands us a descriptor it
-        // owns (typically one it just took from another object with getfd/setfd(-1)).
-        unsafe { s.set_fd(fd) };
-        Ok(())
-    })?;
     Ok(MultiValue::new())
 }
 
-fn shutdown(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let how = match args.opt_bytes(2)?.as_deref() {
-        None | Some(b"both") => Shutdown::Both,
-        Some(b"send") => Shutdown::Write,
-        Some(b"receive") => Shutdown::Read,
-        Some(_) => return Err(args.error(2, "invalid shutdown method")),
-    };
-    let result = with_tcp(lua, args, CLIENT, |s| Ok(s.shutdown(how)))?;
-    Ok(match result {
-        Ok(()) | Err(Error::Closed) => ok(),
-        Err(err) => error_results(lua, &err)?,
-    })
-}
-
-/// The class a TCP socket's state calls for.
-pub(crate) fn kind_of(state: TcpState) -> Kind {
-    match state {
-        TcpState::Master => Kind::TcpMaster,
-        TcpState::Client => Kind::TcpClient,
-        TcpState::Server => Kind::TcpServer,
-    }
+fn shutdown(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let how = [Shutdown::Read, Shutdown::Write, Shutdown::Both];
+    let index = call
+        .args
+        .check_option(call.lua, 2, "both", &["receive", "send", "both"])?;
+    object.socket.shutdown(how[index]);
+    success()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::send_range;
+    use super::*;
 
     #[test]
-    fn luasocket_send_indexes() {
-        assert_eq!(send_range(5, None, None), (1, 5));
-        assert_eq!(send_range(5, Some(2.0), Some(3.0)), (2, 3));
-        assert_eq!(send_range(5, Some(-2.0), None), (4, 5));
-        assert_eq!(send_range(5, Some(0.0), Some(10.0)), (1, 5));
-        assert_eq!(send_range(5, Some(4.0), Some(2.0)), (4, 2));
-        assert_eq!(send_range(0, None, None), (1, 0));
+    fn borrow_reaches_the_socket() {
+        let lua = Lua::new();
+        crate::install(&lua).unwrap();
+        let tcp: AnyUserData = lua
+            .load(r#"local s = require("socket.core").tcp4(); s:settimeout(3); return s"#)
+            .eval()
+            .unwrap();
+        let object = borrow(&lua, &tcp).unwrap();
+        assert_eq!(object.socket.timeout().get(), (3.0, -1.0));
+        assert!(object.socket.fd().is_some());
+        assert!(borrow(&lua, &tcp).is_none(), "already borrowed");
+        drop(object);
+        let udp: AnyUserData = lua
+            .load(r#"return require("socket.core").udp()"#)
+            .eval()
+            .unwrap();
+        assert!(borrow(&lua, &udp).is_none());
+        assert!(super::super::udp::borrow(&lua, &udp).is_some());
+        let foreign = lua.create_any_userdata(5u8).unwrap();
+        assert!(borrow(&lua, &foreign).is_none());
     }
 }

@@ -1,283 +1,258 @@
-//! The `udp{unconnected}` and `udp{connected}` objects of `socket.core`.
+//! The `udp` object types of `socket.core`: `udp{unconnected}` and `udp{connected}`,
+//! and the constructors `udp`, `udp4` and `udp6`.
 
-use luasocket_core::{Family, UdpSocket, UdpState, DATAGRAM_SIZE, MAX_DATAGRAM};
-use mlua::{Lua, MultiValue, Value};
+use std::rc::Rc;
 
-use super::args::{Args, Outcome};
-use super::object::{
-    address_results, error_results, forget_source, get_option, object_arg, set_option, settimeout,
-    Classes, Kind, Method, OptionTable,
+use luasocket_core::{
+    numeric_name, Family, OptionAccess, SocketKind, UdpSocket, DATAGRAM_SIZE, MAX_DATAGRAM_SIZE,
 };
-use super::registry::{registry, Socket};
+use mlua::{AnyUserData, Function, Lua, MultiValue, Result, Table, Value};
 
-#[derive(Debug, Clone, Copy)]
-struct Accepts {
-    states: &'static [UdpState],
-    name: &'static str,
+use super::methods::{self, number, success, values};
+use super::object::args::truncate;
+use super::object::raise::{self, argument, Failure, Outcome};
+use super::object::{self, Call, Kind, Require, SocketClass};
+
+const UNCONNECTED: usize = 0;
+const CONNECTED: usize = 1;
+
+/// The Rust value behind a Lua UDP object. Every close goes through
+/// [`UdpObject::close`], including the one at garbage collection.
+#[derive(Debug)]
+pub(crate) struct UdpObject {
+    pub(crate) socket: UdpSocket,
+    /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
+    pub(crate) registration: Option<crate::copas_core::Registration>,
 }
 
-const ANY: Accepts = Accepts {
-    states: &[UdpState::Unconnected, UdpState::Connected],
-    name: "udp{any}",
-};
-const CONNECTED: Accepts = Accepts {
-    states: &[UdpState::Connected],
-    name: "udp{connected}",
-};
-const UNCONNECTED: Accepts = Accepts {
-    states: &[UdpState::Unconnected],
-    name: "udp{unconnected}",
-};
-
-fn with_udp<R>(
-    lua: &Lua,
-    args: &Args,
-    accepts: Accepts,
-    f: impl FnOnce(&mut UdpSocket) -> Outcome<R>,
-) -> Outcome<R> {
-    let key =
-        object_arg(args).ok_or_else(|| args.error(1, format!("{} expected", accepts.name)))?;
-    let shared = registry(lua);
-    let mut registry = shared.registry.borrow_mut();
-    match registry.get_mut(key).map(|entry| &mut entry.socket) {
-        Some(Socket::Udp(socket)) if accepts.states.contains(&socket.state()) => f(socket),
-        _ => Err(args.error(1, format!("{} expected", accepts.name))),
+impl UdpObject {
+    /// Closes the descriptor (`close()`, and finalization): out of the Copas reactor
+    /// first, then closed.
+    pub(crate) fn close(&mut self) {
+        self.forget_registration();
+        self.socket.close();
     }
-}
 
-fn ok() -> MultiValue {
-    MultiValue::from_vec(vec![Value::Integer(1)])
-}
-
-/// Creates a UDP object of `family` (`socket.udp`, `udp4`, `udp6`).
-pub(crate) fn create(lua: &Lua, classes: &Classes, family: Family) -> Outcome<MultiValue> {
-    match UdpSocket::new(family) {
-        Ok(socket) => {
-            let object = classes.wrap(lua, Socket::Udp(socket))?;
-            Ok(MultiValue::from_vec(vec![Value::UserData(object)]))
+    /// Takes the descriptor out of the Copas reactor (before it is closed or replaced).
+    pub(crate) fn forget_registration(&mut self) {
+        if let Some(registration) = self.registration.take() {
+            registration.release();
         }
-        Err(err) => Ok(error_results(lua, &err)?),
     }
 }
 
-/// The class a UDP socket's state calls for.
-pub(crate) fn kind_of(state: UdpState) -> Kind {
-    match state {
-        UdpState::Unconnected => Kind::UdpUnconnected,
-        UdpState::Connected => Kind::UdpConnected,
+impl Drop for UdpObject {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
-/// Adds the `udp`, `udp4` and `udp6` constructors to `socket.core`.
-pub(crate) fn register(lua: &Lua, core: &mlua::Table) -> mlua::Result<()> {
+impl SocketClass for UdpObject {
+    const CLASSES: &'static [&'static str] = &["udp{unconnected}", "udp{connected}"];
+    const ANY: &'static str = "udp{any}";
+    const GROUPS: &'static [&'static str] = &["udp{any}", "select{able}"];
+
+    fn class(&self) -> usize {
+        if self.socket.is_connected() {
+            CONNECTED
+        } else {
+            UNCONNECTED
+        }
+    }
+}
+
+/// Borrows the UDP object behind `userdata`, or `None` if it is not a live one.
+/// This is how the Copas binding reaches the socket of a userdata it is given.
+pub(crate) fn borrow<'a>(
+    lua: &Lua,
+    userdata: &'a AnyUserData,
+) -> Option<std::cell::RefMut<'a, UdpObject>> {
+    object::borrow::<UdpObject>(lua, userdata)
+}
+
+/// Adds the `udp` constructors and `_DATAGRAMSIZE` to `socket.core`.
+pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+    let (kind, created) = Kind::<UdpObject>::for_state(lua)?;
+    if created {
+        let methods = method_table(lua, &kind)?;
+        kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
+    }
     for (name, family) in [
         ("udp", Family::Unspec),
         ("udp4", Family::Inet),
         ("udp6", Family::Inet6),
     ] {
-        core.set(
-            name,
-            super::object::constructor(lua, move |lua, classes| create(lua, classes, family))?,
-        )?;
+        let kind = kind.clone();
+        let create = raise::function(lua, move |lua, _| match UdpSocket::new(family) {
+            Ok(socket) => values(vec![Value::UserData(kind.push(
+                lua,
+                UdpObject {
+                    socket,
+                    registration: None,
+                },
+            )?)]),
+            Err(err) => methods::failure(lua, &err),
+        })?;
+        core.set(name, create)?;
     }
+    core.set("_DATAGRAMSIZE", DATAGRAM_SIZE as i64)?;
     Ok(())
 }
 
-/// The method table entries of UDP objects.
-pub(crate) fn methods() -> Vec<(&'static str, Method)> {
-    vec![
-        ("close", close),
-        ("dirty", dirty),
-        ("getfamily", getfamily),
-        ("getfd", getfd),
-        ("getoption", getoption),
-        ("getpeername", getpeername),
-        ("getsockname", getsockname),
-        ("gettimeout", gettimeout),
-        ("receive", receive),
-        ("receivefrom", receivefrom),
-        ("send", send),
-        ("sendto", sendto),
-        ("setfd", setfd),
-        ("setoption", setoption),
-        ("setpeername", setpeername),
-        ("setsockname", setsockname),
-        ("settimeout", settimeout_method),
-    ]
+type Body = fn(&mut UdpObject, &Call<'_, UdpObject>) -> Outcome;
+
+fn method_table(lua: &Lua, kind: &Rc<Kind<UdpObject>>) -> Result<Vec<(&'static str, Function)>> {
+    let any = Require::Any;
+    let entries: [(&str, Require, Body); 17] = [
+        ("close", any, |object, _| {
+            object.close();
+            success()
+        }),
+        ("dirty", any, |_, _| values(vec![Value::Boolean(false)])),
+        ("getfamily", any, |object, call| {
+            methods::family(call.lua, object.socket.family())
+        }),
+        ("getfd", any, |object, _| {
+            methods::descriptor(object.socket.fd())
+        }),
+        ("getpeername", Require::Class(CONNECTED), |object, call| {
+            methods::address(
+                call.lua,
+                object.socket.peer_address(),
+                object.socket.family(),
+            )
+        }),
+        ("getsockname", any, |object, call| {
+            methods::address(
+                call.lua,
+                object.socket.local_address(),
+                object.socket.family(),
+            )
+        }),
+        ("receive", any, receive),
+        ("receivefrom", Require::Class(UNCONNECTED), receive_from),
+        ("send", Require::Class(CONNECTED), send),
+        ("sendto", Require::Class(UNCONNECTED), send_to),
+        ("setfd", any, set_fd),
+        ("setoption", any, set_option),
+        ("getoption", any, get_option),
+        ("setpeername", any, set_peer_name),
+        ("setsockname", Require::Class(UNCONNECTED), set_sock_name),
+        ("settimeout", any, |object, call| {
+            methods::set_timeout(object.socket.timeout_mut(), call.lua, call.args)
+        }),
+        ("gettimeout", any, |object, _| {
+            methods::get_timeout(object.socket.timeout())
+        }),
+    ];
+    entries
+        .into_iter()
+        .map(|(name, require, body)| Ok((name, kind.method(lua, require, body)?)))
+        .collect()
 }
 
-fn close(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let key = object_arg(args).ok_or_else(|| args.error(1, "udp{any} expected"))?;
-    with_udp(lua, args, ANY, |_| Ok(()))?;
-    classes.close(lua, key);
-    Ok(ok())
+/// The size argument of `receive`/`receivefrom`: at most one datagram's worth.
+fn receive_size(call: &Call<'_, UdpObject>) -> std::result::Result<usize, Failure> {
+    let size = call.args.opt_number(call.lua, 2, DATAGRAM_SIZE as f64)?;
+    if size.is_nan() || size < 0.0 {
+        return Err(argument(2, "invalid receive size"));
+    }
+    Ok((size as usize).min(MAX_DATAGRAM_SIZE))
 }
 
-fn dirty(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    with_udp(lua, args, ANY, |_| Ok(()))?;
-    Ok(MultiValue::from_vec(vec![Value::Boolean(false)]))
-}
-
-fn getfamily(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let family = with_udp(lua, args, ANY, |s| Ok(s.family()))?;
-    let name = if family == Family::Unspec {
-        "inet"
-    } else {
-        family.name()
-    };
-    Ok(MultiValue::from_vec(vec![Value::String(
-        lua.create_string(name)?,
-    )]))
-}
-
-fn getfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let fd = with_udp(lua, args, ANY, |s| Ok(s.fd()))?;
-    Ok(MultiValue::from_vec(vec![Value::Integer(fd.into())]))
-}
-
-fn getoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let name = args.text(2)?;
-    let value = with_udp(lua, args, ANY, |s| Ok(s.option(&name)))?;
-    get_option(lua, args, OptionTable::Udp, &name, value)
-}
-
-fn setoption(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let name = args.text(2)?;
-    set_option(lua, args, OptionTable::Udp, &name, |value| {
-        with_udp(lua, args, ANY, |s| Ok(s.set_option(&name, value)))
-    })
-}
-
-fn getpeername(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let address = with_udp(lua, args, CONNECTED, |s| Ok(s.peer_addr()))?;
-    Ok(address_results(lua, address)?)
-}
-
-fn getsockname(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let address = with_udp(lua, args, ANY, |s| Ok(s.local_addr()))?;
-    Ok(address_results(lua, address)?)
-}
-
-fn gettimeout(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let timeout = with_udp(lua, args, ANY, |s| Ok(*s.timeout()))?;
-    Ok(MultiValue::from_vec(vec![
-        Value::Number(timeout.block().unwrap_or(-1.0)),
-        Value::Number(timeout.total().unwrap_or(-1.0)),
-    ]))
-}
-
-fn settimeout_method(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let (value, mode) = settimeout(args)?;
-    with_udp(lua, args, ANY, |s| {
-        s.timeout_mut().set(value, mode);
-        Ok(())
-    })?;
-    Ok(ok())
-}
-
-fn size_arg(args: &Args) -> Outcome<usize> {
-    match args.opt_number(2)? {
-        None => Ok(DATAGRAM_SIZE),
-        Some(n) if n >= 0.0 => Ok((n as usize).min(MAX_DATAGRAM)),
-        Some(_) => Err(args.error(2, "invalid receive size")),
+fn receive(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let size = receive_size(call)?;
+    match object
+        .socket
+        .receive_with(size, |data| call.lua.create_string(data))
+    {
+        Ok(data) => values(vec![Value::String(data?)]),
+        Err(err) => methods::failure(call.lua, &err),
     }
 }
 
-fn receive(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let size = size_arg(args)?;
-    let values = with_udp(lua, args, ANY, |s| {
-        Ok(match s.receive(size) {
-            Ok(data) => vec![Value::String(lua.create_string(data)?)],
-            Err(err) => error_results(lua, &err)?.into_vec(),
-        })
-    })?;
-    Ok(MultiValue::from_vec(values))
-}
-
-fn receivefrom(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let size = size_arg(args)?;
-    let values = with_udp(lua, args, UNCONNECTED, |s| {
-        Ok(match s.receive_from(size) {
-            Ok((data, from)) => vec![
-                Value::String(lua.create_string(data)?),
-                Value::String(lua.create_string(from.ip().to_string())?),
-                Value::Integer(from.port().into()),
-            ],
-            Err(err) => error_results(lua, &err)?.into_vec(),
-        })
-    })?;
-    Ok(MultiValue::from_vec(values))
-}
-
-fn send(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let data = args.bytes(2)?;
-    let result = with_udp(lua, args, CONNECTED, |s| Ok(s.send(&data)))?;
-    Ok(match result {
-        Ok(n) => MultiValue::from_vec(vec![Value::Integer(n as i64)]),
-        Err(err) => error_results(lua, &err)?,
-    })
-}
-
-fn sendto(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let data = args.bytes(2)?;
-    let host = args.text(3)?;
-    let port = args.port(4)?;
-    let result = with_udp(
-        lua,
-        args,
-        UNCONNECTED,
-        |s| Ok(s.send_to(&data, &host, port)),
-    )?;
-    Ok(match result {
-        Ok(n) => MultiValue::from_vec(vec![Value::Integer(n as i64)]),
-        Err(err) => error_results(lua, &err)?,
-    })
-}
-
-fn setfd(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let fd = args.number(2)?;
-    let fd = if fd.is_finite() && fd >= 0.0 && fd <= i32::MAX as f64 {
-        fd as i32
-    } else {
-        -1
-    };
-    if let Some(key) = object_arg(args) {
-        // The reactor must not keep watching a descriptor this object no longer owns.
-        forget_source(lua, key);
+fn receive_from(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let size = receive_size(call)?;
+    let lua = call.lua;
+    let received = object.socket.receive_from_with(size, |data, sender| {
+        let (host, port) = numeric_name(sender)?;
+        Ok::<_, luasocket_core::Error>((lua.create_string(data), host, port))
+    });
+    match received.and_then(|inner| inner) {
+        Ok((data, host, port)) => values(vec![
+            Value::String(data?),
+            Value::String(lua.create_string(host)?),
+            Value::Integer(i64::from(port)),
+        ]),
+        Err(err) => methods::failure(lua, &err),
     }
-    with_udp(lua, args, ANY, |s| {
-        // SAFETY: LuaSocket's `setfd` contract: the script hands over a descriptor it owns.
-        unsafe { s.set_fd(fd) };
-        Ok(())
-    })?;
+}
+
+fn send(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let data = call.args.check_string(call.lua, 2)?;
+    match object.socket.send(&data.as_bytes()) {
+        Ok(count) => values(vec![number(count as f64)]),
+        Err(err) => methods::failure(call.lua, &err),
+    }
+}
+
+fn send_to(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let (lua, args) = (call.lua, call.args);
+    let data = args.check_string(lua, 2)?;
+    let host = args.check_string(lua, 3)?.to_string_lossy();
+    let port = args.check_string(lua, 4)?.to_string_lossy();
+    match object.socket.send_to(&data.as_bytes(), &host, &port) {
+        Ok(count) => values(vec![number(count as f64)]),
+        Err(err) => methods::failure(lua, &err),
+    }
+}
+
+/// `setfd(fd)`: a negative number releases the descriptor without closing it.
+fn set_fd(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let fd = truncate(call.args.check_number(call.lua, 2)?);
+    // The reactor must not keep watching a descriptor this object no longer owns.
+    object.forget_registration();
+    match i32::try_from(fd) {
+        Ok(fd) if fd >= 0 => {
+            // SAFETY: LuaSocket's setfd contract: the script hands the descriptor over
+            // to this object (documented as dangerous, "for the brave").
+            unsafe { object.socket.adopt_fd(fd) }
+        }
+        _ => {
+            object.socket.release_fd();
+        }
+    }
     Ok(MultiValue::new())
 }
 
-fn setpeername(lua: &Lua, classes: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let host = args.text(2)?;
-    let peer = if host == "*" {
-        None
-    } else {
-        Some((host.as_str(), args.port(3)?))
-    };
-    let result = with_udp(lua, args, ANY, |s| Ok(s.connect(peer).map(|()| s.state())))?;
-    match result {
-        Ok(state) => {
-            if let Value::UserData(object) = args.get(1) {
-                classes.set_class(lua, object, kind_of(state))?;
-            }
-            Ok(ok())
-        }
-        Err(err) => Ok(error_results(lua, &err)?),
-    }
+fn get_option(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let option =
+        methods::option_name(call.lua, call.args, SocketKind::Datagram, OptionAccess::Get)?;
+    methods::option_value(call.lua, object.socket.get_option(option))
 }
 
-fn setsockname(lua: &Lua, _: &Classes, args: &Args) -> Outcome<MultiValue> {
-    let host = args.text(2)?;
-    let port = args.port(3)?;
-    let result = with_udp(lua, args, UNCONNECTED, |s| Ok(s.bind(&host, port)))?;
-    Ok(match result {
-        Ok(()) => ok(),
-        Err(err) => error_results(lua, &err)?,
-    })
+fn set_option(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let option =
+        methods::option_name(call.lua, call.args, SocketKind::Datagram, OptionAccess::Set)?;
+    let value = methods::option_argument(call.lua, call.args, option)?;
+    methods::status(call.lua, object.socket.set_option(option, &value))
+}
+
+/// `setpeername(address, port)` connects; `setpeername("*")` disconnects.
+fn set_peer_name(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let (lua, args) = (call.lua, call.args);
+    let address = args.check_string(lua, 2)?.to_string_lossy();
+    if address == "*" {
+        object.socket.disconnect();
+        return success();
+    }
+    let port = args.check_string(lua, 3)?.to_string_lossy();
+    methods::status(lua, object.socket.set_peer_name(&address, &port))
+}
+
+fn set_sock_name(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+    let (lua, args) = (call.lua, call.args);
+    let address = args.check_string(lua, 2)?.to_string_lossy();
+    let port = args.check_string(lua, 3)?.to_string_lossy();
+    methods::status(lua, object.socket.set_sock_name(&address, &port))
 }

@@ -1,0 +1,344 @@
+//! The OS descriptor under a TCP or UDP object, and waiting on it with `poll(2)`.
+//!
+//! Descriptors are created non-blocking and close-on-exec; IPv6 ones are IPv6-only,
+//! as LuaSocket makes them. A blocking method tries its syscall first and only waits
+//! when the kernel says it would block, so a zero timeout never enters `poll`.
+
+use std::io;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::time::Duration;
+
+use socket2::{SockAddr, Socket, Type};
+
+use crate::addr::{self, Family, Hints, SocketKind};
+use crate::options::{self, OptionValue, SocketOption};
+use crate::timeout::Deadline;
+use crate::{Error, Result};
+
+/// The descriptor of a TCP or UDP object and its family. A `socket.tcp()` or
+/// `socket.udp()` object starts without a descriptor (family `Unspec`); the first
+/// bind/connect creates one in the family of the address it uses.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    descriptor: Option<Descriptor>,
+    family: Family,
+    kind: SocketKind,
+}
+
+impl Endpoint {
+    /// A new endpoint; a descriptor is created at once unless `family` is `Unspec`.
+    pub(crate) fn new(family: Family, kind: SocketKind) -> Result<Self> {
+        let descriptor = match family {
+            Family::Unspec => None,
+            _ => Some(Descriptor::open(family, kind)?),
+        };
+        Ok(Endpoint {
+            descriptor,
+            family,
+            kind,
+        })
+    }
+
+    pub(crate) fn from_accepted(socket: Socket, family: Family) -> Self {
+        Endpoint {
+            descriptor: Some(Descriptor::accepted(socket)),
+            family,
+            kind: SocketKind::Stream,
+        }
+    }
+
+    pub(crate) fn family(&self) -> Family {
+        self.family
+    }
+
+    pub(crate) fn descriptor(&self) -> Option<&Descriptor> {
+        self.descriptor.as_ref()
+    }
+
+    /// The descriptor, or the "closed" error for objects without one.
+    pub(crate) fn open_descriptor(&self) -> Result<&Descriptor> {
+        self.descriptor.as_ref().ok_or(Error::Closed)
+    }
+
+    pub(crate) fn fd(&self) -> Option<RawFd> {
+        self.descriptor.as_ref().map(|d| d.as_raw_fd())
+    }
+
+    /// Makes sure there is a descriptor for addresses of `family`, replacing one of
+    /// another family. Returns true when a new descriptor was created.
+    pub(crate) fn prepare(&mut self, family: Family) -> Result<bool> {
+        if self.descriptor.is_some() && self.family == family {
+            return Ok(false);
+        }
+        self.descriptor = None;
+        self.descriptor = Some(Descriptor::open(family, self.kind)?);
+        self.family = family;
+        Ok(true)
+    }
+
+    /// Resolves a host/port pair for this endpoint's family and kind.
+    pub(crate) fn resolve(
+        &self,
+        host: Option<&str>,
+        port: &str,
+        passive: bool,
+        numeric: bool,
+    ) -> Result<Vec<SockAddr>> {
+        let hints = Hints {
+            family: self.family,
+            kind: self.kind,
+            passive,
+            numeric,
+        };
+        let addresses = addr::resolve(host, port, hints)?;
+        if addresses.is_empty() {
+            return Err(Error::Resolve(addr::gai_message(libc::EAI_NONAME)));
+        }
+        Ok(addresses)
+    }
+
+    /// LuaSocket's bind: `"*"` is the wildcard; each resolved address is tried in
+    /// turn until one binds.
+    pub(crate) fn bind(&mut self, host: &str, port: &str) -> Result<()> {
+        let host = (host != "*").then_some(host);
+        let addresses = self.resolve(host, port, true, false)?;
+        let mut failure = None;
+        for address in &addresses {
+            if let Err(err) = self.prepare(Family::of(address)) {
+                failure = Some(err);
+                continue;
+            }
+            match self.open_descriptor()?.bind(address) {
+                Ok(()) => return Ok(()),
+                Err(err) => failure = Some(Error::from_io(err)),
+            }
+        }
+        Err(failure.unwrap_or(Error::Closed))
+    }
+
+    /// Closes the descriptor, if any.
+    pub(crate) fn close(&mut self) {
+        self.descriptor = None;
+    }
+
+    /// Gives the descriptor away without closing it.
+    pub(crate) fn release(&mut self) -> Option<RawFd> {
+        self.descriptor.take().map(Descriptor::release)
+    }
+
+    /// Replaces the descriptor (the old one is given away, not closed).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Descriptor::adopt`].
+    pub(crate) unsafe fn adopt(&mut self, fd: RawFd) {
+        self.release();
+        // SAFETY: forwarded to our caller.
+        self.descriptor = Some(unsafe { Descriptor::adopt(fd) });
+    }
+
+    /// The local address as numeric text and port.
+    pub(crate) fn local_name(&self) -> Result<(String, u16)> {
+        let descriptor = self.descriptor.as_ref().ok_or_else(bad_descriptor)?;
+        let address = descriptor.local_addr().map_err(Error::from_io)?;
+        addr::numeric_name(&address)
+    }
+
+    /// The peer address as numeric text and port.
+    pub(crate) fn peer_name(&self) -> Result<(String, u16)> {
+        let descriptor = self.descriptor.as_ref().ok_or_else(bad_descriptor)?;
+        let address = descriptor.peer_addr().map_err(Error::from_io)?;
+        addr::numeric_name(&address)
+    }
+
+    pub(crate) fn get_option(&self, option: SocketOption) -> Result<OptionValue> {
+        options::get(self.fd().unwrap_or(-1), option)
+    }
+
+    pub(crate) fn set_option(&self, option: SocketOption, value: &OptionValue) -> Result<()> {
+        options::set(self.fd().unwrap_or(-1), option, value)
+    }
+}
+
+/// An owned socket descriptor that can also be given away without being closed
+/// (LuaSocket's `setfd`).
+///
+/// Closing goes through `close(2)` directly rather than through `OwnedFd`, because
+/// `setfd` lets scripts hand us numbers that another object may also close; a failed
+/// close must stay harmless instead of tripping Rust's I/O-safety checks.
+#[derive(Debug)]
+pub(crate) struct Descriptor {
+    socket: ManuallyDrop<Socket>,
+}
+
+impl Descriptor {
+    /// Creates a non-blocking, close-on-exec socket of the given family and kind.
+    pub(crate) fn open(family: Family, kind: SocketKind) -> Result<Self> {
+        let domain = family
+            .domain()
+            .ok_or_else(|| Error::from_io(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)))?;
+        let socket_type = match kind {
+            SocketKind::Stream => Type::STREAM,
+            SocketKind::Datagram => Type::DGRAM,
+        };
+        let socket =
+            Socket::new(domain, socket_type.nonblocking(), None).map_err(Error::from_io)?;
+        if family == Family::Inet6 {
+            // LuaSocket makes every IPv6 socket IPv6-only; failure is not fatal there either.
+            let _ = socket.set_only_v6(true);
+        }
+        Ok(Descriptor {
+            socket: ManuallyDrop::new(socket),
+        })
+    }
+
+    /// Wraps a descriptor returned by `accept`, making it non-blocking.
+    pub(crate) fn accepted(socket: Socket) -> Self {
+        // accept4 already set close-on-exec; only the blocking mode is left.
+        let _ = socket.set_nonblocking(true);
+        Descriptor {
+            socket: ManuallyDrop::new(socket),
+        }
+    }
+
+    /// Takes ownership of a descriptor number handed over by a script.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must not be closed by anyone else while this descriptor owns it.
+    pub(crate) unsafe fn adopt(fd: RawFd) -> Self {
+        // SAFETY: the caller hands over `fd` (see above); if it is not an open socket,
+        // syscalls on it fail with EBADF/ENOTSOCK and closing it is harmless.
+        let socket = unsafe { Socket::from_raw_fd(fd) };
+        // Our blocking calls rely on EAGAIN, so the descriptor must not block.
+        let _ = socket.set_nonblocking(true);
+        Descriptor {
+            socket: ManuallyDrop::new(socket),
+        }
+    }
+
+    /// Gives the descriptor away without closing it.
+    pub(crate) fn release(mut self) -> RawFd {
+        // SAFETY: `self` is forgotten right after, so the socket is taken exactly once
+        // and Drop never sees it.
+        let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
+        std::mem::forget(self);
+        socket.into_raw_fd()
+    }
+}
+
+impl Deref for Descriptor {
+    type Target = Socket;
+
+    fn deref(&self) -> &Socket {
+        &self.socket
+    }
+}
+
+impl Drop for Descriptor {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours (created, accepted or adopted) and is closed
+        // exactly once; errors from close are deliberately ignored.
+        unsafe { libc::close(self.socket.as_raw_fd()) };
+    }
+}
+
+/// What a blocking call waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// Waits until `fd` is ready for `interest` or the deadline's budget runs out
+/// (then [`Error::Timeout`]). Errors and hang-ups count as ready: the next syscall
+/// reports them.
+pub(crate) fn wait(fd: RawFd, interest: Interest, deadline: &Deadline) -> Result<()> {
+    let events = match interest {
+        Interest::Read => libc::POLLIN,
+        Interest::Write => libc::POLLOUT,
+    };
+    loop {
+        let budget = deadline.wait_budget();
+        if budget == Some(Duration::ZERO) {
+            return Err(Error::Timeout);
+        }
+        let mut entry = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd entry, count 1.
+        let ready = unsafe { libc::poll(&mut entry, 1, poll_millis(budget)) };
+        match ready {
+            0 => return Err(Error::Timeout),
+            n if n > 0 => return Ok(()),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(Error::from_io(err));
+                }
+            }
+        }
+    }
+}
+
+/// A wait budget as poll's millisecond timeout, rounded up so we never wake early.
+fn poll_millis(budget: Option<Duration>) -> libc::c_int {
+    match budget {
+        None => -1,
+        Some(budget) => {
+            let millis = budget.as_nanos().div_ceil(1_000_000);
+            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
+        }
+    }
+}
+
+/// The error LuaSocket reports for syscalls on an object without a descriptor.
+pub(crate) fn bad_descriptor() -> Error {
+    Error::from_io(io::Error::from_raw_os_error(libc::EBADF))
+}
+
+/// Views initialized bytes as the `MaybeUninit` buffer socket2's receive calls take.
+pub(crate) fn as_uninit(buffer: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: MaybeUninit<u8> has the layout of u8, and socket2's receive functions
+    // only ever write initialized bytes into the buffer, so it stays initialized.
+    unsafe { &mut *(buffer as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeout::{Timeout, TimeoutMode};
+
+    #[test]
+    fn millis_round_up() {
+        assert_eq!(poll_millis(None), -1);
+        assert_eq!(poll_millis(Some(Duration::from_micros(1))), 1);
+        assert_eq!(poll_millis(Some(Duration::from_millis(1500))), 1500);
+        assert_eq!(poll_millis(Some(Duration::MAX)), libc::c_int::MAX);
+    }
+
+    #[test]
+    fn released_descriptor_stays_open() {
+        let descriptor = Descriptor::open(Family::Inet, SocketKind::Datagram).unwrap();
+        let fd = descriptor.release();
+        // SAFETY: probing a descriptor number we own with F_GETFD has no side effects.
+        assert!(unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0);
+        // SAFETY: the descriptor was released to us above and is closed once.
+        unsafe { drop(Descriptor::adopt(fd)) };
+    }
+
+    #[test]
+    fn wait_times_out_on_idle_socket() {
+        let descriptor = Descriptor::open(Family::Inet, SocketKind::Datagram).unwrap();
+        let mut timeout = Timeout::default();
+        timeout.set(Some(0.01), TimeoutMode::Block);
+        let result = wait(descriptor.as_raw_fd(), Interest::Read, &timeout.start());
+        assert!(matches!(result, Err(Error::Timeout)));
+        let result = wait(descriptor.as_raw_fd(), Interest::Write, &timeout.start());
+        assert!(result.is_ok());
+    }
+}

@@ -1,0 +1,81 @@
+//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
+
+use std::time::{Duration, Instant};
+
+use crate::lua::Interpreter;
+use crate::test_lua;
+use crate::workspace::{self, Workspace};
+use crate::Result;
+
+/// A cargo invocation that is one CI step.
+const CARGO_STEPS: [(&str, &[&str]); 4] = [
+    ("fmt", &["fmt", "--all", "--check"]),
+    (
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+    (
+        "clippy (module build)",
+        &[
+            "clippy",
+            "-p",
+            "copas-lua",
+            "--lib",
+            "--no-default-features",
+            "--features",
+            "lua54,module",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+    ("test", &["test", "--workspace"]),
+];
+
+pub fn command(args: &[String]) -> Result {
+    if let Some(arg) = args.first() {
+        return Err(format!("ci: unexpected argument '{arg}'").into());
+    }
+    let workspace = Workspace::locate()?;
+    let started = Instant::now();
+    let mut timings = Vec::new();
+    let mut step = |name: &'static str, run: &dyn Fn() -> Result| -> Result {
+        println!("==> {name}");
+        let step_started = Instant::now();
+        let result = run();
+        let elapsed = step_started.elapsed();
+        let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+        println!("<== {name}: {verdict} in {}", seconds(elapsed));
+        timings.push((name, elapsed));
+        result.map_err(|e| format!("ci step '{name}' failed: {e}").into())
+    };
+
+    for (name, args) in CARGO_STEPS {
+        step(name, &|| {
+            let mut cargo = workspace.cargo();
+            cargo.args(args);
+            workspace::run(cargo)
+        })?;
+    }
+    step("test-lua", &|| {
+        test_lua::run(&workspace, &Interpreter::available(), None)
+    })?;
+
+    println!();
+    for (name, elapsed) in &timings {
+        println!("{:>9}  {name}", seconds(*elapsed));
+    }
+    println!("ci passed in {}", seconds(started.elapsed()));
+    Ok(())
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}

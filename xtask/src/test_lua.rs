@@ -1,0 +1,384 @@
+//! `cargo xtask test-lua`: every lua-tests/*.lua on the runner and the stock interpreters.
+//!
+//! Each file is a standalone script ending in the harness's `N passed, N failed` line.
+//! The interpreters see only our modules: LUA_PATH holds the harness alone and
+//! LUA_CPATH our module directory alone, so a system LuaSocket can never answer.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::child::{self, Finished};
+use crate::lua::Interpreter;
+use crate::module::{self, Profile};
+use crate::workspace::{self, find_program, Workspace};
+use crate::Result;
+
+const TIME_LIMIT: Duration = Duration::from_secs(120);
+const FILES_AT_ONCE: usize = 2;
+const TESTS_DIR: &str = "lua-tests";
+const LUA_PATH: &str = "lua-tests/support/?.lua";
+/// Variables through which an interpreter would find other modules or run other code.
+const LUA_VARIABLES: [&str; 3] = ["LUA_PATH", "LUA_CPATH", "LUA_INIT"];
+
+pub fn command(args: &[String]) -> Result {
+    let mut interpreters = None;
+    let mut filter = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--lua" => {
+                let list = args
+                    .next()
+                    .ok_or("--lua needs a list such as runner,lua54")?;
+                interpreters = Some(Interpreter::parse_list(list)?);
+            }
+            option if option.starts_with('-') => {
+                return Err(format!("test-lua: unknown option '{option}'").into());
+            }
+            name if filter.is_none() => filter = Some(name.to_owned()),
+            extra => return Err(format!("test-lua: unexpected argument '{extra}'").into()),
+        }
+    }
+    let interpreters = interpreters.unwrap_or_else(Interpreter::available);
+    run(&Workspace::locate()?, &interpreters, filter.as_deref())
+}
+
+/// Builds what `interpreters` need, runs the test files whose name contains `filter`,
+/// and fails unless every test ran and passed.
+pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&str>) -> Result {
+    let files = test_files(&workspace.root.join(TESTS_DIR), filter)?;
+    if files.is_empty() {
+        return Err(format!("no {TESTS_DIR}/*.lua matches '{}'", filter.unwrap_or("")).into());
+    }
+
+    // Every interpreter needs the runner: the runner_*.lua files start it.
+    println!("building the runner");
+    let mut cargo = workspace.cargo();
+    cargo.args(["build", "--quiet", "-p", "copas-lua", "--bin", "copas"]);
+    workspace::run(cargo)?;
+    let mut setups = Vec::new();
+    for &interpreter in interpreters {
+        setups.push(prepare(workspace, interpreter)?);
+    }
+    let jobs: Vec<Job> = setups
+        .iter()
+        .flat_map(|setup| files.iter().map(move |file| Job { setup, file }))
+        .collect();
+    if let Err(error) = child::raise_open_file_limit() {
+        eprintln!("warning: cannot raise the open file limit: {error}");
+    }
+
+    let mut total = Tally::default();
+    let mut broken = Vec::new();
+    run_jobs(&jobs, |job, outcome| {
+        total.add(outcome.tally());
+        println!("{}", outcome.line(job));
+        if let Some(problem) = outcome.problem() {
+            print_indented(&outcome.details());
+            println!("      reproduce: {}", job.command_line());
+            broken.push(format!(
+                "{} {}: {problem}",
+                job.setup.interpreter,
+                file_name(job.file)
+            ));
+        }
+    });
+
+    println!();
+    for problem in &broken {
+        println!("failed: {problem}");
+    }
+    println!("{total}");
+    if !broken.is_empty() {
+        return Err(format!("{} of {} test files failed", broken.len(), jobs.len()).into());
+    }
+    if total.passed == 0 {
+        return Err("no test ran".into());
+    }
+    Ok(())
+}
+
+/// What starts the test files on one interpreter.
+struct Setup<'a> {
+    workspace: &'a Workspace,
+    interpreter: Interpreter,
+    program: PathBuf,
+    /// LUA_CPATH: our module directory for a stock interpreter, nothing for the runner
+    /// (its modules are preloaded).
+    cpath: String,
+}
+
+impl Setup<'_> {
+    fn command(&self, file: &Path) -> Command {
+        let workspace = self.workspace;
+        let mut command = Command::new(&self.program);
+        command
+            .arg(file.strip_prefix(&workspace.root).unwrap_or(file))
+            .current_dir(&workspace.root);
+        for (name, _) in std::env::vars_os() {
+            let lua_variable = name
+                .to_str()
+                .is_some_and(|name| LUA_VARIABLES.iter().any(|v| name.starts_with(v)));
+            if lua_variable {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("LUA_PATH", LUA_PATH)
+            .env("LUA_CPATH", &self.cpath)
+            .env("COPAS_RUNNER", workspace.runner());
+        command
+    }
+}
+
+/// How to run files on `interpreter`; for a stock one, builds the module it loads.
+fn prepare(workspace: &Workspace, interpreter: Interpreter) -> Result<Setup<'_>> {
+    let (program, cpath) = match interpreter {
+        Interpreter::Runner => (workspace.runner(), String::new()),
+        Interpreter::Stock(version) => {
+            if find_program(version.program()).is_none() {
+                return Err(format!("{} is not on PATH", version.program()).into());
+            }
+            let installed = module::build(workspace, version, Profile::Debug)?;
+            let cpath = format!("{}/?.so", installed.dir.display());
+            (PathBuf::from(version.program()), cpath)
+        }
+    };
+    Ok(Setup {
+        workspace,
+        interpreter,
+        program,
+        cpath,
+    })
+}
+
+fn test_files(dir: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let is_test = path.is_file() && path.extension() == Some(OsStr::new("lua"));
+        if is_test && filter.is_none_or(|filter| file_name(&path).contains(filter)) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+}
+
+struct Job<'a> {
+    setup: &'a Setup<'a>,
+    file: &'a Path,
+}
+
+impl Job<'_> {
+    fn command(&self) -> Command {
+        self.setup.command(self.file)
+    }
+
+    /// The command as a shell line, to rerun a failure by hand.
+    fn command_line(&self) -> String {
+        let command = self.command();
+        let (set, unset): (Vec<_>, Vec<_>) =
+            command.get_envs().partition(|(_, value)| value.is_some());
+        let unset = unset
+            .into_iter()
+            .map(|(name, _)| format!("-u {}", name.display()));
+        let set = set
+            .into_iter()
+            .filter_map(|(name, value)| Some(format!("{}='{}'", name.display(), value?.display())));
+        let words = std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(|word| word.display().to_string());
+        std::iter::once("env".to_owned())
+            .chain(unset)
+            .chain(set)
+            .chain(words)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Runs the jobs, FILES_AT_ONCE at a time, reporting each in order.
+fn run_jobs(jobs: &[Job<'_>], mut report: impl FnMut(&Job<'_>, &Outcome)) {
+    let next = AtomicUsize::new(0);
+    let (results, outcomes) = mpsc::channel();
+    thread::scope(|scope| {
+        for _ in 0..FILES_AT_ONCE.min(jobs.len()) {
+            let results = results.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(index) else { break };
+                let outcome = Outcome::of(child::run(job.command(), TIME_LIMIT));
+                if results.send((index, outcome)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(results);
+
+        let mut waiting = BTreeMap::new();
+        let mut reported = 0;
+        for (index, outcome) in outcomes {
+            waiting.insert(index, outcome);
+            while let Some(outcome) = waiting.remove(&reported) {
+                report(&jobs[reported], &outcome);
+                reported += 1;
+            }
+        }
+    });
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl fmt::Display for Tally {
+    /// The harness's own summary format.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+/// How one test file went.
+struct Outcome {
+    run: std::io::Result<Finished>,
+    /// The file's own `N passed, N failed` line, if it printed one.
+    summary: Option<Tally>,
+}
+
+impl Outcome {
+    fn of(run: std::io::Result<Finished>) -> Outcome {
+        let summary = run.as_ref().ok().and_then(|done| summary(&done.stdout));
+        Outcome { run, summary }
+    }
+
+    /// Why the file counts as failed, if it does.
+    fn problem(&self) -> Option<String> {
+        let done = match &self.run {
+            Ok(done) => done,
+            Err(error) => return Some(format!("could not start: {error}")),
+        };
+        if done.timed_out {
+            return Some(format!("killed after {} s", TIME_LIMIT.as_secs()));
+        }
+        match self.summary {
+            None => Some(format!("no 'N passed, N failed' line ({})", done.status)),
+            Some(summary) if summary.failed > 0 => Some(format!("{} failed", summary.failed)),
+            Some(_) if !done.status.success() => Some(format!("{}", done.status)),
+            Some(_) => None,
+        }
+    }
+
+    /// The file's counts for the grand total; a file that broke down without counting a
+    /// failure itself counts as one failure.
+    fn tally(&self) -> Tally {
+        let mut tally = self.summary.unwrap_or_default();
+        if tally.failed == 0 && self.problem().is_some() {
+            tally.failed = 1;
+        }
+        tally
+    }
+
+    /// One line per file: verdict, interpreter, file, counts or what went wrong, time.
+    fn line(&self, job: &Job<'_>) -> String {
+        let problem = self.problem();
+        let verdict = if problem.is_some() { "FAIL" } else { "ok" };
+        let result = match (self.summary, problem) {
+            (Some(summary), _) if summary.failed > 0 => summary.to_string(),
+            (_, Some(problem)) => problem,
+            (Some(summary), None) => summary.to_string(),
+            (None, None) => String::new(),
+        };
+        let elapsed = self
+            .run
+            .as_ref()
+            .map(|done| format!("  ({:.1} s)", done.elapsed.as_secs_f64()))
+            .unwrap_or_default();
+        format!(
+            "{verdict:<4}  {:<7} {:<28} {result}{elapsed}",
+            job.setup.interpreter.to_string(),
+            file_name(job.file)
+        )
+    }
+
+    /// What a failed file wrote to stderr, and stdout too when it never summed up.
+    fn details(&self) -> String {
+        let Ok(done) = &self.run else {
+            return String::new();
+        };
+        if self.summary.is_none() && !done.stdout.is_empty() {
+            format!("{}{}", done.stdout, done.stderr)
+        } else {
+            done.stderr.clone()
+        }
+    }
+}
+
+fn print_indented(text: &str) {
+    for line in text.lines() {
+        println!("      | {line}");
+    }
+}
+
+/// The last `N passed, N failed` line of a test file's output.
+fn summary(stdout: &str) -> Option<Tally> {
+    stdout.lines().rev().find_map(|line| {
+        let (passed, rest) = line.trim_end().split_once(" passed, ")?;
+        let failed = rest.strip_suffix(" failed")?;
+        Some(Tally {
+            passed: passed.parse().ok()?,
+            failed: failed.parse().ok()?,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_last_summary_line() {
+        let out = "1 passed, 9 failed\nnoise\n12 passed, 3 failed\nmore noise\n";
+        assert_eq!(
+            summary(out),
+            Some(Tally {
+                passed: 12,
+                failed: 3
+            })
+        );
+        assert_eq!(summary("0 passed, 0 failed\r\n"), Some(Tally::default()));
+    }
+
+    #[test]
+    fn ignores_lines_that_only_look_like_a_summary() {
+        assert_eq!(summary(""), None);
+        assert_eq!(summary("x passed, 1 failed\n"), None);
+        assert_eq!(summary("1 passed, 1 failed later\n"), None);
+        assert_eq!(summary("FAIL t: 1 passed, 2 failed\n"), None);
+    }
+}
