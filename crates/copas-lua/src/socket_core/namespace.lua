@@ -1,7 +1,8 @@
 -- The Lua half of socket.core's namespace functions (see socket_core/mod.rs).
 --
 -- Called with the socket.core table and the table of Rust primitives; adds
--- select, skip, sleep, gettime, newtry, protect, connect, dns.* and __unload.
+-- select, skip, sleep, gettime, newtry, protect, dns.* and __unload (`connect` is the
+-- TCP constructor's, in tcp.rs, where LuaSocket has it too).
 -- Argument errors use LuaSocket's wording and, like errors raised by C
 -- functions, carry no position prefix.
 local core, native = ...
@@ -256,65 +257,3 @@ function dns.getnameinfo(...)
   return native.getnameinfo(host, service)
 end
 
------------------------------------------------------------------------------
--- connect
------------------------------------------------------------------------------
-local families = { unspec = true, inet = true, inet6 = true }
-
-local function new_tcp(family)
-  if family == "inet6" then return core.tcp6() end
-  return core.tcp4()
-end
-
--- A socket bound to the first local address that takes the bind, and its family.
-local function bind_local(address, port, family)
-  local host = address
-  if host == "*" then host = nil end
-  local addresses, err = native.getaddrinfo(host, port, family, true)
-  if not addresses then return nil, nil, err end
-  for _, alt in ipairs(addresses) do
-    local sock
-    sock, err = new_tcp(alt.family)
-    if sock then
-      local ok
-      ok, err = sock:bind(alt.addr, port)
-      if ok then return sock, alt.family end
-      sock:close()
-    end
-  end
-  return nil, nil, err
-end
-
--- Tries each address of the host in the resolver's order; a socket bound to a
--- local address only tries addresses of its own family. Blocking, as a new
--- socket's timeout is.
-function core.connect(...)
-  local address = checkstring("connect", 1, ...)
-  local port = checkstring("connect", 2, ...)
-  local locaddr = optstring("connect", 3, nil, ...)
-  local locport = optstring("connect", 4, "0", ...)
-  local family = checkoption("connect", 5, "unspec", families, ...)
-  local bound, err
-  if locaddr then
-    bound, family, err = bind_local(locaddr, locport, family)
-    if not bound then return nil, err end
-  end
-  local addresses
-  addresses, err = native.getaddrinfo(address, port, family, false)
-  if not addresses then
-    if bound then bound:close() end
-    return nil, err
-  end
-  for _, alt in ipairs(addresses) do
-    local sock = bound
-    if not sock then sock, err = new_tcp(alt.family) end
-    if sock then
-      local ok
-      ok, err = sock:connect(alt.addr, port)
-      if ok then return sock end
-      if not bound then sock:close() end
-    end
-  end
-  if bound then bound:close() end
-  return nil, err or "host not found"
-end
