@@ -248,4 +248,38 @@ t.test("a busy reader lets the others run (fairness)", function()
   t.ok(ticks > 10, "the other thread ran " .. ticks .. " times")
 end)
 
+t.test("operations on closed sockets return nil, 'closed'", function()
+  local srv, port = server()
+  copas.addserver(srv, function(skt) copas.sleep(0.05) end)
+  local results
+  copas.addthread(function()
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    c:close()
+    local a, b = copas.receive(c)
+    local d, e = copas.send(c, "x")
+    results = { a, b, d, e }
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(results, { nil, "closed", nil, "closed" })
+end)
+
+t.test("wrapped sockets offer every LuaSocket method", function()
+  local tcp = copas.wrap(socket.tcp())
+  for _, name in ipairs({ "accept", "bind", "close", "connect", "dirty", "getfamily", "getfd",
+    "getoption", "getpeername", "getsockname", "getstats", "gettimeout", "listen", "receive",
+    "send", "setfd", "setoption", "setpeername", "setsockname", "setstats", "settimeout",
+    "shutdown" }) do
+    t.eq(type(tcp[name]), "function", "tcp " .. name)
+  end
+  local udp = copas.wrap(socket.udp())
+  for _, name in ipairs({ "close", "dirty", "getfamily", "getfd", "getoption", "getpeername",
+    "getsockname", "gettimeout", "receive", "receivefrom", "send", "sendto", "setfd",
+    "setoption", "setpeername", "setsockname", "settimeout" }) do
+    t.eq(type(udp[name]), "function", "udp " .. name)
+  end
+  tcp.socket:close(); udp.socket:close()
+end)
+
 t.run()

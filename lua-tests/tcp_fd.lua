@@ -14,12 +14,13 @@ local function fd_state(fd)
   return code == 2 and "closed" or "open"
 end
 
--- Number of open descriptors of this process, from /proc/<pid>/fd.
+-- Number of open socket descriptors of this process, from /proc/<pid>/fd. Only sockets
+-- count: the pipes of io.popen itself come and go with the shell that lists them.
 local function fd_count()
   local stat = assert(io.open("/proc/self/stat"))
   local pid = stat:read("*l"):match("^(%d+)")
   stat:close()
-  local listing = assert(io.popen("ls /proc/" .. pid .. "/fd | wc -l"))
+  local listing = assert(io.popen("ls -l /proc/" .. pid .. "/fd | grep -c 'socket:'"))
   local count = listing:read("*n")
   listing:close()
   return count

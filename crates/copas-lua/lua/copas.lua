@@ -694,7 +694,7 @@ local wrapped_udp_mt = {
 -- Methods that go straight to the socket underneath.
 for _, name in ipairs({ "accept", "bind", "dirty", "getfamily", "getfd", "getstats", "gettimeout",
   "listen", "setfd", "setstats", "shutdown", "getoption", "setoption", "getpeername",
-  "getsockname" }) do
+  "getsockname", "setpeername", "setsockname" }) do
   local function passthrough(self, ...)
     local target = self.socket
     local method = target[name]
