@@ -265,6 +265,29 @@ t.test("operations on closed sockets return nil, 'closed'", function()
   t.eq(results, { nil, "closed", nil, "closed" })
 end)
 
+t.test("socket.dns in a Copas thread answers as outside (resolved on a worker thread)", function()
+  local inside = {}
+  local ticks = 0
+  copas.addthread(function()
+    inside.toip = { socket.dns.toip("localhost") }
+    inside.name = socket.dns.tohostname("127.0.0.1")
+    inside.info = socket.dns.getaddrinfo("127.0.0.1")
+    inside.service = select(2, socket.dns.getnameinfo(nil, "80"))
+    inside.bad = { pcall(socket.dns.toip) }
+  end)
+  copas.addthread(function()
+    while not inside.bad do ticks = ticks + 1; copas.sleep(0) end
+  end)
+  copas.loop()
+  t.eq(inside.toip[1], (socket.dns.toip("localhost")))
+  t.eq(inside.toip[2].ip, (select(2, socket.dns.toip("localhost"))).ip)
+  t.eq(inside.name, (socket.dns.tohostname("127.0.0.1")))
+  t.eq(inside.info, socket.dns.getaddrinfo("127.0.0.1"))
+  t.eq(inside.service, "http")
+  t.eq(inside.bad[1], false, "bad arguments still raise")
+  t.ok(ticks > 0)
+end)
+
 t.test("wrapped sockets offer every LuaSocket method", function()
   local tcp = copas.wrap(socket.tcp())
   for _, name in ipairs({ "accept", "bind", "close", "connect", "dirty", "getfamily", "getfd",

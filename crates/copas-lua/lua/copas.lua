@@ -15,6 +15,7 @@ local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.wa
 local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
 local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
+local c_query, c_answer = core.query, core.answer
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -626,6 +627,27 @@ function copas.connect(skt, host, port)
     if err == "timeout" then break end
   end
   return nil, err
+end
+
+-- socket.dns inside a Copas thread: the lookup runs on a worker thread while the
+-- loop goes on; elsewhere (or with unusual arguments, whose errors the original
+-- function raises) it is the blocking original.
+do
+  local dns = socket.dns
+  for _, name in ipairs({ "toip", "tohostname", "getaddrinfo", "getnameinfo" }) do
+    local blocking = dns[name]
+    dns[name] = function(a, b)
+      local co = coroutine_running()
+      local id = co ~= nil and co == current_co and current_id
+      local plain = (type(a) == "string" or (a == nil and name == "getnameinfo"))
+        and (b == nil or type(b) == "string")
+        and (a ~= nil or b ~= nil)
+      if not id or not plain then return blocking(a, b) end
+      c_query(id, name, a, b)
+      park()
+      return c_answer(id)
+    end
+  end
 end
 
 function copas.flush() end

@@ -338,6 +338,51 @@ pub fn open(lua: &Lua) -> Result<Table> {
         })?,
     )?;
 
+    // query(id, name, a, b) parks the task while a worker thread runs the socket.dns
+    // function `name` with arguments a, b; answer(id) then returns its results.
+    let d = shared.clone();
+    core.set(
+        "query",
+        lua.create_function(
+            move |_, (id, name, a, b): (i64, String, Option<String>, Option<String>)| {
+                use crate::socket_core::dns::Query;
+                let query = match (name.as_str(), a) {
+                    ("toip", Some(address)) => Query::ToIp(address),
+                    ("tohostname", Some(address)) => Query::ToHostname(address),
+                    ("getaddrinfo", host) => Query::GetAddrInfo {
+                        host,
+                        service: None,
+                        hints: Default::default(),
+                    },
+                    ("getnameinfo", host) => Query::GetNameInfo { host, service: b },
+                    _ => return Err(runtime_error("unknown resolver query")),
+                };
+                let mut d = d.borrow_mut();
+                let id = d.task(id)?;
+                d.scheduler
+                    .wait_blocking(id, None, move || Box::new(query.run()))
+                    .map_err(runtime_error)
+            },
+        )?,
+    )?;
+
+    let d = shared.clone();
+    core.set(
+        "answer",
+        lua.create_function(move |lua, id: i64| {
+            use crate::socket_core::dns::Answer;
+            let answer = {
+                let mut d = d.borrow_mut();
+                let id = d.task(id)?;
+                d.scheduler.take_completion(id)
+            };
+            match answer.and_then(|c| c.downcast::<Answer>().ok()) {
+                Some(answer) => answer.into_lua(lua),
+                None => Err(runtime_error("no resolver answer")),
+            }
+        })?,
+    )?;
+
     // idle(): nothing left that could ever run (see Scheduler::is_idle).
     let d = shared.clone();
     core.set(

@@ -10,7 +10,7 @@
 
 use mlua::{Lua, Result, Table};
 
-mod dns;
+pub(crate) mod dns;
 mod methods;
 mod namespace;
 pub(crate) mod object;
