@@ -78,9 +78,20 @@ fn run(argv: &[String]) -> Result<(), String> {
                 .and_then(|require| require.call::<Value>(name.clone()))
                 .and_then(|module| lua.globals().set(name, module)),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| message(&e))?;
     }
 
+    // With no arguments at all, `lua` runs standard input when it is not a terminal.
+    let script = match script {
+        None if argv.len() == 1 && !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            Some((argv.len(), "-".to_owned()))
+        }
+        None if argv.len() == 1 => {
+            println!("copas-rs {} (Lua 5.4)\n{USAGE}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        other => other,
+    };
     let Some((index, path)) = script else {
         return Ok(());
     };
@@ -88,18 +99,29 @@ fn run(argv: &[String]) -> Result<(), String> {
         let mut source = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut source)
             .map_err(|e| e.to_string())?;
-        lua.load(source).set_name("=stdin")
+        lua.load(strip_shebang(&source)).set_name("=stdin")
     } else {
         let source = std::fs::read(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
         let source = strip_shebang(&source);
         lua.load(source).set_name(format!("@{path}"))
     };
-    let args: MultiValue = argv[index + 1..]
+    let args: MultiValue = argv[(index + 1).min(argv.len())..]
         .iter()
         .map(|a| lua.create_string(a).map(Value::String))
         .collect::<mlua::Result<_>>()
         .map_err(|e| e.to_string())?;
-    chunk.call::<()>(args).map_err(|e| e.to_string())
+    chunk.call::<()>(args).map_err(|e| message(&e))
+}
+
+/// An error as `lua` prints it: the message (with its traceback), without mlua's
+/// "runtime error: " or "syntax error: " in front.
+fn message(err: &mlua::Error) -> String {
+    match err {
+        mlua::Error::RuntimeError(text) => text.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => message(cause),
+        other => other.to_string(),
+    }
 }
 
 /// `arg[0]` is the script, `arg[-1]`... the interpreter and its options, `arg[1]`... the
