@@ -4,19 +4,19 @@
 //! service names) and shows addresses with `getnameinfo(NI_NUMERICHOST)`; this module
 //! does the same so error strings and address formats match.
 
-use std::ffi::{CStr, CString};
-use std::ptr;
+use std::ffi::CStr;
 
 use socket2::{Domain, SockAddr};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// The address family of a socket. `Unspec` is a `socket.tcp()`/`socket.udp()` object
 /// whose OS socket is created later, by the first bind/connect, in the family of the
 /// resolved address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Family {
-    /// Not chosen yet.
+    /// Not chosen yet (`AF_UNSPEC`; for lookups: either family).
+    #[default]
     Unspec,
     /// IPv4.
     Inet,
@@ -31,6 +31,16 @@ impl Family {
             Family::Unspec => "unspec",
             Family::Inet => "inet",
             Family::Inet6 => "inet6",
+        }
+    }
+
+    /// The family LuaSocket calls `name`, if any.
+    pub fn from_name(name: &str) -> Option<Family> {
+        match name {
+            "unspec" => Some(Family::Unspec),
+            "inet" => Some(Family::Inet),
+            "inet6" => Some(Family::Inet6),
+            _ => None,
         }
     }
 
@@ -53,7 +63,7 @@ impl Family {
         }
     }
 
-    fn ai_family(self) -> libc::c_int {
+    pub(crate) fn ai_family(self) -> libc::c_int {
         match self {
             Family::Unspec => libc::AF_UNSPEC,
             Family::Inet => libc::AF_INET,
@@ -63,16 +73,17 @@ impl Family {
 }
 
 /// Stream (TCP) or datagram (UDP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SocketKind {
-    /// `SOCK_STREAM`.
+    /// `SOCK_STREAM` (what LuaSocket's resolver functions ask for).
+    #[default]
     Stream,
     /// `SOCK_DGRAM`.
     Datagram,
 }
 
 impl SocketKind {
-    fn socktype(self) -> libc::c_int {
+    pub(crate) fn socktype(self) -> libc::c_int {
         match self {
             SocketKind::Stream => libc::SOCK_STREAM,
             SocketKind::Datagram => libc::SOCK_DGRAM,
@@ -81,7 +92,7 @@ impl SocketKind {
 }
 
 /// What `getaddrinfo` should look for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Hints {
     /// Only addresses of this family (`Unspec`: any).
     pub family: Family,
@@ -96,63 +107,8 @@ pub struct Hints {
 /// Resolves `host` (or the wildcard when `None`) and `service` (a port number or a
 /// service name) to socket addresses, in the resolver's order.
 pub fn resolve(host: Option<&str>, service: &str, hints: Hints) -> Result<Vec<SockAddr>> {
-    let no_name = || Error::Resolve(gai_message(libc::EAI_NONAME));
-    let host = host
-        .map(|h| CString::new(h).map_err(|_| no_name()))
-        .transpose()?;
-    let service = CString::new(service).map_err(|_| no_name())?;
-    let mut flags = 0;
-    if hints.passive {
-        flags |= libc::AI_PASSIVE;
-    }
-    if hints.numeric {
-        flags |= libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
-    }
-    // SAFETY: addrinfo is a plain C struct for which all-zero is the documented
-    // "no hints" value; the fields we need are set below.
-    let mut request: libc::addrinfo = unsafe { std::mem::zeroed() };
-    request.ai_family = hints.family.ai_family();
-    request.ai_socktype = hints.kind.socktype();
-    request.ai_flags = flags;
-    let mut list: *mut libc::addrinfo = ptr::null_mut();
-    // SAFETY: host/service are NUL-terminated strings (or null for the wildcard),
-    // `request` lives across the call, and `list` receives a list we free below.
-    let code = unsafe {
-        libc::getaddrinfo(
-            host.as_ref().map_or(ptr::null(), |h| h.as_ptr()),
-            service.as_ptr(),
-            &request,
-            &mut list,
-        )
-    };
-    if code != 0 {
-        return Err(Error::Resolve(gai_message(code)));
-    }
-    let mut addresses = Vec::new();
-    let mut entry = list;
-    while !entry.is_null() {
-        // SAFETY: `entry` is a node of the list getaddrinfo returned, not yet freed.
-        let info = unsafe { &*entry };
-        if !info.ai_addr.is_null() {
-            // SAFETY: ai_addr points to ai_addrlen bytes of a valid socket address,
-            // which fits in sockaddr_storage; we copy exactly that many bytes.
-            let copied = unsafe {
-                SockAddr::try_init(|storage, length| {
-                    let size = (info.ai_addrlen as usize).min(std::mem::size_of_val(&*storage));
-                    ptr::copy_nonoverlapping(info.ai_addr.cast::<u8>(), storage.cast::<u8>(), size);
-                    *length = size as libc::socklen_t;
-                    Ok(())
-                })
-            };
-            if let Ok(((), address)) = copied {
-                addresses.push(address);
-            }
-        }
-        entry = info.ai_next;
-    }
-    // SAFETY: `list` came from a successful getaddrinfo and is freed exactly once.
-    unsafe { libc::freeaddrinfo(list) };
-    Ok(addresses)
+    let list = crate::dns::AddrInfoList::resolve(host, Some(service), &hints)?;
+    Ok(list.socket_addresses())
 }
 
 /// The numeric host text and port of an address, as LuaSocket shows them
@@ -174,7 +130,7 @@ pub fn numeric_name(address: &SockAddr) -> Result<(String, u16)> {
         )
     };
     if code != 0 {
-        return Err(Error::Resolve(gai_message(code)));
+        return Err(crate::dns::resolve_error(code));
     }
     // SAFETY: on success getnameinfo NUL-terminates both buffers.
     let (host, service) = unsafe {
@@ -189,29 +145,6 @@ pub fn numeric_name(address: &SockAddr) -> Result<(String, u16)> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     Ok((host.to_string_lossy().into_owned(), port))
-}
-
-/// LuaSocket's wording of a `getaddrinfo`/`getnameinfo` error code (its pierror.h),
-/// falling back to the C library's text.
-pub(crate) fn gai_message(code: libc::c_int) -> String {
-    let known = match code {
-        libc::EAI_AGAIN => "temporary failure in name resolution",
-        libc::EAI_BADFLAGS => "invalid value for ai_flags",
-        libc::EAI_FAIL => "non-recoverable failure in name resolution",
-        libc::EAI_FAMILY => "ai_family not supported",
-        libc::EAI_MEMORY => "memory allocation failure",
-        libc::EAI_NONAME => "host or service not provided, or not known",
-        libc::EAI_OVERFLOW => "argument buffer overflow",
-        libc::EAI_SERVICE => "service not supported for socket type",
-        libc::EAI_SOCKTYPE => "ai_socktype not supported",
-        libc::EAI_SYSTEM => return std::io::Error::last_os_error().to_string(),
-        _ => {
-            // SAFETY: gai_strerror returns a pointer to a static NUL-terminated string.
-            let text = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
-            return text.to_string_lossy().into_owned();
-        }
-    };
-    known.to_owned()
 }
 
 #[cfg(test)]
@@ -246,7 +179,7 @@ mod tests {
     #[test]
     fn family_filter_rejects_other_family() {
         let err = resolve(Some("127.0.0.1"), "80", hints(Family::Inet6, false, true)).unwrap_err();
-        assert!(matches!(err, Error::Resolve(_)));
+        assert!(matches!(err, crate::Error::Resolve(_)));
     }
 
     #[test]

@@ -17,67 +17,7 @@ use std::ptr;
 
 use crate::{Error, Result};
 
-/// An address family, named as LuaSocket names it (`"inet"`, `"inet6"`, `"unspec"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Family {
-    /// Either family (`AF_UNSPEC`).
-    #[default]
-    Unspec,
-    /// IPv4 (`AF_INET`).
-    Inet,
-    /// IPv6 (`AF_INET6`).
-    Inet6,
-}
-
-impl Family {
-    /// LuaSocket's name for the family.
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Unspec => "unspec",
-            Family::Inet => "inet",
-            Family::Inet6 => "inet6",
-        }
-    }
-
-    /// The family LuaSocket calls `name`, if any.
-    pub fn from_name(name: &str) -> Option<Family> {
-        match name {
-            "unspec" => Some(Family::Unspec),
-            "inet" => Some(Family::Inet),
-            "inet6" => Some(Family::Inet6),
-            _ => None,
-        }
-    }
-
-    fn raw(self) -> c_int {
-        match self {
-            Family::Unspec => libc::AF_UNSPEC,
-            Family::Inet => libc::AF_INET,
-            Family::Inet6 => libc::AF_INET6,
-        }
-    }
-}
-
-/// The kind of socket an address is looked up for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SocketType {
-    /// TCP (`SOCK_STREAM`), what LuaSocket's resolver functions ask for.
-    #[default]
-    Stream,
-    /// UDP (`SOCK_DGRAM`).
-    Datagram,
-}
-
-/// What [`getaddrinfo`] should return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Hints {
-    /// Only addresses of this family (`Unspec` for both).
-    pub family: Family,
-    /// The socket type the addresses are for.
-    pub socket_type: SocketType,
-    /// Addresses to bind to: a missing host means the wildcard address (`AI_PASSIVE`).
-    pub passive: bool,
-}
+pub use crate::addr::{Family, Hints, SocketKind};
 
 /// One address found by [`getaddrinfo`]: an entry of LuaSocket's result list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,10 +326,14 @@ unsafe fn null_terminated(list: *mut *mut c_char) -> Vec<*mut c_char> {
 }
 
 /// The result list of one `getaddrinfo` call, freed on drop.
-struct AddrInfoList(*mut libc::addrinfo);
+pub(crate) struct AddrInfoList(*mut libc::addrinfo);
 
 impl AddrInfoList {
-    fn resolve(host: Option<&str>, service: Option<&str>, hints: &Hints) -> Result<Self> {
+    pub(crate) fn resolve(
+        host: Option<&str>,
+        service: Option<&str>,
+        hints: &Hints,
+    ) -> Result<Self> {
         let no_name = || resolve_error(libc::EAI_NONAME);
         let host = host.map(CString::new).transpose().map_err(|_| no_name())?;
         let service = service
@@ -398,13 +342,13 @@ impl AddrInfoList {
             .map_err(|_| no_name())?;
         // SAFETY: addrinfo is plain data for which all-zero is a valid value (no flags).
         let mut raw_hints: libc::addrinfo = unsafe { mem::zeroed() };
-        raw_hints.ai_family = hints.family.raw();
-        raw_hints.ai_socktype = match hints.socket_type {
-            SocketType::Stream => libc::SOCK_STREAM,
-            SocketType::Datagram => libc::SOCK_DGRAM,
-        };
+        raw_hints.ai_family = hints.family.ai_family();
+        raw_hints.ai_socktype = hints.kind.socktype();
         if hints.passive {
-            raw_hints.ai_flags = libc::AI_PASSIVE;
+            raw_hints.ai_flags |= libc::AI_PASSIVE;
+        }
+        if hints.numeric {
+            raw_hints.ai_flags |= libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
         }
         let mut list = ptr::null_mut();
         // SAFETY: host and service are null or terminated strings, the hints are
@@ -421,6 +365,14 @@ impl AddrInfoList {
             return Err(resolve_error(status));
         }
         Ok(AddrInfoList(list))
+    }
+
+    /// Every IPv4/IPv6 address of the list, in the resolver's order.
+    pub(crate) fn socket_addresses(&self) -> Vec<socket2::SockAddr> {
+        self.iter()
+            .filter_map(entry_address)
+            .map(|(_, address)| socket2::SockAddr::from(address))
+            .collect()
     }
 
     fn iter(&self) -> impl Iterator<Item = &libc::addrinfo> {
@@ -571,7 +523,7 @@ mod tests {
         let found = getaddrinfo(None, Some("0"), &passive).unwrap();
         assert_eq!(found[0].addr, "0.0.0.0");
         let datagram = Hints {
-            socket_type: SocketType::Datagram,
+            kind: SocketKind::Datagram,
             ..Hints::default()
         };
         assert_eq!(

@@ -94,7 +94,7 @@ impl Endpoint {
         };
         let addresses = addr::resolve(host, port, hints)?;
         if addresses.is_empty() {
-            return Err(Error::Resolve(addr::gai_message(libc::EAI_NONAME)));
+            return Err(crate::dns::resolve_error(libc::EAI_NONAME));
         }
         Ok(addresses)
     }
