@@ -3,26 +3,8 @@ local t = require("t")
 local copas = require("copas")
 local future = require("copas.future")
 
-local thread_errors = {}
-copas.seterrorhandler(function(err) thread_errors[#thread_errors + 1] = tostring(err) end, true)
-
--- Runs `body` as a Copas thread, then the loop until nothing is left. A watchdog
--- cancels everything if the body has not finished after 10 seconds.
-local function run(body)
-  thread_errors = {}
-  local done = false
-  copas.loop(function()
-    copas.addthread(function()
-      local deadline = copas.gettime() + 10
-      while not done and #thread_errors == 0 and copas.gettime() < deadline do copas.pause(0.02) end
-      if not done then copas.cancelall() end
-    end)
-    body()
-    done = true
-  end)
-  t.eq(thread_errors, {}, "errors in Copas threads")
-  t.ok(done, "the test body did not finish")
-end
+local harness = require("copas_run")
+local run = harness.run
 
 local function pack(...) return { n = select("#", ...), ... } end
 
@@ -73,7 +55,7 @@ t.test("a failing task gives false, error, and no call to the error handler", fu
   t.eq(result.n, 2)
   t.eq(result[1], false)
   t.ok(tostring(result[2]):find("task failed"), tostring(result[2]))
-  t.eq(thread_errors, {})
+  t.eq(harness.errors, {})
 end)
 
 t.test("error values that are not strings come back unchanged", function()

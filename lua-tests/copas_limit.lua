@@ -3,27 +3,8 @@ local t = require("t")
 local copas = require("copas")
 local limit = require("copas.limit")
 
-local thread_errors = {}
-copas.seterrorhandler(function(err) thread_errors[#thread_errors + 1] = tostring(err) end, true)
-
--- Runs `body` as a Copas thread, then the loop until nothing is left. A watchdog
--- cancels everything if the body has not finished after 10 seconds. Errors reaching
--- the default Copas error handler fail the test unless `expect_errors` is set.
-local function run(body, expect_errors)
-  thread_errors = {}
-  local done = false
-  copas.loop(function()
-    copas.addthread(function()
-      local deadline = copas.gettime() + 10
-      while not done and copas.gettime() < deadline do copas.pause(0.02) end
-      if not done then copas.cancelall() end
-    end)
-    body()
-    done = true
-  end)
-  t.ok(done, "the test body did not finish")
-  if not expect_errors then t.eq(thread_errors, {}, "errors in Copas threads") end
-end
+local harness = require("copas_run")
+local run = harness.run
 
 t.test("module and argument checks", function()
   t.eq(copas.limit, limit)
@@ -97,9 +78,9 @@ t.test("a failing task frees its slot and reaches the error handler", function()
     set:wait()
   end, true)
   t.eq(ran, { "second", "fourth" })
-  t.eq(#thread_errors, 2)
-  t.ok(thread_errors[1]:find("task blew up"), thread_errors[1])
-  t.ok(thread_errors[2]:find("later blow%-up"), thread_errors[2])
+  t.eq(#harness.errors, 2)
+  t.ok(harness.errors[1]:find("task blew up"), harness.errors[1])
+  t.ok(harness.errors[2]:find("later blow%-up"), harness.errors[2])
 end)
 
 t.test("math.huge puts no limit on a set", function()

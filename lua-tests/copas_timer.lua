@@ -3,27 +3,8 @@ local t = require("t")
 local copas = require("copas")
 local timer = require("copas.timer")
 
-local thread_errors = {}
-copas.seterrorhandler(function(err) thread_errors[#thread_errors + 1] = tostring(err) end, true)
-
--- Runs `body` as a Copas thread, then the loop until nothing is left. A watchdog
--- cancels everything if the body has not finished after 10 seconds. Errors reaching
--- the default Copas error handler fail the test unless `expect_errors` is set.
-local function run(body, expect_errors)
-  thread_errors = {}
-  local done = false
-  copas.loop(function()
-    copas.addthread(function()
-      local deadline = copas.gettime() + 10
-      while not done and copas.gettime() < deadline do copas.pause(0.02) end
-      if not done then copas.cancelall() end
-    end)
-    body()
-    done = true
-  end)
-  t.ok(done, "the test body did not finish")
-  if not expect_errors then t.eq(thread_errors, {}, "errors in Copas threads") end
-end
+local harness = require("copas_run")
+local run = harness.run
 
 t.test("module and option checks", function()
   t.eq(copas.timer, timer)
@@ -169,7 +150,7 @@ t.test("an error goes to the timer's errorhandler; a one-shot timer is done", fu
   t.eq(#handled, 1)
   t.ok(handled[1].err:find("boom"), handled[1].err)
   t.eq(handled[1].thread, "failing")
-  t.eq(thread_errors, {}, "the default handler was not used")
+  t.eq(harness.errors, {}, "the default handler was not used")
   t.nilmsg("not armed", tm:cancel())
 end)
 
@@ -194,8 +175,8 @@ t.test("without an errorhandler, errors go to the Copas error handler", function
   run(function()
     timer.new { delay = 0, callback = function() error("unhandled boom") end }
   end, true)
-  t.eq(#thread_errors, 1)
-  t.ok(thread_errors[1]:find("unhandled boom"), thread_errors[1])
+  t.eq(#harness.errors, 1)
+  t.ok(harness.errors[1]:find("unhandled boom"), harness.errors[1])
 end)
 
 t.test("arm checks its argument", function()

@@ -525,6 +525,16 @@ end
 -- The fast paths below handle our own socket objects in one Rust call per attempt;
 -- `true` from the core means "not ours", and the general path above takes over.
 
+-- The results of a finished fast-path operation, as Copas returns them.
+local function settled(id, a, b, c)
+  if a then
+    spend(id)
+  elseif b == "timeout" then
+    b = timeout_error(b)
+  end
+  return a, b, c
+end
+
 function copas.receive(client, pattern, part)
   local id = task_id(2)
   if id then
@@ -534,14 +544,7 @@ function copas.receive(client, pattern, part)
       park()
       a, b, c = c_recv(id, client, pattern, part, timeout, false)
     end
-    if a ~= true then
-      if a then
-        spend(id)
-      elseif b == "timeout" then
-        b = timeout_error(b)
-      end
-      return a, b, c
-    end
+    if a ~= true then return settled(id, a, b, c) end
   end
   return generic_receive(client, pattern, part)
 end
@@ -556,14 +559,7 @@ function copas.receivefrom(client, size)
       park()
       a, b, c = c_recvfrom(id, client, size, timeout, false)
     end
-    if a ~= true then
-      if a then
-        spend(id)
-      elseif b == "timeout" then
-        b = timeout_error(b)
-      end
-      return a, b, c
-    end
+    if a ~= true then return settled(id, a, b, c) end
   end
   return generic_receivefrom(client, size)
 end
@@ -577,14 +573,7 @@ function copas.send(client, data, from, to)
       park()
       a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
     end
-    if a ~= true then
-      if a then
-        spend(id)
-      elseif b == "timeout" then
-        b = timeout_error(b)
-      end
-      return a, b, c
-    end
+    if a ~= true then return settled(id, a, b, c) end
   end
   return generic_send(client, data, from, to)
 end

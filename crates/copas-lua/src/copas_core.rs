@@ -460,20 +460,26 @@ pub(crate) mod fast {
         }
     }
 
-    /// Parks task `id` until the descriptor is ready, registering it with the reactor
-    /// the first time. `first` starts the operation's deadline.
-    #[allow(clippy::too_many_arguments)]
+    /// One attempt of an operation by task `id`: its timeout, and whether it is the
+    /// first attempt (which starts the deadline) or a retry after a wait.
+    #[derive(Debug, Clone, Copy)]
+    struct Attempt {
+        id: i64,
+        timeout: Option<f64>,
+        first: bool,
+    }
+
+    /// Parks the task until the descriptor is ready, registering it with the reactor
+    /// the first time.
     fn park(
         dispatcher: &SharedDispatcher,
         registration: &mut Option<Registration>,
         fd: i32,
-        id: i64,
         interest: Interest,
-        timeout: Option<f64>,
-        first: bool,
+        attempt: Attempt,
     ) -> Result<()> {
         let mut d = dispatcher.borrow_mut();
-        let task = d.task(id)?;
+        let task = d.task(attempt.id)?;
         let source = match registration {
             Some(existing) if d.scheduler.is_registered(existing.source) => existing.source,
             _ => {
@@ -489,13 +495,27 @@ pub(crate) mod fast {
             .scheduler
             .get_mut(task)
             .ok_or_else(|| runtime_error("no such Copas task"))?;
-        if first {
-            data.deadline = seconds(timeout).and_then(|t| Instant::now().checked_add(t));
+        if attempt.first {
+            data.deadline = seconds(attempt.timeout).and_then(|t| Instant::now().checked_add(t));
         }
         let deadline = data.deadline;
         d.scheduler
             .wait_io(task, source, interest, deadline)
             .map_err(runtime_error)
+    }
+
+    /// The TCP object behind `skt` and its descriptor, if it is ours and of `state`.
+    fn tcp_object<'a>(
+        lua: &Lua,
+        skt: &'a AnyUserData,
+        state: TcpState,
+    ) -> Option<(std::cell::RefMut<'a, tcp::TcpObject>, i32)> {
+        let object = tcp::borrow(lua, skt)?;
+        if object.socket.state() != state {
+            return None;
+        }
+        let fd = object.socket.fd()?;
+        Some((object, fd))
     }
 
     /// True if the task's last wait ended at its deadline (never for a first attempt).
@@ -543,13 +563,7 @@ pub(crate) mod fast {
             _ => return not_ours(),
         };
         let expired = timed_out(dispatcher, id, first)?;
-        let Some(mut object) = tcp::borrow(lua, &skt) else {
-            return not_ours();
-        };
-        if object.socket.state() != TcpState::Client {
-            return not_ours();
-        }
-        let Some(fd) = object.socket.fd() else {
+        let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
             return not_ours();
         };
         let failure = match object
@@ -562,10 +576,12 @@ pub(crate) mod fast {
                     dispatcher,
                     &mut object.registration,
                     fd,
-                    id,
                     Interest::Read,
-                    timeout,
-                    first,
+                    Attempt {
+                        id,
+                        timeout: timeout,
+                        first: first,
+                    },
                 )?;
                 return parked(None);
             }
@@ -608,13 +624,7 @@ pub(crate) mod fast {
             j.unwrap_or(-1.0) as i64,
         );
         let expired = timed_out(dispatcher, id, first)?;
-        let Some(mut object) = tcp::borrow(lua, &skt) else {
-            return not_ours();
-        };
-        if object.socket.state() != TcpState::Client {
-            return not_ours();
-        }
-        let Some(fd) = object.socket.fd() else {
+        let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
             return not_ours();
         };
         let wanted = range.slice(&bytes);
@@ -630,10 +640,12 @@ pub(crate) mod fast {
                         dispatcher,
                         &mut object.registration,
                         fd,
-                        id,
                         Interest::Write,
-                        timeout,
-                        first,
+                        Attempt {
+                            id,
+                            timeout: timeout,
+                            first: first,
+                        },
                     )?;
                     return parked(Some(Value::Number(range.last_index(sent) as f64)));
                 }
@@ -655,13 +667,7 @@ pub(crate) mod fast {
         (id, skt): (i64, AnyUserData),
     ) -> Result<MultiValue> {
         let accepted = {
-            let Some(mut object) = tcp::borrow(lua, &skt) else {
-                return not_ours();
-            };
-            if object.socket.state() != TcpState::Server {
-                return not_ours();
-            }
-            let Some(fd) = object.socket.fd() else {
+            let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Server) else {
                 return not_ours();
             };
             match object.socket.try_accept() {
@@ -670,10 +676,12 @@ pub(crate) mod fast {
                         dispatcher,
                         &mut object.registration,
                         fd,
-                        id,
                         Interest::Read,
-                        None,
-                        true,
+                        Attempt {
+                            id,
+                            timeout: None,
+                            first: true,
+                        },
                     )?;
                     return parked(None);
                 }
@@ -725,10 +733,12 @@ pub(crate) mod fast {
                     dispatcher,
                     &mut object.registration,
                     fd,
-                    id,
                     Interest::Read,
-                    timeout,
-                    first,
+                    Attempt {
+                        id,
+                        timeout: timeout,
+                        first: first,
+                    },
                 )?;
                 return parked(None);
             }
