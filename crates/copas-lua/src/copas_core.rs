@@ -562,6 +562,7 @@ pub(crate) mod fast {
             Value::String(s) if !matches!(pattern, ReceivePattern::Count(_)) => Some(s),
             _ => return not_ours(),
         };
+        let attempt = Attempt { id, timeout, first };
         let expired = timed_out(dispatcher, id, first)?;
         let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
             return not_ours();
@@ -577,11 +578,7 @@ pub(crate) mod fast {
                     &mut object.registration,
                     fd,
                     Interest::Read,
-                    Attempt {
-                        id,
-                        timeout: timeout,
-                        first: first,
-                    },
+                    attempt,
                 )?;
                 return parked(None);
             }
@@ -623,6 +620,7 @@ pub(crate) mod fast {
             i.unwrap_or(1.0) as i64,
             j.unwrap_or(-1.0) as i64,
         );
+        let attempt = Attempt { id, timeout, first };
         let expired = timed_out(dispatcher, id, first)?;
         let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
             return not_ours();
@@ -641,11 +639,7 @@ pub(crate) mod fast {
                         &mut object.registration,
                         fd,
                         Interest::Write,
-                        Attempt {
-                            id,
-                            timeout: timeout,
-                            first: first,
-                        },
+                        attempt,
                     )?;
                     return parked(Some(Value::Number(range.last_index(sent) as f64)));
                 }
@@ -708,6 +702,7 @@ pub(crate) mod fast {
             Some(n) if n >= 0.0 => (n as usize).min(luasocket_core::MAX_DATAGRAM_SIZE),
             Some(_) => return not_ours(),
         };
+        let attempt = Attempt { id, timeout, first };
         let expired = timed_out(dispatcher, id, first)?;
         let Some(mut object) = udp::borrow(lua, &skt) else {
             return not_ours();
@@ -734,11 +729,7 @@ pub(crate) mod fast {
                     &mut object.registration,
                     fd,
                     Interest::Read,
-                    Attempt {
-                        id,
-                        timeout: timeout,
-                        first: first,
-                    },
+                    attempt,
                 )?;
                 return parked(None);
             }
