@@ -25,7 +25,7 @@ local coroutine_status = coroutine.status
 local gettime = socket.gettime
 local unpack = table.unpack or unpack
 local select, type, tostring, pcall, error = select, type, tostring, pcall, error
-local setmetatable, getmetatable, pairs = setmetatable, getmetatable, pairs
+local setmetatable, getmetatable, pairs, next = setmetatable, getmetatable, pairs, next
 
 local function pack(...) return { n = select("#", ...), ... } end
 
@@ -164,7 +164,8 @@ local function finish(id, co, ok, err)
   elseif debug_log then
     debug_log("exiting '", object_names[co], "'")
   end
-  errhandlers[co] = nil
+  -- (A lookup keyed by a coroutine is a slow hash probe; most programs set no handlers.)
+  if next(errhandlers) ~= nil then errhandlers[co] = nil end
   if to_close then
     copas.close(to_close)
   end
@@ -232,9 +233,17 @@ function copas.addnamedthread(name, handler, ...)
   return co
 end
 
+-- addnamedthread without a name, written out: spawning is on the hot path of
+-- programs that start a thread per request.
 function copas.addthread(handler, ...)
-  check_function(handler, 1, "addthread")
-  return copas.addnamedthread(nil, handler, ...)
+  if type(handler) ~= "function" then check_function(handler, 1, "addthread") end
+  local co = coroutine_create(handler)
+  local id = register(co)
+  if select("#", ...) > 0 then
+    start_args[id] = pack(...)
+  end
+  removable[id] = true
+  return co
 end
 
 function copas.removethread(co)
