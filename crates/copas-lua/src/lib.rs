@@ -77,6 +77,10 @@ const LUA_MODULES: &[LuaModule] = &[
         source: include_str!("../lua/copas.lua"),
     },
     LuaModule {
+        name: "copas.waiting",
+        source: include_str!("../lua/copas/waiting.lua"),
+    },
+    LuaModule {
         name: "copas.timer",
         source: include_str!("../lua/copas/timer.lua"),
     },
@@ -160,6 +164,7 @@ mod entry_points {
         socket_headers => "socket.headers",
         copas => "copas",
         copas_core => "copas.core",
+        copas_waiting => "copas.waiting",
         copas_timer => "copas.timer",
         copas_lock => "copas.lock",
         copas_semaphore => "copas.semaphore",

@@ -9,6 +9,7 @@
 -- owner got it; the owner must release it as often.
 
 local copas = require("copas")
+local waiting = require("copas.waiting")
 
 local gettime = copas.gettime
 local coroutine_running = coroutine.running
@@ -24,31 +25,13 @@ local M = {}
 local Lock = {}
 Lock.__index = Lock
 
-local function check_timeout(timeout, n, fname)
-  if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
-    error(("bad argument #%d to '%s' (non-negative number expected, got %s)")
-      :format(n, fname, type(timeout) == "number" and tostring(timeout) or type(timeout)), 3)
-  end
-end
+local check_timeout = waiting.check_timeout
 
 local function current_owner()
   return coroutine_running() or MAIN
 end
 
--- Parks the calling thread until `ticket.done` is set by whoever wakes it, or until
--- `deadline` (nil: none). Wakeups that set nothing (copas.wakeup by others) are ignored.
-local function wait_for(ticket, deadline)
-  while not ticket.done do
-    if deadline == nil then
-      copas.pauseforever()
-    else
-      local left = deadline - gettime()
-      if left <= 0 then return false end
-      copas.pause(left)
-    end
-  end
-  return true
-end
+local wait_for = waiting.wait_for
 
 --- Creates a lock whose get() waits `timeout` seconds by default (10; math.huge:
 -- forever). It is re-entrant unless `not_reentrant` is truthy.

@@ -10,6 +10,7 @@
 -- queue destroys itself once it is empty and no worker is still busy with an item.
 
 local copas = require("copas")
+local waiting = require("copas.waiting")
 local new_semaphore = require("copas.semaphore").new
 
 local gettime = copas.gettime
@@ -26,12 +27,7 @@ Queue.__index = Queue
 
 local queue_count = 0
 
-local function check_timeout(timeout, n, fname)
-  if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
-    error(("bad argument #%d to '%s' (non-negative number expected, got %s)")
-      :format(n, fname, type(timeout) == "number" and tostring(timeout) or type(timeout)), 3)
-  end
-end
+local check_timeout = waiting.check_timeout
 
 --- Creates a queue; `options.name` defaults to "copas_queue_<n>".
 function M.new(options)

@@ -9,6 +9,7 @@
 -- before it is woken, so a thread arriving later cannot take them first.
 
 local copas = require("copas")
+local waiting = require("copas.waiting")
 
 local gettime = copas.gettime
 local coroutine_running = coroutine.running
@@ -22,12 +23,7 @@ local M = {}
 local Semaphore = {}
 Semaphore.__index = Semaphore
 
-local function check_timeout(timeout, n, fname)
-  if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
-    error(("bad argument #%d to '%s' (non-negative number expected, got %s)")
-      :format(n, fname, type(timeout) == "number" and tostring(timeout) or type(timeout)), 3)
-  end
-end
+local check_timeout = waiting.check_timeout
 
 -- The calling Copas thread, or an error when called where nothing could wake us.
 local function waiting_thread(fname)
@@ -38,20 +34,7 @@ local function waiting_thread(fname)
   return co
 end
 
--- Parks the calling thread until `ticket.done` is set by whoever wakes it, or until
--- `deadline` (nil: none). Wakeups that set nothing (copas.wakeup by others) are ignored.
-local function wait_for(ticket, deadline)
-  while not ticket.done do
-    if deadline == nil then
-      copas.pauseforever()
-    else
-      local left = deadline - gettime()
-      if left <= 0 then return false end
-      copas.pause(left)
-    end
-  end
-  return true
-end
+local wait_for = waiting.wait_for
 
 local function remove_ticket(queue, ticket)
   for i = 1, #queue do
