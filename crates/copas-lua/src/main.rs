@@ -71,7 +71,11 @@ fn run(argv: &[String]) -> Result<(), String> {
 
     for step in steps {
         match step {
-            Step::Exec(code) => lua.load(code).set_name("=(command line)").exec(),
+            Step::Exec(code) => lua
+                .load(code)
+                .set_name("=(command line)")
+                .into_function()
+                .and_then(|chunk| protected_call(&lua, chunk, MultiValue::new())),
             Step::Require(name) => lua
                 .globals()
                 .get::<mlua::Function>("require")
@@ -110,7 +114,42 @@ fn run(argv: &[String]) -> Result<(), String> {
         .map(|a| lua.create_string(a).map(Value::String))
         .collect::<mlua::Result<_>>()
         .map_err(|e| e.to_string())?;
-    chunk.call::<()>(args).map_err(|e| message(&e))
+    let chunk = chunk.into_function().map_err(|e| message(&e))?;
+    protected_call(&lua, chunk, args).map_err(|e| message(&e))
+}
+
+/// Runs a chunk the way `lua.c` does: under a message handler that turns non-string
+/// error values into text ("(error object is a table value)" or their `__tostring`)
+/// and appends Lua's own traceback.
+const PROTECTED_CALL: &str = r#"
+local chunk = ...
+local function handler(message)
+  if type(message) ~= "string" then
+    local mt = getmetatable(message)
+    if mt and mt.__tostring then
+      message = tostring(message)
+    else
+      message = ("(error object is a %s value)"):format(type(message))
+    end
+  end
+  return debug.traceback(message, 2)
+end
+return xpcall(chunk, handler, select(2, ...))
+"#;
+
+fn protected_call(lua: &Lua, chunk: mlua::Function, args: MultiValue) -> mlua::Result<()> {
+    let runner = lua
+        .load(PROTECTED_CALL)
+        .set_name("=copas")
+        .into_function()?;
+    let mut call_args = MultiValue::from_vec(vec![Value::Function(chunk)]);
+    call_args.extend(args);
+    let (ok, message): (bool, Option<String>) = runner.call(call_args)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(mlua::Error::RuntimeError(message.unwrap_or_default()))
+    }
 }
 
 /// An error as `lua` prints it: the message (with its traceback), without mlua's
