@@ -185,4 +185,19 @@ t.test("get outside a Copas thread works when free and refuses to wait", functio
   t.err("not called from a Copas thread", l.get, l, 1)
 end)
 
+t.test("a waiter removed with copas.removethread is skipped at hand-over", function()
+  local l = lock.new(math.huge)
+  local got
+  run(function()
+    assert(l:get())
+    local removed = copas.addthread(function() l:get() end)
+    copas.pause(0)
+    copas.removethread(removed)
+    t.eq(l:release(), true)
+    got = { l:get(0) }
+    l:release()
+  end)
+  t.eq(type(got[1]), "number", "the lock is free again, not lost to the removed thread")
+end)
+
 t.run()

@@ -188,4 +188,17 @@ t.test("destroy releases waiters with nil, 'destroyed'", function()
   t.nilmsg("destroyed", sema:destroy())
 end)
 
+t.test("a taker removed with copas.removethread is skipped", function()
+  local s = semaphore.new(10, 0, math.huge)
+  local got
+  run(function()
+    local removed = copas.addthread(function() s:take(2) end)
+    copas.pause(0)
+    copas.removethread(removed)
+    s:give(2)
+    got = s:get_count()
+  end)
+  t.eq(got, 2, "the resources stay in the semaphore")
+end)
+
 t.run()

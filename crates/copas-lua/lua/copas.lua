@@ -303,6 +303,12 @@ function copas.pauseforever()
   return gettime() - start
 end
 
+-- Internal (used by copas.waiting): true while `co` is a Copas thread that has not
+-- ended or been removed, so a resource is never handed to a thread that is gone.
+function copas._alive(co)
+  return ids[co] ~= nil
+end
+
 function copas.wakeup(co)
   if type(co) ~= "thread" then
     error(("bad argument #1 to 'wakeup' (coroutine expected, got %s)"):format(type(co)), 2)

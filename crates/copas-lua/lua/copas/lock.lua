@@ -92,7 +92,7 @@ function Lock:release()
   if self.owner ~= current_owner() then return nil, "not owner" end
   self.count = self.count - 1
   if self.count > 0 then return true end
-  local ticket = table.remove(self.waiting, 1)
+  local ticket = waiting.next_ticket(self.waiting)
   if ticket then
     self.owner, self.count = ticket.co, 1
     ticket.done = true

@@ -48,11 +48,17 @@ end
 -- Hands resources to waiters in order, for as long as the head can be satisfied.
 local function serve(self)
   local queue = self.waiting
-  while queue[1] and queue[1].requested <= self.count do
-    local ticket = table.remove(queue, 1)
-    self.count = self.count - ticket.requested
-    ticket.done = true
-    copas.wakeup(ticket.co)
+  while queue[1] do
+    if not copas._alive(queue[1].co) then
+      table.remove(queue, 1)
+    elseif queue[1].requested <= self.count then
+      local ticket = table.remove(queue, 1)
+      self.count = self.count - ticket.requested
+      ticket.done = true
+      copas.wakeup(ticket.co)
+    else
+      break
+    end
   end
 end
 

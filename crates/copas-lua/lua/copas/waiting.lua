@@ -15,6 +15,16 @@ function M.check_timeout(timeout, n, fname)
   end
 end
 
+-- Takes the first ticket of `queue` whose thread still exists (a thread removed with
+-- copas.removethread while it waited must not be handed anything), or nil.
+function M.next_ticket(queue)
+  local ticket = table.remove(queue, 1)
+  while ticket and not copas._alive(ticket.co) do
+    ticket = table.remove(queue, 1)
+  end
+  return ticket
+end
+
 -- Parks the calling thread until `ticket.done` is set by whoever wakes it, or until
 -- `deadline` (nil: none). Wakeups that set nothing (copas.wakeup by others) are ignored.
 -- Returns false if the deadline passed first.
