@@ -15,14 +15,8 @@ fn hello_server(params: TlsParams) -> (u16, std::thread::JoinHandle<Result<(), E
 
 fn refused(pki: &Pki, client: TlsParams, host: &str) -> String {
     let (port, server) = hello_server(pki.server_params());
-    let error = connect(&client, port, host)
-        .err()
-        .expect("handshake must fail");
-    let server_error = server
-        .join()
-        .unwrap()
-        .err()
-        .expect("server sees the failure");
+    let error = connect(&client, port, host).expect_err("handshake must fail");
+    let server_error = server.join().unwrap().expect_err("server sees the failure");
     assert!(!server_error.to_string().is_empty());
     error.to_string()
 }
