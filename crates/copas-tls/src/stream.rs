@@ -214,21 +214,25 @@ impl<T: Transport> TlsStream<T> {
 
     /// One write to the transport; `false` when it would block.
     fn write_tls(&mut self) -> Result<bool, Error> {
-        match self.connection.write_tls(&mut Adapter(&mut self.transport)) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-            Err(e) => Err(Error::Io(e)),
+        loop {
+            match self.connection.write_tls(&mut Adapter(&mut self.transport)) {
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
         }
     }
 
     /// One read from the transport, processed; `None` when it would block.
     fn read_tls(&mut self) -> Result<Option<usize>, Error> {
-        let n = match self.connection.read_tls(&mut Adapter(&mut self.transport)) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Some(1)),
-            Err(e) => return Err(Error::Io(e)),
+        let n = loop {
+            match self.connection.read_tls(&mut Adapter(&mut self.transport)) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
         };
         if let Err(error) = self.connection.process_new_packets() {
             // Tell the peer why (rustls queued an alert); it may not be able to take it.
