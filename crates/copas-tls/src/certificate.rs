@@ -86,3 +86,21 @@ fn openssl_time(time: &ASN1Time) -> String {
         t.year()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_use_openssl_format() {
+        let time = ASN1Time::from_timestamp(1_700_000_000).unwrap();
+        assert_eq!(openssl_time(&time), "Nov 14 22:13:20 2023 GMT");
+        let time = ASN1Time::from_timestamp(0).unwrap();
+        assert_eq!(openssl_time(&time), "Jan  1 00:00:00 1970 GMT");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(PeerCertificate::from_der(b"not a certificate").is_err());
+    }
+}

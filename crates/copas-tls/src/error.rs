@@ -63,3 +63,22 @@ fn certificate_reason(reason: &CertificateError) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_failures_read_like_openssl() {
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        assert_eq!(
+            Error::from(unknown).to_string(),
+            "certificate verify failed: unable to get local issuer certificate (unknown CA)"
+        );
+        let expired = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        assert!(Error::from(expired)
+            .to_string()
+            .starts_with("certificate verify failed: certificate has expired"));
+        assert_eq!(Error::Closed.to_string(), "closed");
+    }
+}

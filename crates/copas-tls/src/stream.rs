@@ -108,9 +108,9 @@ impl<T: Transport> TlsStream<T> {
     /// without it is [`Error::Closed`].
     pub fn read(&mut self, buf: &mut [u8]) -> Result<Status<usize>, Error> {
         loop {
-            if self.connection.wants_write() && !self.write_tls()? {
-                return Ok(Status::WantWrite);
-            }
+            // Pending output goes first, but a socket that cannot take it must not stop us
+            // reading: the peer may itself be blocked until we drain what it sent.
+            self.flush()?;
             match self.connection.reader().read(buf) {
                 Ok(n) => return Ok(Status::Done(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -118,7 +118,11 @@ impl<T: Transport> TlsStream<T> {
                 Err(e) => return Err(Error::Io(e)),
             }
             if self.read_tls()?.is_none() {
-                return Ok(Status::WantRead);
+                return Ok(if self.connection.wants_write() {
+                    Status::WantWrite
+                } else {
+                    Status::WantRead
+                });
             }
         }
     }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{connect, read_up_to, spawn_server, write_all, Ca, Pki};
-use copas_tls::{Error, Protocol, TlsContext, TlsParams, Verify};
+use copas_tls::{Error, Protocol, Status, TlsContext, TlsParams, Verify};
 
 /// A server that says hello and closes cleanly.
 fn hello_server(params: TlsParams) -> (u16, std::thread::JoinHandle<Result<(), Error>>) {
@@ -297,4 +297,50 @@ fn capath_directory_of_cas() {
         ..TlsParams::default()
     };
     accepted(&pki, client, "localhost");
+}
+
+/// Client writes and reads at the same time while the server echoes: neither side may stall
+/// on output the other cannot take.
+#[test]
+fn concurrent_echo_of_one_mebibyte() {
+    const LEN: usize = 1 << 20;
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+    let pki = Pki::new(&["localhost"], false);
+    let (port, server) = spawn_server(pki.server_params(), |stream| {
+        let mut buf = vec![0; 32 * 1024];
+        let mut echoed = 0;
+        while echoed < LEN {
+            let n = common::drive(|| stream.read(&mut buf))?;
+            if n == 0 {
+                break;
+            }
+            write_all(stream, &buf[..n])?;
+            echoed += n;
+        }
+        common::drive(|| stream.close_notify())
+    });
+    let mut stream = connect(&pki.client_params(), port, "localhost").unwrap();
+    let (mut sent, mut received) = (0, Vec::with_capacity(LEN));
+    let mut buf = vec![0; 32 * 1024];
+    let started = std::time::Instant::now();
+    while received.len() < LEN {
+        assert!(started.elapsed().as_secs() < 10, "echo hung");
+        let mut progressed = false;
+        if sent < LEN {
+            if let Status::Done(n) = stream.write(&data[sent..]).unwrap() {
+                sent += n;
+                progressed = n > 0;
+            }
+        }
+        if let Status::Done(n) = stream.read(&mut buf).unwrap() {
+            assert!(n > 0, "server closed early");
+            received.extend_from_slice(&buf[..n]);
+            progressed = true;
+        }
+        if !progressed {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    assert!(received == data, "echo differs");
+    server.join().unwrap().unwrap();
 }
