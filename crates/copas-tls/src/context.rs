@@ -1,0 +1,295 @@
+//! Turning [`TlsParams`] into rustls configurations.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
+    SupportedProtocolVersion,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use crate::names::{parse_curves, parse_suites};
+use crate::params::{Mode, Protocol, TlsParams, Verify};
+use crate::Error;
+
+/// A configuration ready to start connections: LuaSec's `ssl.newcontext` result.
+#[derive(Debug, Clone)]
+pub struct TlsContext {
+    side: Side,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Side {
+    Client {
+        config: Arc<ClientConfig>,
+        server_name: Option<String>,
+        verifying: bool,
+    },
+    Server(Arc<ServerConfig>),
+}
+
+impl TlsContext {
+    /// Checks every parameter and loads every file now, so that mistakes show up here and not
+    /// at the first handshake.
+    pub fn new(params: &TlsParams) -> Result<Self, Error> {
+        let provider = Arc::new(provider(params)?);
+        let versions = versions(params.protocol);
+        let chain = certificate_chain(params)?;
+        let key = params.key.as_deref().map(load_key).transpose()?;
+        let identity = match (chain.is_empty(), key) {
+            (true, None) => None,
+            (false, Some(key)) => Some((chain, key)),
+            (false, None) => return Err(Error::config("a certificate needs a key")),
+            (true, Some(_)) => return Err(Error::config("a key needs a certificate")),
+        };
+        let alpn: Vec<Vec<u8>> = params.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let side = match params.mode {
+            Mode::Client => {
+                let verify = params.verify.unwrap_or(Verify::PEER);
+                let builder = ClientConfig::builder_with_provider(provider.clone())
+                    .with_protocol_versions(versions)
+                    .map_err(|e| Error::config(e.to_string()))?;
+                let builder = if verify.peer {
+                    builder.with_root_certificates(roots(params, true)?)
+                } else {
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                };
+                let mut config = match identity {
+                    Some((chain, key)) => builder
+                        .with_client_auth_cert(chain, key)
+                        .map_err(|e| Error::config(format!("certificate/key: {e}")))?,
+                    None => builder.with_no_client_auth(),
+                };
+                config.alpn_protocols = alpn;
+                Side::Client {
+                    config: Arc::new(config),
+                    server_name: params.server_name.clone(),
+                    verifying: verify.peer,
+                }
+            }
+            Mode::Server => {
+                let verify = params.verify.unwrap_or(Verify::NONE);
+                let builder = ServerConfig::builder_with_provider(provider.clone())
+                    .with_protocol_versions(versions)
+                    .map_err(|e| Error::config(e.to_string()))?;
+                let builder = if verify.peer || verify.fail_if_no_peer_cert {
+                    let roots = Arc::new(roots(params, false)?);
+                    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
+                    let verifier = if verify.fail_if_no_peer_cert {
+                        verifier
+                    } else {
+                        verifier.allow_unauthenticated()
+                    };
+                    let verifier = verifier
+                        .build()
+                        .map_err(|e| Error::config(format!("client verification: {e}")))?;
+                    builder.with_client_cert_verifier(verifier)
+                } else {
+                    builder.with_no_client_auth()
+                };
+                let Some((chain, key)) = identity else {
+                    return Err(Error::config("a server needs a certificate and a key"));
+                };
+                let mut config = builder
+                    .with_single_cert(chain, key)
+                    .map_err(|e| Error::config(format!("certificate/key: {e}")))?;
+                config.alpn_protocols = alpn;
+                Side::Server(Arc::new(config))
+            }
+        };
+        Ok(Self { side })
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.side {
+            Side::Client { .. } => Mode::Client,
+            Side::Server(_) => Mode::Server,
+        }
+    }
+
+    pub(crate) fn side(&self) -> &Side {
+        &self.side
+    }
+}
+
+const TLS12_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
+const TLS13_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
+
+fn versions(protocol: Protocol) -> &'static [&'static SupportedProtocolVersion] {
+    match protocol {
+        Protocol::Any => rustls::ALL_VERSIONS,
+        Protocol::Tlsv1_2 => TLS12_ONLY,
+        Protocol::Tlsv1_3 => TLS13_ONLY,
+    }
+}
+
+fn provider(params: &TlsParams) -> Result<CryptoProvider, Error> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if params.ciphers.is_some() || params.ciphersuites.is_some() {
+        let defaults = provider.cipher_suites.clone();
+        let mut suites = match &params.ciphersuites {
+            Some(list) => parse_suites(list, true)?,
+            None => defaults
+                .iter()
+                .copied()
+                .filter(|s| s.tls13().is_some())
+                .collect(),
+        };
+        match &params.ciphers {
+            Some(list) => suites.extend(parse_suites(list, false)?),
+            None => suites.extend(defaults.iter().copied().filter(|s| s.tls13().is_none())),
+        }
+        if suites.is_empty() {
+            return Err(Error::config("no cipher suites left"));
+        }
+        provider.cipher_suites = suites;
+    }
+    if let Some(list) = &params.curve {
+        let groups = parse_curves(list)?;
+        if groups.is_empty() {
+            return Err(Error::config("no curves left"));
+        }
+        provider.kx_groups = groups;
+    }
+    Ok(provider)
+}
+
+fn certificate_chain(params: &TlsParams) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let mut chain = Vec::new();
+    for path in params.certificate.iter().chain(&params.certificates) {
+        let certs = load_certificates(path)?;
+        if certs.is_empty() {
+            return Err(Error::config(format!(
+                "{}: no certificate found",
+                path.display()
+            )));
+        }
+        chain.extend(certs);
+    }
+    Ok(chain)
+}
+
+fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let pem = read(path)?;
+    CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::config(format!("{}: {e}", path.display())))
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+    let pem = read(path)?;
+    let text = String::from_utf8_lossy(&pem);
+    if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(Error::config(format!(
+            "{}: encrypted private keys are not supported",
+            path.display()
+        )));
+    }
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| Error::config(format!("{}: no private key found ({e})", path.display())))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::config(format!("{}: {e}", path.display())))
+}
+
+/// Trust anchors: `cafile` and `capath` when given, else (`fallback`) the Mozilla roots
+/// compiled in from webpki-roots.
+fn roots(params: &TlsParams, fallback: bool) -> Result<RootCertStore, Error> {
+    let mut store = RootCertStore::empty();
+    if let Some(cafile) = &params.cafile {
+        add_roots(&mut store, cafile, load_certificates(cafile)?)?;
+    }
+    if let Some(capath) = &params.capath {
+        let entries = std::fs::read_dir(capath)
+            .map_err(|e| Error::config(format!("{}: {e}", capath.display())))?;
+        for entry in entries {
+            let path = entry.map_err(Error::Io)?.path();
+            // Hash links and other files that hold no PEM certificate are skipped, as OpenSSL
+            // skips files that do not match what it looks up.
+            if let Ok(certs) = load_certificates(&path) {
+                add_roots(&mut store, &path, certs)?;
+            }
+        }
+    }
+    if store.is_empty() {
+        if params.cafile.is_some() || params.capath.is_some() || !fallback {
+            return Err(Error::config(
+                "no CA certificates found (give 'cafile' or 'capath' to verify peers)",
+            ));
+        }
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    Ok(store)
+}
+
+fn add_roots(
+    store: &mut RootCertStore,
+    path: &Path,
+    certs: Vec<CertificateDer<'static>>,
+) -> Result<(), Error> {
+    for cert in certs {
+        store
+            .add(cert)
+            .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// `verify = "none"` on a client: any certificate for any name is accepted. Handshake
+/// signatures are still checked, which proves only that the peer holds the key of the
+/// certificate it sent, not who it is.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
