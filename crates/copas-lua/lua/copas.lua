@@ -656,9 +656,7 @@ end
 
 function copas.flush() end
 
-local closed_hooks = {}
 function copas.close(skt, ...)
-  for i = 1, #closed_hooks do closed_hooks[i](skt) end
   return skt:close(...)
 end
 
@@ -866,37 +864,28 @@ local function accept_loop(server, handler)
   end
 end
 
-local function add_tcp_server(server, handler, timeout, name)
-  server:settimeout(0)
-  if name then object_names[server] = name end
-  if timeout then copas.settimeout(server, timeout) end
-  local co = coroutine_create(accept_loop)
-  local id = register(co)
-  start_args[id] = { n = 2, server, handler }
-  object_names[co] = object_names[server] .. ":acceptor"
-  servers[server] = co
-end
-
-local function add_udp_server(server, handler, timeout, name)
-  server:settimeout(0)
-  if name then object_names[server] = name end
-  if timeout then copas.settimeout(server, timeout) end
-  local co = coroutine_create(handler)
-  local id = register(co)
-  start_args[id] = { n = 1, server }
-  task_socket[id] = server
-  object_names[co] = object_names[server] .. ":handler"
-end
 
 function copas.addserver(server, handler, timeout, name)
   check_function(handler, 2, "addserver")
   if timeout ~= nil and type(timeout) ~= "number" then
     error(("bad argument #3 to 'addserver' (number expected, got %s)"):format(type(timeout)), 2)
   end
-  if is_tcp(server) then
-    add_tcp_server(server, handler, timeout, name)
+  server:settimeout(0)
+  if name then object_names[server] = name end
+  if timeout then copas.settimeout(server, timeout) end
+  -- A TCP server gets a thread accepting connections (each handled by a thread of its
+  -- own); a UDP server's socket goes to one handler thread.
+  local tcp = is_tcp(server)
+  local co = coroutine_create(tcp and accept_loop or handler)
+  local id = register(co)
+  if tcp then
+    start_args[id] = { n = 2, server, handler }
+    object_names[co] = object_names[server] .. ":acceptor"
+    servers[server] = co
   else
-    add_udp_server(server, handler, timeout, name)
+    start_args[id] = { n = 1, server }
+    task_socket[id] = server
+    object_names[co] = object_names[server] .. ":handler"
   end
 end
 
@@ -1065,12 +1054,11 @@ end
 -------------------------------------------------------------------------------
 copas.debug = {}
 
-function copas.debug.start(logger, log_core)
-  local log = logger or print
-  debug_log = function(...)
-    return log(...)
-  end
-  copas.debug._core = log_core
+-- Logs every resume, yield and exit of a thread through `logger` (default print).
+-- (Copas's second argument, logging its internal timer thread, has nothing to log
+-- here: there is no such thread.)
+function copas.debug.start(logger)
+  debug_log = logger or print
 end
 
 function copas.debug.stop()
