@@ -186,29 +186,6 @@ pub fn open(lua: &Lua) -> Result<Table> {
     let shared = dispatcher(lua)?;
     let core = lua.create_table()?;
 
-    let d = shared.clone();
-    core.set(
-        "spawn",
-        lua.create_function(move |_, ()| {
-            Ok(id_value(
-                d.borrow_mut().scheduler.spawn(TaskData::default()),
-            ))
-        })?,
-    )?;
-
-    let d = shared.clone();
-    core.set(
-        "remove",
-        lua.create_function(move |_, id: i64| {
-            let mut d = d.borrow_mut();
-            let Ok(id) = d.task(id) else {
-                return Ok(false);
-            };
-            d.release_foreign(id);
-            Ok(d.scheduler.remove(id).is_some())
-        })?,
-    )?;
-
     // step(timeout, ready, alarms) -> number of ready ids, number of alarm ids.
     // Waits at most `timeout` seconds (nil: until something happens), then writes the
     // ids of the tasks to resume into `ready[1..n]` and of alarms due into `alarms`.
@@ -242,23 +219,6 @@ pub fn open(lua: &Lua) -> Result<Table> {
                 Ok((d.batch.len(), d.alarms.len()))
             },
         )?,
-    )?;
-
-    // sleep(id, seconds): negative: until wakeup; zero: to the end of the run queue.
-    let d = shared.clone();
-    core.set(
-        "sleep",
-        lua.create_function(move |_, (id, secs): (i64, f64)| {
-            let mut d = d.borrow_mut();
-            let id = d.task(id)?;
-            let parked = if secs < 0.0 {
-                d.scheduler.suspend(id)
-            } else {
-                d.scheduler
-                    .sleep(id, seconds(Some(secs)).unwrap_or(Duration::MAX))
-            };
-            parked.map_err(runtime_error)
-        })?,
     )?;
 
     let d = shared.clone();

@@ -1,8 +1,9 @@
-//! `copas.core.recv` and `copas.core.send`: the per-message fast paths, as plain C
-//! functions.
+//! The `copas.core` functions called once or more per message or per thread, as plain
+//! C functions: `recv`, `send`, `spawn`, `sleep`, `remove`.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
-//! that parks, the receive that completes, the send). Through mlua each crossing costs
+//! that parks, the receive that completes, the send); every thread is spawned, sleeps
+//! or waits, and is removed. Through mlua each crossing costs
 //! thousands of instructions: arguments become registry references, results a
 //! `Vec`, the object lookup goes through app data and a table keyed by the userdata.
 //! Here the arguments are read off the stack, the object is found with one raw table
@@ -19,12 +20,13 @@ use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::task::Poll;
+use std::time::Duration;
 
 use copas_sched::{Interest, Wake};
 use luasocket_core::{Error, ReceivePattern, SendRange, TcpState};
 use mlua::{ffi, Function, Lua, Result, Table};
 
-use super::{park, Attempt, SharedDispatcher};
+use super::{park, seconds, Attempt, SharedDispatcher, TaskData};
 use crate::socket_core::object::{slot_at, Slot};
 use crate::socket_core::tcp::{self, TcpObject};
 
@@ -52,7 +54,7 @@ enum Settled {
     Raise,
 }
 
-/// Adds `recv` and `send` to `core`.
+/// Adds `recv`, `send`, `spawn`, `sleep` and `remove` to `core`.
 pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -> Result<()> {
     let hot = Rc::new(HotPath {
         dispatcher: Rc::clone(dispatcher),
@@ -67,6 +69,9 @@ pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -
     for (name, body) in [
         ("recv", recv as ffi::lua_CFunction),
         ("send", send as ffi::lua_CFunction),
+        ("spawn", spawn as ffi::lua_CFunction),
+        ("sleep", sleep as ffi::lua_CFunction),
+        ("remove", remove as ffi::lua_CFunction),
     ] {
         // SAFETY: pushes a C closure over two values (the light userdata and the live
         // table); the closure owns nothing, so an allocation error skips no destructor.
@@ -407,5 +412,112 @@ unsafe extern "C-unwind" fn send(state: *mut ffi::lua_State) -> c_int {
             guarded(hot, || transmit(hot, slot, bytes, range, attempt))
         };
         finish(state, hot, settled)
+    }
+}
+
+/// What a scheduler call returns, pushed once Rust is done.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    Nothing,
+    Integer(i64),
+    Boolean(bool),
+    /// Raise `message` as a Lua error.
+    Raise,
+}
+
+/// Runs `body` on the dispatcher and pushes its reply.
+///
+/// # Safety
+/// Only for the functions made by [`register`]; `body` must have read its arguments
+/// already (it runs without access to the stack).
+unsafe fn scheduler_call(
+    state: *mut ffi::lua_State,
+    body: impl FnOnce(&mut super::Dispatcher) -> std::result::Result<Reply, String>,
+) -> c_int {
+    // SAFETY: per the contract; the reply is pushed (or raised) after every Rust value
+    // is dropped, and at most one value is pushed.
+    unsafe {
+        let hot = hot_path(state);
+        let reply = catch_unwind(AssertUnwindSafe(|| {
+            let Ok(mut dispatcher) = hot.dispatcher.try_borrow_mut() else {
+                set_message(hot, "copas.core called from inside the scheduler");
+                return Reply::Raise;
+            };
+            body(&mut dispatcher).unwrap_or_else(|message| {
+                set_message(hot, message);
+                Reply::Raise
+            })
+        }))
+        .unwrap_or_else(|_| {
+            set_message(hot, "internal error in copas.core (panic)");
+            Reply::Raise
+        });
+        match reply {
+            Reply::Nothing => 0,
+            Reply::Integer(n) => {
+                ffi::lua_pushinteger(state, n as ffi::lua_Integer);
+                1
+            }
+            Reply::Boolean(b) => {
+                ffi::lua_pushboolean(state, c_int::from(b));
+                1
+            }
+            Reply::Raise => {
+                let (message, len) = {
+                    let message = hot.message.borrow();
+                    (message.as_ptr(), message.len())
+                };
+                ffi::lua_pushlstring(state, message.cast(), len);
+                ffi::lua_error(state)
+            }
+        }
+    }
+}
+
+/// spawn() -> id of a new task, runnable from the next step.
+unsafe extern "C-unwind" fn spawn(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a function made by `register`.
+    unsafe {
+        scheduler_call(state, |d| {
+            Ok(Reply::Integer(super::id_value(
+                d.scheduler.spawn(TaskData::default()),
+            )))
+        })
+    }
+}
+
+/// remove(id) -> whether a task was removed.
+unsafe extern "C-unwind" fn remove(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a function made by `register`; reading an integer does not raise.
+    unsafe {
+        let id = ffi::lua_tointeger(state, 1);
+        scheduler_call(state, |d| {
+            let Ok(id) = d.task(id) else {
+                return Ok(Reply::Boolean(false));
+            };
+            d.release_foreign(id);
+            Ok(Reply::Boolean(d.scheduler.remove(id).is_some()))
+        })
+    }
+}
+
+/// sleep(id, seconds): negative: until wakeup; zero: to the end of the run queue.
+unsafe extern "C-unwind" fn sleep(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a function made by `register`; reading numbers does not raise.
+    unsafe {
+        let id = ffi::lua_tointeger(state, 1);
+        let secs = ffi::lua_tonumber(state, 2);
+        scheduler_call(state, |d| {
+            let id = d.task(id).map_err(|err| err.to_string())?;
+            let parked = if secs < 0.0 {
+                d.scheduler.suspend(id)
+            } else {
+                d.scheduler
+                    .sleep(id, seconds(Some(secs)).unwrap_or(Duration::MAX))
+            };
+            parked
+                .map(|()| Reply::Nothing)
+                .map_err(|err| err.to_string())
+        })
     }
 }
