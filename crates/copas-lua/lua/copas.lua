@@ -692,6 +692,9 @@ end
 
 function copas.dohandshake(skt, params)
   local nskt = ssl_wrap(skt, params)
+  -- The connection owns the descriptor now: it is what a handler's autoclose must close.
+  local id = task_id(2)
+  if id and autoclose_socket[id] == skt then autoclose_socket[id] = nskt end
   local ok, err = io_loop(nskt, function(e) return e == "wantwrite" and "w" or "r" end,
     connect_timeouts[nskt], function()
       local success, e = nskt:dohandshake()
@@ -742,10 +745,15 @@ function tcp_methods.settimeout(self, t) return copas.settimeout(self.socket, t)
 function tcp_methods.settimeouts(self, c, s, r) return copas.settimeouts(self.socket, c, s, r) end
 function tcp_methods.gettimeouts(self) return copas.gettimeouts(self.socket) end
 function tcp_methods.close(self, ...) return copas.close(self.socket, ...) end
-function tcp_methods.connect(self, ...)
-  local res, err = copas.connect(self.socket, ...)
+function tcp_methods.connect(self, host, ...)
+  local res, err = copas.connect(self.socket, host, ...)
   if res then
-    if self.ssl_params.sni then self:sni() end
+    if self.ssl_params.sni then
+      self:sni()
+    elseif self.ssl_params.wrap and type(host) == "string" then
+      -- The name connected to is the one the certificate must be valid for (and the SNI).
+      self:sni(host)
+    end
     if self.ssl_params.wrap then res, err = self:dohandshake() end
   end
   return res, err

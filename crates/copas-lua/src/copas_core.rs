@@ -421,7 +421,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
 }
 
 /// The socket fast paths: `copas.receive`, `copas.send`, accepting and UDP receives on
-/// our own socket objects, done in one call each. Every function returns `true` for an
+/// our own socket objects (TCP, UDP and `ssl` connections), done in one call each. Every function returns `true` for an
 /// object it does not handle (not ours, wrong class, odd arguments): `copas.lua` then
 /// takes the general path, which also raises the proper argument errors.
 pub(crate) mod fast {
@@ -435,6 +435,8 @@ pub(crate) mod fast {
 
     use super::{runtime_error, seconds, Registration, SharedDispatcher};
     use crate::socket_core::{tcp, udp};
+    use crate::ssl::{self, SslConnection, Step};
+    use std::cell::RefMut;
 
     fn not_ours() -> Result<MultiValue> {
         Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
@@ -565,7 +567,12 @@ pub(crate) mod fast {
         let attempt = Attempt { id, timeout, first };
         let expired = timed_out(dispatcher, id, first)?;
         let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
-            return not_ours();
+            return match ssl::borrow(lua, &skt) {
+                Some(connection) => {
+                    ssl_recv(lua, dispatcher, connection, pattern, &prefix, attempt, expired)
+                }
+                None => not_ours(),
+            };
         };
         let failure = match object
             .socket
@@ -623,7 +630,12 @@ pub(crate) mod fast {
         let attempt = Attempt { id, timeout, first };
         let expired = timed_out(dispatcher, id, first)?;
         let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
-            return not_ours();
+            return match ssl::borrow(lua, &skt) {
+                Some(connection) => {
+                    ssl_send(lua, dispatcher, connection, &range, &bytes, attempt, expired)
+                }
+                None => not_ours(),
+            };
         };
         let wanted = range.slice(&bytes);
         let mut sent = 0usize;
@@ -652,6 +664,91 @@ pub(crate) mod fast {
             None => vec![last],
             Some(err) => vec![Value::Nil, message(lua, &err)?, last],
         }))
+    }
+
+    fn scheduler_interest(interest: luasocket_core::Interest) -> Interest {
+        match interest {
+            luasocket_core::Interest::Read => Interest::Read,
+            luasocket_core::Interest::Write => Interest::Write,
+        }
+    }
+
+    /// `recv` on an `ssl` connection: an incomplete pattern stays in its buffer while the
+    /// task waits, so a large body is not copied into a growing prefix at every wait.
+    fn ssl_recv(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        mut connection: RefMut<'_, SslConnection>,
+        pattern: ReceivePattern,
+        prefix: &Option<LuaString>,
+        attempt: Attempt,
+        expired: bool,
+    ) -> Result<MultiValue> {
+        let failure = match connection.receive_step(pattern) {
+            Step::Done(complete) => {
+                let data = connection.take(complete, |bytes| with_prefix(lua, prefix, bytes))?;
+                return Ok(MultiValue::from_vec(vec![data]));
+            }
+            Step::Want(interest) if !expired => match connection.fd() {
+                Some(fd) => {
+                    park(
+                        dispatcher,
+                        &mut connection.registration,
+                        fd,
+                        scheduler_interest(interest),
+                        attempt,
+                    )?;
+                    return parked(None);
+                }
+                None => Error::Closed.to_string(),
+            },
+            Step::Want(_) => Error::Timeout.to_string(),
+            Step::Failed(message) => message,
+        };
+        let partial = connection.take_partial(pattern, |bytes| with_prefix(lua, prefix, bytes))?;
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure)?),
+            partial,
+        ]))
+    }
+
+    /// `send` on an `ssl` connection: done once the data is taken and flushed.
+    fn ssl_send(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        mut connection: RefMut<'_, SslConnection>,
+        range: &SendRange,
+        bytes: &[u8],
+        attempt: Attempt,
+        expired: bool,
+    ) -> Result<MultiValue> {
+        let mut sent = 0;
+        let step = connection.send_step(range.slice(bytes), &mut sent);
+        let last = Value::Number(range.last_index(sent) as f64);
+        let failure = match step {
+            Step::Done(()) => return Ok(MultiValue::from_vec(vec![last])),
+            Step::Want(interest) if !expired => match connection.fd() {
+                Some(fd) => {
+                    park(
+                        dispatcher,
+                        &mut connection.registration,
+                        fd,
+                        scheduler_interest(interest),
+                        attempt,
+                    )?;
+                    return parked(Some(last));
+                }
+                None => Error::Closed.to_string(),
+            },
+            Step::Want(_) => Error::Timeout.to_string(),
+            Step::Failed(message) => message,
+        };
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure)?),
+            last,
+        ]))
     }
 
     /// accept(id, server): `client` | `nil, err` | `false` (parked) | `true` (not ours).
