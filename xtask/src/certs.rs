@@ -11,9 +11,7 @@
 use std::fs;
 use std::path::Path;
 
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType,
-};
+use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
 
 use crate::Result;
 
@@ -92,7 +90,10 @@ mod tests {
             let cert = fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
             assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
             let key = fs::read_to_string(dir.join(format!("{name}.key"))).unwrap();
-            assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{name}: PKCS#8");
+            assert!(
+                key.starts_with("-----BEGIN PRIVATE KEY-----"),
+                "{name}: PKCS#8"
+            );
         }
         fs::remove_dir_all(dir).unwrap();
     }

@@ -568,9 +568,9 @@ pub(crate) mod fast {
         let expired = timed_out(dispatcher, id, first)?;
         let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
             return match ssl::borrow(lua, &skt) {
-                Some(connection) => {
-                    ssl_recv(lua, dispatcher, connection, pattern, &prefix, attempt, expired)
-                }
+                Some(connection) => ssl_recv(
+                    lua, dispatcher, connection, pattern, &prefix, attempt, expired,
+                ),
                 None => not_ours(),
             };
         };
@@ -631,9 +631,9 @@ pub(crate) mod fast {
         let expired = timed_out(dispatcher, id, first)?;
         let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
             return match ssl::borrow(lua, &skt) {
-                Some(connection) => {
-                    ssl_send(lua, dispatcher, connection, &range, &bytes, attempt, expired)
-                }
+                Some(connection) => ssl_send(
+                    lua, dispatcher, connection, &range, &bytes, attempt, expired,
+                ),
                 None => not_ours(),
             };
         };

@@ -356,7 +356,6 @@ impl SslConnection {
     }
 }
 
-
 /// `ssl.newcontext` results: a checked configuration, shared by the connections made from
 /// it.
 #[derive(Debug, Clone)]
@@ -394,11 +393,12 @@ impl UserData for SslCertificate {
         methods.add_method("notafter", |_, cert, ()| Ok(cert.0.not_after.clone()));
         methods.add_method("serial", |_, cert, ()| Ok(cert.0.serial.clone()));
         methods.add_method("pem", |_, cert, ()| Ok(cert.0.pem()));
-        methods.add_method("digest", |lua, cert, algorithm: Option<String>| {
-            match cert.0.digest(algorithm.as_deref().unwrap_or("sha1")) {
-                Ok(hex) => (Value::String(lua.create_string(hex)?), Value::Nil).into_lua_multi(lua),
-                Err(error) => (Value::Nil, error.to_string()).into_lua_multi(lua),
-            }
+        methods.add_method("digest", |lua, cert, algorithm: Option<String>| match cert
+            .0
+            .digest(algorithm.as_deref().unwrap_or("sha1"))
+        {
+            Ok(hex) => (Value::String(lua.create_string(hex)?), Value::Nil).into_lua_multi(lua),
+            Err(error) => (Value::Nil, error.to_string()).into_lua_multi(lua),
         });
         // LuaSec's shape: { ["2.5.29.17"] = { name = ..., dNSName = { ... }, ... } }.
         methods.add_method("extensions", |lua, cert, ()| {
@@ -576,7 +576,10 @@ fn loadcertificate(lua: &Lua, args: &Args) -> Outcome {
 
 type Body = fn(&mut SslConnection, &object::Call<'_, SslConnection>) -> Outcome;
 
-fn method_table(lua: &Lua, kind: &Rc<Kind<SslConnection>>) -> mlua::Result<Vec<(&'static str, Function)>> {
+fn method_table(
+    lua: &Lua,
+    kind: &Rc<Kind<SslConnection>>,
+) -> mlua::Result<Vec<(&'static str, Function)>> {
     let entries: [(&str, Body); 17] = [
         ("close", |connection, _| {
             connection.close();
@@ -593,7 +596,9 @@ fn method_table(lua: &Lua, kind: &Rc<Kind<SslConnection>>) -> mlua::Result<Vec<(
             },
             _ => values(vec![Value::Nil]),
         }),
-        ("getfd", |connection, _| methods::descriptor(connection.fd())),
+        ("getfd", |connection, _| {
+            methods::descriptor(connection.fd())
+        }),
         ("getpeercertificate", getpeercertificate),
         ("getpeerchain", getpeerchain),
         ("getpeerverification", |connection, call| {
@@ -615,7 +620,9 @@ fn method_table(lua: &Lua, kind: &Rc<Kind<SslConnection>>) -> mlua::Result<Vec<(
             },
             _ => values(vec![Value::Nil]),
         }),
-        ("gettimeout", |connection, _| methods::get_timeout(&connection.timeout)),
+        ("gettimeout", |connection, _| {
+            methods::get_timeout(&connection.timeout)
+        }),
         ("info", info),
         ("receive", receive),
         ("send", send),
@@ -624,7 +631,9 @@ fn method_table(lua: &Lua, kind: &Rc<Kind<SslConnection>>) -> mlua::Result<Vec<(
         }),
         ("sni", sni),
         ("want", |connection, call| {
-            values(vec![Value::String(call.lua.create_string(connection.want)?)])
+            values(vec![Value::String(
+                call.lua.create_string(connection.want)?,
+            )])
         }),
         ("__tostring", |_, call| {
             let text = format!("SSL connection: {:p}", call.address());
@@ -701,7 +710,11 @@ fn info(connection: &mut SslConnection, call: &object::Call<'_, SslConnection>) 
     let Some(session) = stream.info().filter(|_| connection.handshaken) else {
         return values(vec![Value::Nil]);
     };
-    let bits = if session.cipher.contains("128") { 128 } else { 256 };
+    let bits = if session.cipher.contains("128") {
+        128
+    } else {
+        256
+    };
     let table = lua.create_table()?;
     table.set("protocol", session.protocol)?;
     table.set("cipher", session.cipher)?;
@@ -781,7 +794,10 @@ fn send(connection: &mut SslConnection, call: &object::Call<'_, SslConnection>) 
 
 /// Borrows the connection behind `userdata`, or `None` if it is not a live one. This is how
 /// the Copas binding reaches a connection it is given.
-pub(crate) fn borrow<'a>(lua: &Lua, userdata: &'a AnyUserData) -> Option<RefMut<'a, SslConnection>> {
+pub(crate) fn borrow<'a>(
+    lua: &Lua,
+    userdata: &'a AnyUserData,
+) -> Option<RefMut<'a, SslConnection>> {
     object::borrow::<SslConnection>(lua, userdata)
 }
 
@@ -802,7 +818,9 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let wrap_kind = kind.clone();
     ssl.set(
         "wrap",
-        raise::function(lua, move |lua, args| wrap(lua, &wrap_kind, &Args::new(args)))?,
+        raise::function(lua, move |lua, args| {
+            wrap(lua, &wrap_kind, &Args::new(args))
+        })?,
     )?;
     ssl.set(
         "loadcertificate",

@@ -217,11 +217,7 @@ impl ReceiveBuffer {
 
     /// Hands the bytes of `complete` to `deliver`, then removes them from the buffer.
     /// Returns the result of `deliver` and the number of bytes consumed.
-    pub fn take<R>(
-        &mut self,
-        complete: Complete,
-        deliver: impl FnOnce(&[u8]) -> R,
-    ) -> (R, usize) {
+    pub fn take<R>(&mut self, complete: Complete, deliver: impl FnOnce(&[u8]) -> R) -> (R, usize) {
         let data = &self.pending()[..complete.data];
         let result = if complete.line {
             without_cr(data, deliver)
