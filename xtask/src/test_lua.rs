@@ -101,7 +101,10 @@ pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&
         }
     });
 
-    let _ = fs::remove_dir_all(&certs);
+    // After a failure they stay, for the "reproduce" command lines printed above.
+    if broken.is_empty() {
+        let _ = fs::remove_dir_all(&certs);
+    }
     println!();
     for problem in &broken {
         println!("failed: {problem}");
