@@ -1,5 +1,5 @@
-//! The Lua face of copas-rs: `socket`, `socket.core`, `ltn12`, `mime`, `copas` and
-//! `copas.*`, assembled from the inner crates with mlua.
+//! The Lua face of copas-rs: `socket`, `socket.core`, `ltn12`, `mime`, `copas`,
+//! `copas.*` and `ssl`, assembled from the inner crates with mlua.
 //!
 //! This crate holds only binding code: argument checking, conversion between Lua
 //! values and the inner crates' types, and the small Lua files that give modules
@@ -23,6 +23,7 @@ use mlua::{Function, Lua, Result, Table, Value};
 mod copas_core;
 mod mime_core;
 mod socket_core;
+mod ssl;
 
 /// A module whose body is Lua source shipped inside the library.
 struct LuaModule {
@@ -48,6 +49,10 @@ const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "copas.core",
         open: copas_core::open,
+    },
+    NativeModule {
+        name: "ssl",
+        open: ssl::open,
     },
 ];
 
@@ -171,5 +176,6 @@ mod entry_points {
         copas_queue => "copas.queue",
         copas_future => "copas.future",
         copas_limit => "copas.limit",
+        ssl => "ssl",
     }
 }
