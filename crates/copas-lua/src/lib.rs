@@ -21,6 +21,7 @@
 use mlua::{Function, Lua, Result, Table, Value};
 
 mod copas_core;
+mod http_core;
 mod mime_core;
 mod socket_core;
 
@@ -48,6 +49,10 @@ const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "copas.core",
         open: copas_core::open,
+    },
+    NativeModule {
+        name: "socket.http.core",
+        open: http_core::open,
     },
 ];
 
@@ -103,6 +108,18 @@ const LUA_MODULES: &[LuaModule] = &[
     LuaModule {
         name: "copas.limit",
         source: include_str!("../lua/copas/limit.lua"),
+    },
+    LuaModule {
+        name: "socket.http.client",
+        source: include_str!("../lua/socket/http/client.lua"),
+    },
+    LuaModule {
+        name: "socket.http",
+        source: include_str!("../lua/socket/http.lua"),
+    },
+    LuaModule {
+        name: "copas.http",
+        source: include_str!("../lua/copas/http.lua"),
     },
 ];
 
@@ -171,5 +188,9 @@ mod entry_points {
         copas_queue => "copas.queue",
         copas_future => "copas.future",
         copas_limit => "copas.limit",
+        socket_http_core => "socket.http.core",
+        socket_http_client => "socket.http.client",
+        socket_http => "socket.http",
+        copas_http => "copas.http",
     }
 }
