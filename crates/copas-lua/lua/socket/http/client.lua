@@ -213,6 +213,15 @@ local function new(kind)
     nreqt.chunked = nreqt.source ~= nil and not h["content-length"]
       and find(lower(h["transfer-encoding"] or ""), "chunked", 1, true) ~= nil
     nreqt.headers = h
+    -- Encoded here, so a request that cannot be sent fails before connecting.
+    local names, values = {}, {}
+    for k, v in pairs(h) do
+      names[#names + 1] = canonic[k] or k
+      values[#values + 1] = v
+    end
+    local head, err = core.head(nreqt.method, nreqt.uri, names, values)
+    if not head then return nil, err end
+    nreqt.head = head
     nreqt.poolable = M.KEEPALIVE and not reqt.create and not find(lower(h["connection"]), "close", 1, true)
     return nreqt
   end
@@ -343,15 +352,7 @@ local function new(kind)
 
   -- Sends the request; `state.body_started` tells whether the source was touched.
   local function send_request(sock, nreqt, state)
-    local names, values = {}, {}
-    for k, v in pairs(nreqt.headers) do
-      names[#names + 1] = canonic[k] or k
-      values[#values + 1] = v
-    end
-    local head, err = core.head(nreqt.method, nreqt.uri, names, values)
-    if not head then return nil, err, true end
-    local ok
-    ok, err = send_all(sock, head)
+    local ok, err = send_all(sock, nreqt.head)
     if not ok then return nil, err end
     if not nreqt.source then return 1 end
     state.body_started = true
@@ -464,7 +465,7 @@ local function new(kind)
       sock, err, reused = acquire(nreqt, fresh)
       if not sock then return nil, err end
       local state = {}
-      local ok, send_err, fatal = send_request(sock, nreqt, state)
+      local ok, send_err = send_request(sock, nreqt, state)
       if ok then
         parser = core.parser(nreqt.method)
         code, status, headers = receive_head(sock, parser)
@@ -476,7 +477,7 @@ local function new(kind)
       sock:close()
       -- A reused connection the server closed while it was idle: send once more on a
       -- new one, if sending twice can do no harm.
-      if fatal or not reused or err ~= "closed" or state.body_started
+      if not reused or err ~= "closed" or state.body_started
         or not IDEMPOTENT[nreqt.method] then
         return nil, err
       end
