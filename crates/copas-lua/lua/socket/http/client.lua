@@ -244,18 +244,14 @@ local function new(kind)
 
   -- TLS over a connected blocking socket, the LuaSec way.
   local function start_tls(sock, nreqt)
-    local ok, ssl = pcall(require, "ssl")
-    if not ok then
-      sock:close()
-      return nil, "https needs the 'ssl' module: " .. strip_position(ssl)
-    end
-    local tls, err = ssl.wrap(sock, nreqt.wrap)
+    local tls, err = require("ssl").wrap(sock, nreqt.wrap)
     if not tls then
       sock:close()
       return nil, err
     end
     set_timeouts(tls, nreqt.timeout)
     if nreqt.sni then tls:sni(nreqt.sni) end
+    local ok
     ok, err = tls:dohandshake()
     if not ok then
       tls:close()
@@ -265,6 +261,10 @@ local function new(kind)
   end
 
   local function connect(nreqt)
+    if nreqt.scheme == "https" then
+      local found, ssl = pcall(require, "ssl")
+      if not found then return nil, "https needs the 'ssl' module: " .. strip_position(ssl) end
+    end
     local sock, err
     if nreqt.create then
       sock, err = nreqt.create(nreqt)
