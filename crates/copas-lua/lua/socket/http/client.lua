@@ -268,7 +268,7 @@ local function new(kind)
     local sock, err
     if nreqt.create then
       sock, err = nreqt.create(nreqt)
-    elseif copas and nreqt.scheme == "https" then
+    elseif copas and nreqt.scheme == "https" and PCALL_YIELDS then
       sock, err = socket.tcp()
       if sock then
         sock = copas.wrap(sock, { wrap = nreqt.wrap, sni = nreqt.sni and { names = nreqt.sni } or false })
@@ -296,11 +296,18 @@ local function new(kind)
     end
     if nreqt.scheme == "https" and not is_tls(sock) then
       if copas and not nreqt.create then
-        ok, err = sock:dohandshake()
-        if not ok then
+        -- PUC Lua 5.1 cannot pcall Copas's handshake, which raises when it fails, across
+        -- a yield. The connection is wrapped without it instead: our ssl module
+        -- handshakes on the first send, which returns nil, message when that fails.
+        local tls
+        tls, err = require("ssl").wrap(sock.socket, nreqt.wrap)
+        if not tls then
           sock:close()
           return nil, err
         end
+        if nreqt.sni then tls:sni(nreqt.sni) end
+        sock = copas.wrap(tls)
+        set_timeouts(sock, nreqt.timeout)
       else
         return start_tls(sock, nreqt)
       end
