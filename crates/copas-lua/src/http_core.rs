@@ -16,9 +16,7 @@
 //! ```
 
 use copas_clients::http::{self, ResponseParser, Target, Want};
-use mlua::{
-    Lua, LuaString, MultiValue, Result, Table, UserData, UserDataMethods, Value,
-};
+use mlua::{Lua, LuaString, MultiValue, Result, Table, UserData, UserDataMethods, Value};
 
 /// `nil, message` for a Lua caller.
 fn fail(lua: &Lua, message: impl ToString) -> Result<MultiValue> {
