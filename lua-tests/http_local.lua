@@ -177,6 +177,24 @@ t.test("redirects between servers, relative and absolute", function()
   end)
 end)
 
+t.test("proxy gets the absolute URL; user:password becomes Basic authorization", function()
+  harness.run(function()
+    local base, srv = serve(function(skt, req)
+      return reply(skt, req.uri .. "|" .. req.headers.host .. "|" .. tostring(req.headers.authorization))
+    end)
+    local parts = {}
+    local ok, code = http.request({
+      url = "http://example.invalid:8080/x?y=1", proxy = base, sink = ltn12.sink.table(parts),
+    })
+    t.eq({ ok, code }, { 1, 200 })
+    t.eq(table.concat(parts), "http://example.invalid:8080/x?y=1|example.invalid:8080|nil")
+    local body = http.request((base:gsub("//", "//user:p%%40ss@")) .. "/auth")
+    t.eq(body, "/auth|" .. base:match("//(.*)$") .. "|Basic dXNlcjpwQHNz")
+    http.closeidle()
+    copas.removeserver(srv)
+  end)
+end)
+
 t.test("a header value with CR LF is refused before anything is sent", function()
   local v, msg = http.request({ url = "http://127.0.0.1/", headers = { ["x-a"] = "1\r\nX-Evil: 2" } })
   t.eq(v, nil)
