@@ -16,10 +16,15 @@ local MAX_GAP = 0.5
 
 local BODY = string.rep("0123456789abcdef", 8192) -- 128 KiB
 
-local srv, why = nginx.start({ files = { ["data.bin"] = BODY } })
+-- nginx sends /slow/ at 512 KiB/s per connection, so the requests are in flight
+-- together for a while (about a quarter second) and the ticker has to share the loop.
+local srv, why = nginx.start({
+  files = { ["data.bin"] = BODY, ["slow/data.bin"] = BODY },
+  server = "location /slow/ { limit_rate 512k; }",
+})
 
 -- Runs `start(request)` where request() does one GET and records it; ticks meanwhile.
-local function with_ticker(start)
+local function with_ticker(path, start)
   local results = { ok = 0, bad = {} }
   local ticks, worst = 0, 0
   local finished = false
@@ -36,7 +41,7 @@ local function with_ticker(start)
       end
     end)
     local function request(i)
-      local body, code = http.request(srv.url("/data.bin?i=" .. i))
+      local body, code = http.request(srv.url(path .. "?i=" .. i))
       if body == BODY and code == 200 then
         results.ok = results.ok + 1
       else
@@ -56,7 +61,7 @@ end
 
 t.test("100 concurrent requests, the ticker keeps ticking", function()
   if not srv then return nginx.skip(why) end
-  with_ticker(function(request)
+  with_ticker("/slow/data.bin", function(request)
     local pending = REQUESTS
     for i = 1, REQUESTS do
       copas.addthread(function()
@@ -74,7 +79,7 @@ end)
 t.test("100 requests through copas.limit (10 at a time)", function()
   if not srv then return nginx.skip(why) end
   local running, most = 0, 0
-  with_ticker(function(request)
+  with_ticker("/data.bin", function(request)
     local set = limit.new(10)
     for i = 1, REQUESTS do
       set:addthread(function()

@@ -86,6 +86,11 @@ both("generic form GET with a sink and custom headers", function(h)
   t.eq(headers["content-type"], "text/plain")
 end)
 
+both("a host name is resolved (in Copas: off the loop)", function(h)
+  local body, code = h.request(srv.url("/hello.txt", "localhost"))
+  t.eq({ body, code }, { "hello, world\n", 200 })
+end)
+
 both("404 is a response, not an error", function(h)
   local body, code = h.request(srv.url("/missing"))
   t.eq(code, 404)
