@@ -227,6 +227,13 @@ both("errors: refused connection, bad scheme, bad URL", function(h)
   t.ok(msg:find("invalid url"), msg)
 end)
 
+t.test("copas.http outside a Copas thread blocks like socket.http", function()
+  if not srv then return nginx.skip(why) end
+  local body, code = chttp.request(srv.url("/hello.txt"))
+  t.eq({ body, code }, { "hello, world\n", 200 })
+  chttp.closeidle()
+end)
+
 t.test("argument errors are raised", function()
   t.err("bad argument #1 to 'request' %(string or table expected, got nil%)", http.request)
   t.err("bad argument #2 to 'request' %(string expected, got table%)", http.request, "http://x/", {})

@@ -108,6 +108,15 @@ both("1 MiB over TLS byte for byte, and keep-alive", function(h)
   t.eq({ seen, count }, { 3, 1 })
 end)
 
+both("different TLS settings do not share pooled connections", function(h)
+  h.closeidle()
+  t.eq(h.request({ url = tls.url("/hello.txt"), cafile = CA, sink = ltn12.sink.null() }), 1)
+  t.eq(h.request({ url = tls.url("/hello.txt"), verify = "none", sink = ltn12.sink.null() }), 1)
+  t.eq(h.idlecount(), 2)
+  t.eq(h.request({ url = tls.url("/hello.txt"), cafile = CA, sink = ltn12.sink.null() }), 1)
+  t.eq(h.idlecount(), 2)
+end)
+
 t.test("copas.http: http -> https redirect is followed", function()
   if not tls then return nginx.skip(why) end
   harness.run(function()
