@@ -459,6 +459,13 @@ local function new(kind)
     nextreqt.host, nextreqt.port, nextreqt.path, nextreqt.query, nextreqt.uri, nextreqt.scheme =
       nil, nil, nil, nil, nil, nil
     nextreqt.method = nreqt.method
+    -- An SNI name given for the first host is not the next host's (as Copas does).
+    if type(reqt.sslparams) == "table" and reqt.sslparams.sni then
+      local params = {}
+      for k, v in pairs(reqt.sslparams) do params[k] = v end
+      params.sni = nil
+      nextreqt.sslparams = params
+    end
     nextreqt.nredirects = (reqt.nredirects or 0) + 1
     return trequest(nextreqt)
   end
