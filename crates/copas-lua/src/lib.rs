@@ -21,6 +21,7 @@
 use mlua::{Function, Lua, Result, Table, Value};
 
 mod copas_core;
+mod http_core;
 mod mime_core;
 mod socket_core;
 mod ssl;
@@ -53,6 +54,10 @@ const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "ssl",
         open: ssl::open,
+    },
+    NativeModule {
+        name: "socket.http.core",
+        open: http_core::open,
     },
 ];
 
@@ -108,6 +113,18 @@ const LUA_MODULES: &[LuaModule] = &[
     LuaModule {
         name: "copas.limit",
         source: include_str!("../lua/copas/limit.lua"),
+    },
+    LuaModule {
+        name: "socket.http.client",
+        source: include_str!("../lua/socket/http/client.lua"),
+    },
+    LuaModule {
+        name: "socket.http",
+        source: include_str!("../lua/socket/http.lua"),
+    },
+    LuaModule {
+        name: "copas.http",
+        source: include_str!("../lua/copas/http.lua"),
     },
 ];
 
@@ -177,5 +194,9 @@ mod entry_points {
         copas_future => "copas.future",
         copas_limit => "copas.limit",
         ssl => "ssl",
+        socket_http_core => "socket.http.core",
+        socket_http_client => "socket.http.client",
+        socket_http => "socket.http",
+        copas_http => "copas.http",
     }
 }
