@@ -30,7 +30,7 @@ use copas_tls::{
     Verify,
 };
 use luasocket_core::{
-    Complete, Deadline, Interest, ReceiveBuffer, ReceivePattern, SendRange, Timeout,
+    Complete, Deadline, Interest, ReceiveBuffer, ReceivePattern, SendRange, Stats, Timeout,
 };
 use mlua::{
     AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataMethods, Value,
@@ -88,6 +88,8 @@ pub(crate) struct SslConnection {
     broken: Option<String>,
     /// LuaSec's `conn:want()`: what the last operation waited for.
     want: &'static str,
+    /// Plaintext bytes handed out by `receive` and taken by `send`.
+    stats: Stats,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
     pub(crate) registration: Option<Registration>,
 }
@@ -143,6 +145,7 @@ impl SslConnection {
             eof: false,
             broken: None,
             want: "nothing",
+            stats: Stats::new(),
             registration: None,
         }
     }
@@ -288,6 +291,7 @@ impl SslConnection {
                 stream.write(&data[*sent..]).map(|status| match status {
                     Status::Done(count) => {
                         *sent += count;
+                        self.stats.sent = self.stats.sent.saturating_add(count as i64);
                         Status::Done(false)
                     }
                     Status::WantRead => Status::WantRead,
@@ -342,7 +346,9 @@ impl SslConnection {
 
     /// Takes the bytes of `complete` out of the buffer.
     pub(crate) fn take<R>(&mut self, complete: Complete, deliver: impl FnOnce(&[u8]) -> R) -> R {
-        self.buffer.take(complete, deliver).0
+        let (result, consumed) = self.buffer.take(complete, deliver);
+        self.stats.received = self.stats.received.saturating_add(consumed as i64);
+        result
     }
 
     /// Takes what a failed receive of `pattern` returns as partial data.
@@ -352,7 +358,7 @@ impl SslConnection {
         deliver: impl FnOnce(&[u8]) -> R,
     ) -> R {
         let partial = self.buffer.partial(pattern);
-        self.buffer.take(partial, deliver).0
+        self.take(partial, deliver)
     }
 }
 
@@ -580,7 +586,7 @@ fn method_table(
     lua: &Lua,
     kind: &Rc<Kind<SslConnection>>,
 ) -> mlua::Result<Vec<(&'static str, Function)>> {
-    let entries: [(&str, Body); 17] = [
+    let entries: [(&str, Body); 19] = [
         ("close", |connection, _| {
             connection.close();
             success()
@@ -619,6 +625,12 @@ fn method_table(
                 None => values(vec![Value::Nil]),
             },
             _ => values(vec![Value::Nil]),
+        }),
+        ("getstats", |connection, _| {
+            methods::get_stats(&connection.stats)
+        }),
+        ("setstats", |connection, call| {
+            methods::set_stats(&mut connection.stats, call.lua, call.args)
         }),
         ("gettimeout", |connection, _| {
             methods::get_timeout(&connection.timeout)
