@@ -6,8 +6,8 @@ local ssl = require("ssl")
 local tls = require("tlsutil")
 
 -- A TLS echo server in a runner process (a blocking client needs a peer that runs on its
--- own). It answers "partial" with a line sent in two parts 0.5 s apart, and exits on
--- "shutdown" or after 20 s.
+-- own). It answers "lines" with two lines at once, "partial" with a line sent in two
+-- parts 0.5 s apart, and exits on "shutdown" or after 20 s.
 local SERVER = [[
 local copas = require("copas")
 local socket = require("socket")
@@ -22,7 +22,9 @@ copas.addserver(srv, copas.handler(function(skt)
     local line = skt:receive()
     if not line then break end
     if line == "shutdown" then stop = true break end
-    if line == "partial" then
+    if line == "lines" then
+      skt:send("a\nb\n")
+    elseif line == "partial" then
       skt:send("part")
       copas.sleep(0.5)
       skt:send("ial\n")
@@ -92,6 +94,11 @@ t.test("blocking handshake, send and receive", function()
   t.eq(conn:receive("*l"), "echo hello again")
   t.eq(conn:dirty(), false)
   t.eq(conn:want(), "nothing")
+  conn:send("lines\n")
+  t.eq(conn:receive(), "a")
+  t.eq(conn:dirty(), true, "the second line is buffered")
+  t.eq(conn:receive(), "b")
+  t.eq(conn:dirty(), false)
   conn:close()
   t.eq(conn:getfd(), -1)
   t.nilmsg("closed", conn:receive())

@@ -592,7 +592,13 @@ fn method_table(
             success()
         }),
         ("dirty", |connection, _| {
-            values(vec![Value::Boolean(!connection.buffer.is_empty())])
+            let decrypted = match &mut connection.link {
+                Link::Open(stream) => stream.has_plaintext(),
+                _ => false,
+            };
+            values(vec![Value::Boolean(
+                decrypted || !connection.buffer.is_empty(),
+            )])
         }),
         ("dohandshake", dohandshake),
         ("getalpn", |connection, call| match &connection.link {

@@ -195,6 +195,13 @@ impl<T: Transport> TlsStream<T> {
         Some(SessionInfo { protocol, cipher })
     }
 
+    /// True when decrypted data is waiting to be read (LuaSec's `dirty()`): `select` must
+    /// not wait on the socket for it.
+    pub fn has_plaintext(&mut self) -> bool {
+        use std::io::BufRead;
+        matches!(self.connection.reader().fill_buf(), Ok(chunk) if !chunk.is_empty())
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.connection.is_handshaking()
     }
