@@ -173,7 +173,7 @@ impl SslConnection {
         self.buffer = ReceiveBuffer::new();
     }
 
-    /// Fails with the error that broke the connection, or records `error` as it.
+    /// Records `error` as what broke the connection and returns its message.
     fn fail(&mut self, error: TlsError) -> String {
         let message = tls_message(error);
         self.broken = Some(message.clone());
@@ -186,20 +186,19 @@ impl SslConnection {
         if let Some(error) = &self.broken {
             return Err(error.clone());
         }
-        if matches!(self.link, Link::Fresh { .. }) {
-            let Link::Fresh { socket, host } = std::mem::replace(&mut self.link, Link::Closed)
-            else {
-                unreachable!("matched above");
-            };
-            let host = host.or_else(|| match self.context.mode() {
-                Mode::Client => socket.peer_addr().ok().map(|peer| peer.ip().to_string()),
-                Mode::Server => None,
-            });
-            match TlsStream::new(&self.context, socket, host.as_deref()) {
-                Ok(stream) => self.link = Link::Open(Box::new(stream)),
-                Err(error) => return Err(self.fail(error)),
+        self.link = match std::mem::replace(&mut self.link, Link::Closed) {
+            Link::Fresh { socket, host } => {
+                let host = host.or_else(|| match self.context.mode() {
+                    Mode::Client => socket.peer_addr().ok().map(|peer| peer.ip().to_string()),
+                    Mode::Server => None,
+                });
+                match TlsStream::new(&self.context, socket, host.as_deref()) {
+                    Ok(stream) => Link::Open(Box::new(stream)),
+                    Err(error) => return Err(self.fail(error)),
+                }
             }
-        }
+            other => other,
+        };
         match &mut self.link {
             Link::Open(stream) => Ok(stream),
             _ => Err("closed".to_owned()),
@@ -586,7 +585,7 @@ fn method_table(
     lua: &Lua,
     kind: &Rc<Kind<SslConnection>>,
 ) -> mlua::Result<Vec<(&'static str, Function)>> {
-    let entries: [(&str, Body); 19] = [
+    let entries: [(&str, Body); 18] = [
         ("close", |connection, _| {
             connection.close();
             success()
@@ -652,10 +651,6 @@ fn method_table(
             values(vec![Value::String(
                 call.lua.create_string(connection.want)?,
             )])
-        }),
-        ("__tostring", |_, call| {
-            let text = format!("SSL connection: {:p}", call.address());
-            values(vec![Value::String(call.lua.create_string(text)?)])
         }),
     ];
     entries
@@ -823,8 +818,11 @@ pub(crate) fn borrow<'a>(
 pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let (kind, created) = Kind::<SslConnection>::for_state(lua)?;
     if created {
-        let mut methods = method_table(lua, &kind)?;
-        let tostring = methods.pop().map(|(_, f)| f).expect("listed last");
+        let methods = method_table(lua, &kind)?;
+        let tostring = kind.method(lua, Require::Any, |_, call| {
+            let text = format!("SSL connection: {:p}", call.address());
+            values(vec![Value::String(call.lua.create_string(text)?)])
+        })?;
         kind.fill(lua, &methods, tostring)?;
     }
     let ssl = lua.create_table()?;
