@@ -84,6 +84,15 @@ impl<T: Transport> TlsStream<T> {
         })
     }
 
+    /// A stream over a connection started elsewhere ([`crate::TlsAccept`]).
+    pub(crate) fn from_parts(connection: Connection, transport: T) -> Self {
+        Self {
+            connection,
+            transport,
+            close_notify_queued: false,
+        }
+    }
+
     /// Drives the handshake; `Done(())` once it has completed and its last flight is sent.
     pub fn handshake(&mut self) -> Result<Status<()>, Error> {
         loop {
