@@ -183,6 +183,37 @@ t.test("ALPN: the server picks from the client's list", function()
   end)
 end)
 
+t.test("ALPN: a server callback chooses from the client's list", function()
+  harness.run(function()
+    local offered, server_alpn
+    local params = tls.server(nil, {
+      alpn = function(protocols)
+        offered = protocols
+        return protocols[#protocols]
+      end,
+    })
+    local _, port = serve_once(params, function(skt)
+      server_alpn = skt:getalpn()
+      skt:send("ok\n")
+    end)
+    local c = assert(connect(port, tls.client({ alpn = { "http/1.1", "x-custom" } })))
+    t.eq(c:receive(), "ok")
+    t.eq(c:getalpn(), "x-custom")
+    t.eq(server_alpn, "x-custom")
+    t.eq(offered, { "http/1.1", "x-custom" })
+    c:close()
+
+    -- A callback answering nil: no protocol, the handshake still succeeds.
+    _, port = serve_once(tls.server(nil, { alpn = function() return nil end }), function(skt)
+      skt:send("ok\n")
+    end)
+    c = assert(connect(port, tls.client({ alpn = { "h2" } })))
+    t.eq(c:receive(), "ok")
+    t.eq(c:getalpn(), nil)
+    c:close()
+  end)
+end)
+
 t.test("getpeercertificate, info and getpeerverification", function()
   harness.run(function()
     local sni
