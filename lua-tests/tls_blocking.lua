@@ -6,8 +6,8 @@ local ssl = require("ssl")
 local tls = require("tlsutil")
 
 -- A TLS echo server in a runner process (a blocking client needs a peer that runs on its
--- own). It answers "partial" with a line sent in two parts 0.5 s apart, and exits on
--- "shutdown" or after 20 s.
+-- own). It answers "lines" with two lines at once, "partial" with a line sent in two
+-- parts 0.5 s apart, and exits on "shutdown" or after 20 s.
 local SERVER = [[
 local copas = require("copas")
 local socket = require("socket")
@@ -22,7 +22,9 @@ copas.addserver(srv, copas.handler(function(skt)
     local line = skt:receive()
     if not line then break end
     if line == "shutdown" then stop = true break end
-    if line == "partial" then
+    if line == "lines" then
+      skt:send("a\nb\n")
+    elseif line == "partial" then
       skt:send("part")
       copas.sleep(0.5)
       skt:send("ial\n")
@@ -84,10 +86,19 @@ t.test("blocking handshake, send and receive", function()
   t.eq(conn:dohandshake(), true)
   t.eq(conn:send("hello\n"), 6)
   t.eq(conn:receive(), "echo hello")
+  local received, sent, age = conn:getstats()
+  t.eq({ received, sent }, { 11, 6 }, "plaintext bytes consumed and sent")
+  t.ok(age >= 0)
+  t.eq(conn:setstats(0, 0), 1)
   t.eq(conn:send("xxhello again\nyy", 3, -3), 14)
   t.eq(conn:receive("*l"), "echo hello again")
   t.eq(conn:dirty(), false)
   t.eq(conn:want(), "nothing")
+  conn:send("lines\n")
+  t.eq(conn:receive(), "a")
+  t.eq(conn:dirty(), true, "the second line is buffered")
+  t.eq(conn:receive(), "b")
+  t.eq(conn:dirty(), false)
   conn:close()
   t.eq(conn:getfd(), -1)
   t.nilmsg("closed", conn:receive())
@@ -192,8 +203,8 @@ t.test("argument errors are raised, configuration errors returned", function()
   t.ok(msg:find("invalid verify option 'bogus'", 1, true), msg)
   _, msg = ssl.newcontext(tls.server(nil, { key = tls.path("missing.key") }))
   t.ok(msg:find("missing.key", 1, true), msg)
-  _, msg = ssl.newcontext({ mode = "server", alpn = function() end })
-  t.ok(msg:find("callback is not supported", 1, true), msg)
+  _, msg = ssl.newcontext({ mode = "client", alpn = function() end })
+  t.ok(msg:find("an 'alpn' callback is for servers", 1, true), msg)
   local conn = connect()
   t.err("bad argument #1 to .*SSL:Connection expected", conn.receive, nil)
   t.err("invalid receive pattern", conn.receive, conn, "*x")

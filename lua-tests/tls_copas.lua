@@ -106,12 +106,19 @@ end)
 -- same with verify = "none" (which must connect).
 local function refused(cert, want)
   local err
+  local called = false
   harness.run(function()
-    local _, port = serve_once(tls.server(cert), function(skt) skt:receive() end)
+    local _, port = serve_once(tls.server(cert), function(skt)
+      called = true
+      skt:receive()
+    end)
     local c
     c, err = connect(port, tls.client())
     t.eq(c, nil)
+    -- Let the server side see the client's alert.
+    copas.pause(0.1)
   end, true)
+  t.eq(called, false, "the handler ran after a failed handshake")
   t.ok(err:find(want, 1, true), "error: " .. tostring(err))
   t.ok(err:find("certificate verify failed", 1, true), "error: " .. tostring(err))
   harness.run(function()
@@ -176,6 +183,37 @@ t.test("ALPN: the server picks from the client's list", function()
   end)
 end)
 
+t.test("ALPN: a server callback chooses from the client's list", function()
+  harness.run(function()
+    local offered, server_alpn
+    local params = tls.server(nil, {
+      alpn = function(protocols)
+        offered = protocols
+        return protocols[#protocols]
+      end,
+    })
+    local _, port = serve_once(params, function(skt)
+      server_alpn = skt:getalpn()
+      skt:send("ok\n")
+    end)
+    local c = assert(connect(port, tls.client({ alpn = { "http/1.1", "x-custom" } })))
+    t.eq(c:receive(), "ok")
+    t.eq(c:getalpn(), "x-custom")
+    t.eq(server_alpn, "x-custom")
+    t.eq(offered, { "http/1.1", "x-custom" })
+    c:close()
+
+    -- A callback answering nil: no protocol, the handshake still succeeds.
+    _, port = serve_once(tls.server(nil, { alpn = function() return nil end }), function(skt)
+      skt:send("ok\n")
+    end)
+    c = assert(connect(port, tls.client({ alpn = { "h2" } })))
+    t.eq(c:receive(), "ok")
+    t.eq(c:getalpn(), nil)
+    c:close()
+  end)
+end)
+
 t.test("getpeercertificate, info and getpeerverification", function()
   harness.run(function()
     local sni
@@ -211,6 +249,40 @@ t.test("getpeercertificate, info and getpeerverification", function()
     t.eq(sni, "localhost")
     c:close()
   end)
+end)
+
+t.test("client certificates: required by the server, verified against the CA", function()
+  local client_cn
+  harness.run(function()
+    local required = tls.server(nil, {
+      verify = { "peer", "fail_if_no_peer_cert" },
+      cafile = tls.path("ca.pem"),
+    })
+    local _, port = serve_once(required, function(skt)
+      local cert = skt.socket:getpeercertificate()
+      client_cn = cert and cert:subject()[1].value
+      skt:send("hello client\n")
+    end)
+    local c = assert(connect(port, tls.client({
+      certificate = tls.path("localhost.pem"),
+      key = tls.path("localhost.key"),
+    })))
+    t.eq(c:receive(), "hello client")
+    c:close()
+
+    -- Without a certificate the server refuses the client.
+    _, port = serve_once(required, function(skt) skt:send("not for you\n") end)
+    local c2, err = connect(port, tls.client())
+    if c2 then
+      -- TLS 1.3: the client finishes first and learns of the refusal when it reads.
+      local data, rerr = c2:receive()
+      t.eq(data, nil)
+      err = rerr
+      c2:close()
+    end
+    t.ok(err and err:find("alert received from peer", 1, true), tostring(err))
+  end, true)
+  t.eq(client_cn, "localhost")
 end)
 
 t.test("TLS 1.2 only, with an OpenSSL cipher name", function()

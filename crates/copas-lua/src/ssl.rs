@@ -26,14 +26,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
 use copas_tls::{
-    Error as TlsError, Mode, PeerCertificate, Protocol, Status, TlsContext, TlsParams, TlsStream,
-    Verify,
+    Error as TlsError, Mode, PeerCertificate, Protocol, Status, TlsAccept, TlsContext, TlsParams,
+    TlsStream, Verify,
 };
 use luasocket_core::{
-    Complete, Deadline, Interest, ReceiveBuffer, ReceivePattern, SendRange, Timeout,
+    Complete, Deadline, Interest, ReceiveBuffer, ReceivePattern, SendRange, Stats, Timeout,
 };
 use mlua::{
     AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataMethods, Value,
+    WeakLua,
 };
 
 use crate::copas_core::Registration;
@@ -52,8 +53,43 @@ enum Link {
         socket: TcpStream,
         host: Option<String>,
     },
+    /// A server with an ALPN callback, reading the ClientHello.
+    Accepting(Box<TlsAccept<TcpStream>>),
     Open(Box<TlsStream<TcpStream>>),
     Closed,
+}
+
+/// A server's `alpn` callback and the state to call it in.
+#[derive(Clone)]
+pub(crate) struct AlpnCallback {
+    function: Function,
+    /// Weak: a strong handle kept in a userdata would keep the state alive forever.
+    lua: WeakLua,
+}
+
+impl std::fmt::Debug for AlpnCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AlpnCallback").field(&self.function).finish()
+    }
+}
+
+impl AlpnCallback {
+    /// Calls the callback with the client's protocols (a list of strings); its answer is
+    /// a protocol name, or nil for none.
+    fn choose(&self, offered: &[&[u8]]) -> Result<Option<Vec<u8>>, String> {
+        let lua = self.lua.try_upgrade().ok_or("the Lua state is closed")?;
+        let call = || -> mlua::Result<Option<Vec<u8>>> {
+            let list = lua.create_table()?;
+            for protocol in offered {
+                list.push(lua.create_string(protocol)?)?;
+            }
+            Ok(match self.function.call::<Value>(list)? {
+                Value::String(chosen) => Some(chosen.as_bytes().to_vec()),
+                _ => None,
+            })
+        };
+        call().map_err(|e| format!("alpn callback failed: {e}"))
+    }
 }
 
 /// The outcome of one non-blocking step.
@@ -78,6 +114,7 @@ impl<T> Step<T> {
 #[derive(Debug)]
 pub(crate) struct SslConnection {
     context: Rc<TlsContext>,
+    alpn: Option<AlpnCallback>,
     link: Link,
     buffer: ReceiveBuffer,
     timeout: Timeout,
@@ -88,6 +125,8 @@ pub(crate) struct SslConnection {
     broken: Option<String>,
     /// LuaSec's `conn:want()`: what the last operation waited for.
     want: &'static str,
+    /// Plaintext bytes handed out by `receive` and taken by `send`.
+    stats: Stats,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
     pub(crate) registration: Option<Registration>,
 }
@@ -133,9 +172,10 @@ fn want_of<T>(status: Status<T>) -> Result<T, Interest> {
 }
 
 impl SslConnection {
-    fn new(context: Rc<TlsContext>, socket: TcpStream) -> Self {
+    fn new(context: Rc<TlsContext>, alpn: Option<AlpnCallback>, socket: TcpStream) -> Self {
         Self {
             context,
+            alpn,
             link: Link::Fresh { socket, host: None },
             buffer: ReceiveBuffer::new(),
             timeout: Timeout::INFINITE,
@@ -143,6 +183,7 @@ impl SslConnection {
             eof: false,
             broken: None,
             want: "nothing",
+            stats: Stats::new(),
             registration: None,
         }
     }
@@ -150,6 +191,7 @@ impl SslConnection {
     pub(crate) fn fd(&self) -> Option<RawFd> {
         match &self.link {
             Link::Fresh { socket, .. } => Some(socket.as_raw_fd()),
+            Link::Accepting(accept) => accept.transport().map(AsRawFd::as_raw_fd),
             Link::Open(stream) => Some(stream.fd()),
             Link::Closed => None,
         }
@@ -170,7 +212,7 @@ impl SslConnection {
         self.buffer = ReceiveBuffer::new();
     }
 
-    /// Fails with the error that broke the connection, or records `error` as it.
+    /// Records `error` as what broke the connection and returns its message.
     fn fail(&mut self, error: TlsError) -> String {
         let message = tls_message(error);
         self.broken = Some(message.clone());
@@ -183,29 +225,74 @@ impl SslConnection {
         if let Some(error) = &self.broken {
             return Err(error.clone());
         }
-        if matches!(self.link, Link::Fresh { .. }) {
-            let Link::Fresh { socket, host } = std::mem::replace(&mut self.link, Link::Closed)
-            else {
-                unreachable!("matched above");
-            };
-            let host = host.or_else(|| match self.context.mode() {
-                Mode::Client => socket.peer_addr().ok().map(|peer| peer.ip().to_string()),
-                Mode::Server => None,
-            });
-            match TlsStream::new(&self.context, socket, host.as_deref()) {
-                Ok(stream) => self.link = Link::Open(Box::new(stream)),
-                Err(error) => return Err(self.fail(error)),
+        self.link = match std::mem::replace(&mut self.link, Link::Closed) {
+            Link::Fresh { socket, host } => {
+                let host = host.or_else(|| match self.context.mode() {
+                    Mode::Client => socket.peer_addr().ok().map(|peer| peer.ip().to_string()),
+                    Mode::Server => None,
+                });
+                match TlsStream::new(&self.context, socket, host.as_deref()) {
+                    Ok(stream) => Link::Open(Box::new(stream)),
+                    Err(error) => return Err(self.fail(error)),
+                }
             }
-        }
+            other => other,
+        };
         match &mut self.link {
             Link::Open(stream) => Ok(stream),
             _ => Err("closed".to_owned()),
         }
     }
 
+    /// A server with an ALPN callback reads the ClientHello first, to ask the callback.
+    fn accept_step(&mut self) -> Step<()> {
+        if let Some(error) = &self.broken {
+            return Step::Failed(error.clone());
+        }
+        let Some(callback) = self.alpn.clone() else {
+            return Step::Done(());
+        };
+        if let Link::Fresh { .. } = self.link {
+            if let Link::Fresh { socket, .. } = std::mem::replace(&mut self.link, Link::Closed) {
+                match TlsAccept::new(&self.context, socket) {
+                    Ok(accept) => self.link = Link::Accepting(Box::new(accept)),
+                    Err(error) => return Step::Failed(self.fail(error)),
+                }
+            }
+        }
+        let Link::Accepting(accept) = &mut self.link else {
+            return Step::Done(());
+        };
+        let mut failure = None;
+        let polled = accept.poll(|offered| {
+            callback.choose(offered).unwrap_or_else(|error| {
+                failure = Some(error);
+                None
+            })
+        });
+        match polled {
+            Ok(Status::Done(stream)) => {
+                self.link = Link::Open(Box::new(stream));
+                match failure {
+                    Some(error) => {
+                        self.broken = Some(error.clone());
+                        Step::Failed(error)
+                    }
+                    None => Step::Done(()),
+                }
+            }
+            Ok(Status::WantRead) => Step::Want(Interest::Read),
+            Ok(Status::WantWrite) => Step::Want(Interest::Write),
+            Err(error) => Step::Failed(self.fail(error)),
+        }
+    }
+
     fn handshake_step(&mut self) -> Step<()> {
         if self.handshaken {
             return Step::Done(());
+        }
+        if let Some(step) = self.accept_step().pending() {
+            return step;
         }
         let stream = match self.stream() {
             Ok(stream) => stream,
@@ -288,6 +375,7 @@ impl SslConnection {
                 stream.write(&data[*sent..]).map(|status| match status {
                     Status::Done(count) => {
                         *sent += count;
+                        self.stats.sent = self.stats.sent.saturating_add(count as i64);
                         Status::Done(false)
                     }
                     Status::WantRead => Status::WantRead,
@@ -342,7 +430,9 @@ impl SslConnection {
 
     /// Takes the bytes of `complete` out of the buffer.
     pub(crate) fn take<R>(&mut self, complete: Complete, deliver: impl FnOnce(&[u8]) -> R) -> R {
-        self.buffer.take(complete, deliver).0
+        let (result, consumed) = self.buffer.take(complete, deliver);
+        self.stats.received = self.stats.received.saturating_add(consumed as i64);
+        result
     }
 
     /// Takes what a failed receive of `pattern` returns as partial data.
@@ -352,19 +442,22 @@ impl SslConnection {
         deliver: impl FnOnce(&[u8]) -> R,
     ) -> R {
         let partial = self.buffer.partial(pattern);
-        self.buffer.take(partial, deliver).0
+        self.take(partial, deliver)
     }
 }
 
 /// `ssl.newcontext` results: a checked configuration, shared by the connections made from
 /// it.
 #[derive(Debug, Clone)]
-pub(crate) struct SslContext(Rc<TlsContext>);
+pub(crate) struct SslContext {
+    context: Rc<TlsContext>,
+    alpn: Option<AlpnCallback>,
+}
 
 impl UserData for SslContext {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_meta_method("__tostring", |_, context, ()| {
-            Ok(format!("SSL context: {:p}", Rc::as_ptr(&context.0)))
+            Ok(format!("SSL context: {:p}", Rc::as_ptr(&context.context)))
         });
     }
 }
@@ -444,9 +537,6 @@ fn string_list(key: &str, value: Value) -> Result<Vec<String>, String> {
                 _ => Err(format!("invalid value in '{key}' (strings expected)")),
             })
             .collect(),
-        Value::Function(_) if key == "alpn" => {
-            Err("an 'alpn' callback is not supported (give a list of protocols)".to_owned())
-        }
         other => Err(format!(
             "invalid '{key}' ({} given, string or table expected)",
             other.type_name()
@@ -502,7 +592,11 @@ fn params_from_table(params: &Table) -> Result<TlsParams, String> {
         Some(curve) => Some(curve),
         None => optional_string(params, "curves_list")?,
     };
-    out.alpn = string_list("alpn", get("alpn")?)?;
+    out.alpn = match get("alpn")? {
+        // A server's callback, kept by the Lua context (see `new_context`).
+        Value::Function(_) => Vec::new(),
+        other => string_list("alpn", other)?,
+    };
     out.server_name = optional_string(params, "servername")?;
     Ok(out)
 }
@@ -512,10 +606,23 @@ fn failed(lua: &Lua, message: &str) -> Outcome {
     values(vec![Value::Nil, Value::String(lua.create_string(message)?)])
 }
 
-fn new_context(params: &Table) -> Result<SslContext, String> {
-    let params = params_from_table(params)?;
+fn new_context(lua: &Lua, table: &Table) -> Result<SslContext, String> {
+    let params = params_from_table(table)?;
+    let alpn = match table.raw_get::<Value>("alpn") {
+        Ok(Value::Function(function)) if params.mode == Mode::Server => Some(AlpnCallback {
+            function,
+            lua: lua.weak(),
+        }),
+        Ok(Value::Function(_)) => {
+            return Err("an 'alpn' callback is for servers (give a client a list)".to_owned())
+        }
+        _ => None,
+    };
     let context = TlsContext::new(&params).map_err(|e| e.to_string())?;
-    Ok(SslContext(Rc::new(context)))
+    Ok(SslContext {
+        context: Rc::new(context),
+        alpn,
+    })
 }
 
 /// `ssl.newcontext(params)`: a context, or `nil, message`.
@@ -523,7 +630,7 @@ fn newcontext(lua: &Lua, args: &Args) -> Outcome {
     let Some(Value::Table(params)) = args.get(1) else {
         return Err(args.type_error(1, "table"));
     };
-    match new_context(params) {
+    match new_context(lua, params) {
         Ok(context) => values(vec![Value::UserData(lua.create_userdata(context)?)]),
         Err(message) => failed(lua, &message),
     }
@@ -533,12 +640,12 @@ fn newcontext(lua: &Lua, args: &Args) -> Outcome {
 /// `nil, message` for a bad configuration.
 fn wrap(lua: &Lua, kind: &Kind<SslConnection>, args: &Args) -> Outcome {
     let context = match args.get(2) {
-        Some(Value::Table(params)) => match new_context(params) {
-            Ok(context) => context.0,
+        Some(Value::Table(params)) => match new_context(lua, params) {
+            Ok(context) => context,
             Err(message) => return failed(lua, &message),
         },
         Some(Value::UserData(userdata)) => match userdata.borrow::<SslContext>() {
-            Ok(context) => context.0.clone(),
+            Ok(context) => context.clone(),
             Err(_) => return Err(argument(2, "SSL context or parameter table expected")),
         },
         _ => return Err(argument(2, "SSL context or parameter table expected")),
@@ -559,7 +666,7 @@ fn wrap(lua: &Lua, kind: &Kind<SslConnection>, args: &Args) -> Outcome {
     drop(socket);
     // SAFETY: `release_fd` handed over the open descriptor: nothing else closes it now.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let connection = SslConnection::new(context, TcpStream::from(owned));
+    let connection = SslConnection::new(context.context, context.alpn, TcpStream::from(owned));
     values(vec![Value::UserData(kind.push(lua, connection)?)])
 }
 
@@ -580,13 +687,19 @@ fn method_table(
     lua: &Lua,
     kind: &Rc<Kind<SslConnection>>,
 ) -> mlua::Result<Vec<(&'static str, Function)>> {
-    let entries: [(&str, Body); 17] = [
+    let entries: [(&str, Body); 18] = [
         ("close", |connection, _| {
             connection.close();
             success()
         }),
         ("dirty", |connection, _| {
-            values(vec![Value::Boolean(!connection.buffer.is_empty())])
+            let decrypted = match &mut connection.link {
+                Link::Open(stream) => stream.has_plaintext(),
+                _ => false,
+            };
+            values(vec![Value::Boolean(
+                decrypted || !connection.buffer.is_empty(),
+            )])
         }),
         ("dohandshake", dohandshake),
         ("getalpn", |connection, call| match &connection.link {
@@ -620,6 +733,12 @@ fn method_table(
             },
             _ => values(vec![Value::Nil]),
         }),
+        ("getstats", |connection, _| {
+            methods::get_stats(&connection.stats)
+        }),
+        ("setstats", |connection, call| {
+            methods::set_stats(&mut connection.stats, call.lua, call.args)
+        }),
         ("gettimeout", |connection, _| {
             methods::get_timeout(&connection.timeout)
         }),
@@ -634,10 +753,6 @@ fn method_table(
             values(vec![Value::String(
                 call.lua.create_string(connection.want)?,
             )])
-        }),
-        ("__tostring", |_, call| {
-            let text = format!("SSL connection: {:p}", call.address());
-            values(vec![Value::String(call.lua.create_string(text)?)])
         }),
     ];
     entries
@@ -805,8 +920,11 @@ pub(crate) fn borrow<'a>(
 pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let (kind, created) = Kind::<SslConnection>::for_state(lua)?;
     if created {
-        let mut methods = method_table(lua, &kind)?;
-        let tostring = methods.pop().map(|(_, f)| f).expect("listed last");
+        let methods = method_table(lua, &kind)?;
+        let tostring = kind.method(lua, Require::Any, |_, call| {
+            let text = format!("SSL connection: {:p}", call.address());
+            values(vec![Value::String(call.lua.create_string(text)?)])
+        })?;
         kind.fill(lua, &methods, tostring)?;
     }
     let ssl = lua.create_table()?;

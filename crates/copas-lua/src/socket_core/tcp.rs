@@ -267,27 +267,11 @@ fn set_option(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Out
 }
 
 fn get_stats(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
-    let stats = object.socket.stats();
-    values(vec![
-        number(stats.received as f64),
-        number(stats.sent as f64),
-        number(stats.age()),
-    ])
+    methods::get_stats(object.socket.stats())
 }
 
 fn set_stats(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
-    let (lua, args) = (call.lua, call.args);
-    let stats = object.socket.stats();
-    let received = truncate(args.opt_number(lua, 2, stats.received as f64)?);
-    let sent = truncate(args.opt_number(lua, 3, stats.sent as f64)?);
-    let age = args.number(lua, 4)?;
-    let stats = object.socket.stats_mut();
-    stats.received = received;
-    stats.sent = sent;
-    if let Some(age) = age {
-        stats.set_age(age);
-    }
-    success()
+    methods::set_stats(object.socket.stats_mut(), call.lua, call.args)
 }
 
 fn listen(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
