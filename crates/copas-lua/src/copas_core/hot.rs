@@ -207,7 +207,23 @@ fn receive(
         data.extend_from_slice(prefix.unwrap_or_default());
         data.extend_from_slice(bytes);
     };
-    let failure = match object.socket.try_receive_with(pattern, fill) {
+    // Once the socket waits through the reactor, a read that is known to have emptied
+    // the kernel's queue lets the next receive park without the `recv` that would
+    // return EAGAIN (one syscall of three per message in a request/reply loop).
+    let source = object.registration.as_ref().map(|r| r.source);
+    let readable = match source {
+        Some(source) if object.socket.track_drain() => {
+            hot.dispatcher.borrow().scheduler.is_ready(source)
+        }
+        _ => true,
+    };
+    let received = object
+        .socket
+        .try_receive_tracked_with(pattern, readable, fill);
+    if let Some(source) = source.filter(|_| object.socket.drained()) {
+        hot.dispatcher.borrow_mut().scheduler.clear_ready(source);
+    }
+    let failure = match received {
         Poll::Ready(Ok(())) => return Settled::Done(None),
         Poll::Pending if !expired => {
             return match park(
