@@ -16,6 +16,7 @@ local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
 local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
 local c_recv_ssl, c_send_ssl = core.recv_ssl, core.send_ssl
+local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
 
 local coroutine_create = coroutine.create
@@ -990,6 +991,9 @@ function copas.step(timeout)
       if not (ok and parked and not cancel_current) then settle(id, co, ok, err) end
     end
   end
+  -- Replies a send held back (more requests were buffered) leave by the end of the
+  -- batch at the latest, whatever their task does next.
+  if next(c_deferred) ~= nil then c_flush() end
   if step_start then
     local duration = gettime() - step_start
     stats = stats or { steps = 0, duration_tot = 0, duration_max = -1, duration_min = math.huge,
