@@ -550,8 +550,9 @@ local function settled(id, a, b, c)
   return a, b, c
 end
 
--- receive and send run once or twice per message: task_id, park and settled are
--- written out inline here, as each Lua call costs as much as the work around it.
+-- receive and send run once or twice per message: task_id, park and the common case
+-- of settled are written out here, as each Lua call costs as much as the work around
+-- it.
 function copas.receive(client, pattern, part)
   local co = coroutine_running()
   if co == current_co and co ~= nil then
@@ -571,16 +572,11 @@ function copas.receive(client, pattern, part)
       a, b, c = recv(id, client, pattern, part, timeout, false)
     end
     if a ~= true then
-      if a then
+      if a and budget > 1 then
         budget = budget - 1
-        if budget <= 0 then
-          c_sleep(id, 0)
-          park()
-        end
-      elseif b == "timeout" then
-        b = timeout_error(b)
+        return a, b, c
       end
-      return a, b, c
+      return settled(id, a, b, c)
     end
   elseif current_co ~= nil then
     error(NESTED, 2)
@@ -622,16 +618,11 @@ function copas.send(client, data, from, to)
       a, b, c = send(id, client, data, b + 1, to, timeout, false)
     end
     if a ~= true then
-      if a then
+      if a and budget > 1 then
         budget = budget - 1
-        if budget <= 0 then
-          c_sleep(id, 0)
-          park()
-        end
-      elseif b == "timeout" then
-        b = timeout_error(b)
+        return a, b, c
       end
-      return a, b, c
+      return settled(id, a, b, c)
     end
   elseif current_co ~= nil then
     error(NESTED, 2)
