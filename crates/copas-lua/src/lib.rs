@@ -23,6 +23,7 @@ use mlua::{Function, Lua, Result, Table, Value};
 mod copas_core;
 mod mime_core;
 mod socket_core;
+mod tp_core;
 
 /// A module whose body is Lua source shipped inside the library.
 struct LuaModule {
@@ -48,6 +49,10 @@ const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "copas.core",
         open: copas_core::open,
+    },
+    NativeModule {
+        name: "socket.tp.core",
+        open: tp_core::open,
     },
 ];
 
@@ -103,6 +108,26 @@ const LUA_MODULES: &[LuaModule] = &[
     LuaModule {
         name: "copas.limit",
         source: include_str!("../lua/copas/limit.lua"),
+    },
+    LuaModule {
+        name: "socket.tp",
+        source: include_str!("../lua/socket/tp.lua"),
+    },
+    LuaModule {
+        name: "socket.ftp",
+        source: include_str!("../lua/socket/ftp.lua"),
+    },
+    LuaModule {
+        name: "socket.smtp",
+        source: include_str!("../lua/socket/smtp.lua"),
+    },
+    LuaModule {
+        name: "copas.ftp",
+        source: include_str!("../lua/copas/ftp.lua"),
+    },
+    LuaModule {
+        name: "copas.smtp",
+        source: include_str!("../lua/copas/smtp.lua"),
     },
 ];
 
@@ -171,5 +196,11 @@ mod entry_points {
         copas_queue => "copas.queue",
         copas_future => "copas.future",
         copas_limit => "copas.limit",
+        socket_tp_core => "socket.tp.core",
+        socket_tp => "socket.tp",
+        socket_ftp => "socket.ftp",
+        socket_smtp => "socket.smtp",
+        copas_ftp => "copas.ftp",
+        copas_smtp => "copas.smtp",
     }
 }
