@@ -7,8 +7,8 @@
 --   ...
 --   srv:stop()                                    -- kills it, removes srv.dir
 --
--- SCRIPT is Python source run as `python3 script DIR`; it must print "PID PORT" on
--- one line once it listens. It should call `watchdog.start()` (from watchdog_exit
+-- SCRIPT is Python source run as `python3 script DIR`; it must print "PID PORT" (or
+-- "PID PORT PORT...", then in srv.ports) on one line once it listens. It should call `watchdog.start()` (from watchdog_exit
 -- import watchdog, with DIR on sys.path), which ends the server when the test's
 -- process is gone or after 110 s, in case the test dies before stopping it.
 local M = {}
@@ -81,14 +81,16 @@ function M.start(script)
   local pipe = assert(io.popen("exec python3 '" .. dir .. "/server.py' '" .. dir .. "' 2>'"
     .. dir .. "/server.log'", "r"))
   local line = pipe:read("*l")
-  local pid, port = (line or ""):match("^(%d+) (%d+)$")
+  local pid, ports = (line or ""):match("^(%d+)([ %d]+)$")
   if not pid then
     pipe:close()
     local log = M.read(dir .. "/server.log") or ""
     sh("rm -rf '" .. dir .. "'")
     return nil, "server did not start: " .. log
   end
-  return setmetatable({ pid = pid, port = tonumber(port), dir = dir, pipe = pipe }, server)
+  local list = {}
+  for port in ports:gmatch("%d+") do list[#list + 1] = tonumber(port) end
+  return setmetatable({ pid = pid, port = list[1], ports = list, dir = dir, pipe = pipe }, server)
 end
 
 return M
