@@ -27,6 +27,8 @@ authorizer.add_user("user", "secret", root, perm="elradfmwMT")
 authorizer.add_anonymous(root, perm="elr")
 handler = FTPHandler
 handler.authorizer = authorizer
+# No 3 s pause after a failed login (the error tests log in wrongly on purpose).
+handler.auth_failed_timeout = 0
 server = FTPServer(("127.0.0.1", 0), handler)
 print(os.getpid(), server.socket.getsockname()[1], flush=True)
 watchdog.start()
