@@ -36,50 +36,10 @@ pub use request::{encode_chunk, encode_head, LAST_CHUNK};
 pub use response::{Head, Limits, ResponseParser, Want};
 pub use target::{resolve_redirect, Target};
 
-/// Everything the HTTP engine can refuse; the Display is the message Lua code sees
-/// after `nil`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HttpError {
-    /// The connection ended before the first byte of a response.
-    #[error("closed")]
-    Closed,
-    /// The first line of the response is not `HTTP/1.x NNN reason`.
-    #[error("malformed status line: {0}")]
-    StatusLine(String),
-    /// A header line that cannot be parsed.
-    #[error("malformed response headers: {0}")]
-    Headers(String),
-    /// The status line and headers together exceed [`Limits::max_head`].
-    #[error("response headers too large (more than {0} bytes)")]
-    HeadTooLarge(usize),
-    /// More header fields than [`Limits::max_headers`].
-    #[error("too many response headers (more than {0})")]
-    TooManyHeaders(usize),
-    /// A Content-Length that is not one non-negative decimal number.
-    #[error("invalid content-length: {0}")]
-    ContentLength(String),
-    /// A chunk-size line that is not a hexadecimal number, or too long.
-    #[error("invalid chunk size: {0}")]
-    ChunkSize(String),
-    /// Chunk data not followed by CRLF.
-    #[error("malformed chunked body: missing CRLF after chunk data")]
-    ChunkEnd,
-    /// The connection ended in the middle of a response.
-    #[error("connection closed before the end of the response ({0})")]
-    Truncated(String),
-    /// A URL that cannot be used for a request.
-    #[error("invalid url '{url}': {reason}")]
-    Url { url: String, reason: String },
-    /// A scheme other than http and https.
-    #[error("unsupported scheme '{0}'")]
-    Scheme(String),
-    /// A method, request target or header that would break the request's framing.
-    #[error("invalid request {what}: {value}")]
-    Request { what: &'static str, value: String },
-}
+pub use crate::Error;
 
 /// The engine's result type.
-pub type Result<T> = std::result::Result<T, HttpError>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Bytes as they would be quoted in an error message: printable ASCII kept, the
 /// rest escaped, cut to a length that keeps messages readable.

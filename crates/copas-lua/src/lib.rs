@@ -25,6 +25,7 @@ mod http_core;
 mod mime_core;
 mod socket_core;
 mod ssl;
+mod tp_core;
 
 /// A module whose body is Lua source shipped inside the library.
 struct LuaModule {
@@ -58,6 +59,10 @@ const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "socket.http.core",
         open: http_core::open,
+    },
+    NativeModule {
+        name: "socket.tp.core",
+        open: tp_core::open,
     },
 ];
 
@@ -125,6 +130,26 @@ const LUA_MODULES: &[LuaModule] = &[
     LuaModule {
         name: "copas.http",
         source: include_str!("../lua/copas/http.lua"),
+    },
+    LuaModule {
+        name: "socket.tp",
+        source: include_str!("../lua/socket/tp.lua"),
+    },
+    LuaModule {
+        name: "socket.ftp",
+        source: include_str!("../lua/socket/ftp.lua"),
+    },
+    LuaModule {
+        name: "socket.smtp",
+        source: include_str!("../lua/socket/smtp.lua"),
+    },
+    LuaModule {
+        name: "copas.ftp",
+        source: include_str!("../lua/copas/ftp.lua"),
+    },
+    LuaModule {
+        name: "copas.smtp",
+        source: include_str!("../lua/copas/smtp.lua"),
     },
 ];
 
@@ -198,5 +223,11 @@ mod entry_points {
         socket_http_client => "socket.http.client",
         socket_http => "socket.http",
         copas_http => "copas.http",
+        socket_tp_core => "socket.tp.core",
+        socket_tp => "socket.tp",
+        socket_ftp => "socket.ftp",
+        socket_smtp => "socket.smtp",
+        copas_ftp => "copas.ftp",
+        copas_smtp => "copas.smtp",
     }
 }

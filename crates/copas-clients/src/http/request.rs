@@ -1,7 +1,7 @@
 //! Request encoding: the request line and headers, and chunked framing for bodies of
 //! unknown length.
 
-use super::{quote, HttpError, Result};
+use super::{quote, Error, Result};
 
 /// The chunk that ends a chunked request body (no trailers).
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -38,13 +38,13 @@ where
     V: AsRef<[u8]>,
 {
     if !is_token(method.as_bytes()) {
-        return Err(HttpError::Request {
+        return Err(Error::Request {
             what: "method",
             value: quote(method.as_bytes()),
         });
     }
     if target.is_empty() || !target.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(HttpError::Request {
+        return Err(Error::Request {
             what: "target",
             value: quote(target.as_bytes()),
         });
@@ -57,13 +57,13 @@ where
     for (name, value) in headers {
         let (name, value) = (name.as_ref(), value.as_ref());
         if !is_token(name) {
-            return Err(HttpError::Request {
+            return Err(Error::Request {
                 what: "header name",
                 value: quote(name),
             });
         }
         if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(HttpError::Request {
+            return Err(Error::Request {
                 what: "header value",
                 value: quote(value),
             });

@@ -5,7 +5,7 @@
 //! chunk-size or trailer line), so a body of any length goes through it in constant
 //! memory.
 
-use super::{quote, HttpError, Result};
+use super::{quote, Error, Result};
 
 /// Size limits that keep a hostile server from making the client buffer without end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ enum State {
     Trailers,
     UntilClose,
     Done,
-    Failed(HttpError),
+    Failed(Error),
 }
 
 /// Parses one response to a request made with a given method.
@@ -181,19 +181,17 @@ impl ResponseParser {
                 return Ok(());
             }
             State::Failed(e) => return Err(e.clone()),
-            State::Head if self.buf.is_empty() && self.interim == 0 => HttpError::Closed,
-            State::Head => HttpError::Truncated("in the response head".into()),
-            State::Length(_) => HttpError::Truncated(format!(
+            State::Head if self.buf.is_empty() && self.interim == 0 => Error::Closed,
+            State::Head => Error::Truncated("in the response head".into()),
+            State::Length(_) => Error::Truncated(format!(
                 "content-length {}, received {}",
                 self.content_length, self.body_received
             )),
-            State::ChunkSize | State::ChunkData(_) | State::ChunkEnd => {
-                HttpError::Truncated(format!(
-                    "chunked body, {} bytes received, last chunk missing",
-                    self.body_received
-                ))
-            }
-            State::Trailers => HttpError::Truncated("in the trailers".into()),
+            State::ChunkSize | State::ChunkData(_) | State::ChunkEnd => Error::Truncated(format!(
+                "chunked body, {} bytes received, last chunk missing",
+                self.body_received
+            )),
+            State::Trailers => Error::Truncated("in the trailers".into()),
         };
         self.state = State::Failed(error.clone());
         Err(error)
@@ -267,10 +265,8 @@ impl ResponseParser {
         self.buf.extend_from_slice(&data[..n]);
         if self.buf.len() > self.limits.max_line {
             return Err(match self.state {
-                State::Trailers => HttpError::HeadTooLarge(self.limits.max_line),
-                _ => {
-                    HttpError::ChunkSize(format!("line longer than {} bytes", self.limits.max_line))
-                }
+                State::Trailers => Error::HeadTooLarge(self.limits.max_line),
+                _ => Error::ChunkSize(format!("line longer than {} bytes", self.limits.max_line)),
             });
         }
         Ok((n, complete))
@@ -288,20 +284,20 @@ impl ResponseParser {
             }
             State::ChunkEnd => {
                 if !line.is_empty() {
-                    return Err(HttpError::ChunkEnd);
+                    return Err(Error::ChunkEnd);
                 }
                 self.state = State::ChunkSize;
             }
             State::Trailers => {
                 self.trailer_bytes += line.len() + 2;
                 if self.trailer_bytes > self.limits.max_head {
-                    return Err(HttpError::HeadTooLarge(self.limits.max_head));
+                    return Err(Error::HeadTooLarge(self.limits.max_head));
                 }
                 if line.is_empty() {
                     self.state = State::Done;
                 } else if line[0] == b' ' || line[0] == b'\t' {
                     let last = self.trailers.last_mut().ok_or_else(|| {
-                        HttpError::Headers(format!("continuation line {}", quote(line)))
+                        Error::Headers(format!("continuation line {}", quote(line)))
                     })?;
                     last.1.extend_from_slice(line);
                 } else {
@@ -309,12 +305,12 @@ impl ResponseParser {
                         .iter()
                         .position(|&b| b == b':')
                         .filter(|&i| i > 0)
-                        .ok_or_else(|| HttpError::Headers(format!("trailer {}", quote(line))))?;
+                        .ok_or_else(|| Error::Headers(format!("trailer {}", quote(line))))?;
                     let name =
                         String::from_utf8_lossy(line[..colon].trim_ascii()).to_ascii_lowercase();
                     let value = line[colon + 1..].trim_ascii().to_vec();
                     if self.trailers.len() >= self.limits.max_headers {
-                        return Err(HttpError::TooManyHeaders(self.limits.max_headers));
+                        return Err(Error::TooManyHeaders(self.limits.max_headers));
                     }
                     self.trailers.push((name, value));
                 }
@@ -340,7 +336,7 @@ impl ResponseParser {
         }
         let size = found.unwrap_or(self.buf.len());
         if size > self.limits.max_head {
-            return Err(HttpError::HeadTooLarge(self.limits.max_head));
+            return Err(Error::HeadTooLarge(self.limits.max_head));
         }
         Ok(found)
     }
@@ -353,7 +349,7 @@ impl ResponseParser {
         if (100..200).contains(&head.code) && head.code != 101 {
             self.interim += 1;
             if self.interim > MAX_INTERIM {
-                return Err(HttpError::Headers(format!(
+                return Err(Error::Headers(format!(
                     "more than {MAX_INTERIM} interim (1xx) responses"
                 )));
             }
@@ -401,9 +397,9 @@ impl ResponseParser {
             .flat_map(|v| v.split(|&b| b == b','))
         {
             let value = value.trim_ascii();
-            let n = parse_decimal(value).ok_or_else(|| HttpError::ContentLength(quote(value)))?;
+            let n = parse_decimal(value).ok_or_else(|| Error::ContentLength(quote(value)))?;
             if length.is_some_and(|l| l != n) {
-                return Err(HttpError::ContentLength("conflicting values".into()));
+                return Err(Error::ContentLength("conflicting values".into()));
             }
             length = Some(n);
         }
@@ -444,10 +440,10 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64> {
     let size = line.split(|&b| b == b';').next().unwrap_or_default();
     let size = size.trim_ascii();
     if size.is_empty() || size.len() > 16 || !size.iter().all(u8::is_ascii_hexdigit) {
-        return Err(HttpError::ChunkSize(quote(line)));
+        return Err(Error::ChunkSize(quote(line)));
     }
-    let text = std::str::from_utf8(size).map_err(|_| HttpError::ChunkSize(quote(line)))?;
-    u64::from_str_radix(text, 16).map_err(|_| HttpError::ChunkSize(quote(line)))
+    let text = std::str::from_utf8(size).map_err(|_| Error::ChunkSize(quote(line)))?;
+    u64::from_str_radix(text, 16).map_err(|_| Error::ChunkSize(quote(line)))
 }
 
 fn parse_head(raw: &[u8], max_headers: usize) -> Result<Head> {
@@ -461,21 +457,21 @@ fn parse_head(raw: &[u8], max_headers: usize) -> Result<Head> {
     match config.parse_response(&mut response, raw) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
-            return Err(HttpError::Headers("incomplete header block".into()));
+            return Err(Error::Headers("incomplete header block".into()));
         }
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(HttpError::TooManyHeaders(max_headers));
+            return Err(Error::TooManyHeaders(max_headers));
         }
         Err(httparse::Error::Version | httparse::Error::Status | httparse::Error::Token) => {
-            return Err(HttpError::StatusLine(quote(&status)));
+            return Err(Error::StatusLine(quote(&status)));
         }
         Err(e) if response.code.is_none() => {
-            return Err(HttpError::StatusLine(format!("{} ({e})", quote(&status))));
+            return Err(Error::StatusLine(format!("{} ({e})", quote(&status))));
         }
-        Err(e) => return Err(HttpError::Headers(e.to_string())),
+        Err(e) => return Err(Error::Headers(e.to_string())),
     }
     let (Some(code), Some(minor_version)) = (response.code, response.version) else {
-        return Err(HttpError::StatusLine(quote(&status)));
+        return Err(Error::StatusLine(quote(&status)));
     };
     let headers = response
         .headers

@@ -1,7 +1,7 @@
 //! Request URLs: what to connect to, what to put in the request line and the Host
 //! header, the connection pool key, and resolving redirect locations.
 
-use super::{HttpError, Result};
+use super::{Error, Result};
 use url::Url;
 
 /// An absolute http or https URL taken apart for sending a request.
@@ -26,8 +26,8 @@ pub struct Target {
     pub password: Option<String>,
 }
 
-fn url_error(url: &str, reason: impl ToString) -> HttpError {
-    HttpError::Url {
+fn url_error(url: &str, reason: impl ToString) -> Error {
+    Error::Url {
         url: url.to_string(),
         reason: reason.to_string(),
     }
@@ -71,7 +71,7 @@ impl Target {
         let mut url = Url::parse(text.trim()).map_err(|e| url_error(text, e))?;
         let scheme = url.scheme().to_string();
         let default_port =
-            Self::default_port(&scheme).ok_or_else(|| HttpError::Scheme(scheme.clone()))?;
+            Self::default_port(&scheme).ok_or_else(|| Error::Scheme(scheme.clone()))?;
         url.set_fragment(None);
         let host = match url.host() {
             Some(url::Host::Domain(d)) if !d.is_empty() => d.to_string(),
@@ -127,7 +127,7 @@ pub fn resolve_redirect(base: &str, location: &str) -> Result<String> {
         .join(location.trim())
         .map_err(|e| url_error(location, e))?;
     if Target::default_port(next.scheme()).is_none() {
-        return Err(HttpError::Scheme(next.scheme().to_string()));
+        return Err(Error::Scheme(next.scheme().to_string()));
     }
     Ok(next.to_string())
 }
@@ -163,7 +163,7 @@ mod tests {
     fn refused_urls() {
         assert_eq!(
             Target::parse("ftp://x/").unwrap_err(),
-            HttpError::Scheme("ftp".into())
+            Error::Scheme("ftp".into())
         );
         assert!(Target::parse("no scheme").is_err());
         assert!(Target::parse("http://").is_err());

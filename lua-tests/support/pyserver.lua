@@ -1,0 +1,96 @@
+-- Starts a Python server for a test (pyftpdlib, aiosmtpd) on 127.0.0.1 with an
+-- ephemeral port, and stops it:
+--
+--   local pyserver = require("pyserver")
+--   if not pyserver.has("pyftpdlib") then ... skip ... end
+--   local srv = assert(pyserver.start(SCRIPT))   -- srv.port, srv.dir (a temp dir)
+--   ...
+--   srv:stop()                                    -- kills it, removes srv.dir
+--
+-- SCRIPT is Python source run as `python3 script DIR`; it must print "PID PORT" (or
+-- "PID PORT PORT...", then in srv.ports) on one line once it listens. It should call `watchdog.start()` (from watchdog_exit
+-- import watchdog, with DIR on sys.path), which ends the server when the test's
+-- process is gone or after 110 s, in case the test dies before stopping it.
+local M = {}
+
+local function succeeded(a, _, c)
+  -- os.execute gives a status number on Lua 5.1, true/nil, "exit", code later.
+  if type(a) == "number" then return a == 0 end
+  return a == true and (c == nil or c == 0)
+end
+
+local function sh(command)
+  return succeeded(os.execute(command))
+end
+
+function M.has(module)
+  return sh("python3 -c 'import " .. module .. "' >/dev/null 2>&1")
+end
+
+function M.tmpdir()
+  local pipe = assert(io.popen("mktemp -d", "r"))
+  local dir = pipe:read("*l")
+  pipe:close()
+  return assert(dir, "mktemp -d failed")
+end
+
+function M.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+local server = {}
+server.__index = server
+
+function server:stop()
+  if self.pid then sh("kill " .. self.pid .. " 2>/dev/null") end
+  self.pid = nil
+  if self.pipe then self.pipe:close() end
+  self.pipe = nil
+  sh("rm -rf '" .. self.dir .. "'")
+end
+
+local WATCHDOG = [=[
+import os, threading, time
+
+class watchdog:
+    @staticmethod
+    def start():
+        parent = os.getppid()
+        deadline = time.monotonic() + 110
+        def watch():
+            while os.getppid() == parent and time.monotonic() < deadline:
+                time.sleep(0.2)
+            os._exit(0)
+        threading.Thread(target=watch, daemon=True).start()
+]=]
+
+function M.start(script)
+  local dir = M.tmpdir()
+  M.write(dir .. "/watchdog_exit.py", WATCHDOG)
+  M.write(dir .. "/server.py", script)
+  local pipe = assert(io.popen("exec python3 '" .. dir .. "/server.py' '" .. dir .. "' 2>'"
+    .. dir .. "/server.log'", "r"))
+  local line = pipe:read("*l")
+  local pid, ports = (line or ""):match("^(%d+)([ %d]+)$")
+  if not pid then
+    pipe:close()
+    local log = M.read(dir .. "/server.log") or ""
+    sh("rm -rf '" .. dir .. "'")
+    return nil, "server did not start: " .. log
+  end
+  local list = {}
+  for port in ports:gmatch("%d+") do list[#list + 1] = tonumber(port) end
+  return setmetatable({ pid = pid, port = list[1], ports = list, dir = dir, pipe = pipe }, server)
+end
+
+return M
