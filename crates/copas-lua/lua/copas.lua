@@ -266,15 +266,20 @@ local function check_sleeptime(t, fname)
   end
 end
 
+-- Timer loops call sleep once per tick: the task lookup is written out here.
 function copas.sleep(sleeptime)
-  check_sleeptime(sleeptime, "sleep")
-  sleeptime = sleeptime or 0
-  local id = task_id(2)
-  if not id then
+  if sleeptime == nil then
+    sleeptime = 0
+  elseif type(sleeptime) ~= "number" then
+    check_sleeptime(sleeptime, "sleep")
+  end
+  local co = coroutine_running()
+  if co ~= current_co or co == nil then
+    if current_co ~= nil then error(NESTED, 2) end
     if sleeptime > 0 then socket.sleep(sleeptime) end
     return
   end
-  c_sleep(id, sleeptime)
+  c_sleep(current_id, sleeptime)
   park()
 end
 
