@@ -186,41 +186,6 @@ pub fn open(lua: &Lua) -> Result<Table> {
     let shared = dispatcher(lua)?;
     let core = lua.create_table()?;
 
-    // step(timeout, ready, alarms) -> number of ready ids, number of alarm ids.
-    // Waits at most `timeout` seconds (nil: until something happens), then writes the
-    // ids of the tasks to resume into `ready[1..n]` and of alarms due into `alarms`.
-    let d = shared.clone();
-    core.set(
-        "step",
-        lua.create_function(
-            move |_, (timeout, ready, alarms): (Option<f64>, Table, Table)| {
-                let mut guard = d.borrow_mut();
-                let d = &mut *guard;
-                let timeout = match timeout {
-                    Some(t) if t.is_nan() || t < 0.0 => Some(Duration::ZERO),
-                    // Nothing can wake an idle scheduler: waiting "until something
-                    // happens" would be forever.
-                    None if d.scheduler.is_idle() => Some(Duration::ZERO),
-                    other => seconds(other),
-                };
-                d.scheduler.poll(timeout).map_err(runtime_error)?;
-                d.batch.clear();
-                d.scheduler.take_ready(&mut d.batch);
-                d.alarms.clear();
-                d.scheduler.take_alarms(&mut d.alarms);
-                for index in 0..d.batch.len() {
-                    let id = d.batch[index];
-                    d.release_foreign(id);
-                    ready.raw_set(index + 1, id_value(id))?;
-                }
-                for (index, id) in d.alarms.iter().enumerate() {
-                    alarms.raw_set(index + 1, id_value(*id))?;
-                }
-                Ok((d.batch.len(), d.alarms.len()))
-            },
-        )?,
-    )?;
-
     let d = shared.clone();
     core.set(
         "wakeup",

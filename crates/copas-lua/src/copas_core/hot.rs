@@ -1,5 +1,5 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
-//! C functions: `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`.
+//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
 //! that parks, the receive that completes, the send); every thread is spawned, sleeps
@@ -26,7 +26,7 @@ use copas_sched::{Interest, Wake};
 use luasocket_core::{Error, ReceivePattern, SendRange, TcpState};
 use mlua::{ffi, Function, Lua, Result, Table};
 
-use super::{park, seconds, Attempt, SharedDispatcher, TaskData};
+use super::{id_value, park, seconds, Attempt, SharedDispatcher, TaskData};
 use crate::socket_core::object::{slot_at, Slot};
 use crate::socket_core::tcp::{self, TcpObject};
 
@@ -37,6 +37,8 @@ struct HotPath {
     data: RefCell<Vec<u8>>,
     /// An error message to return or raise.
     message: RefCell<String>,
+    /// Task ids `step` is about to write into Lua tables.
+    ids: RefCell<Vec<ffi::lua_Integer>>,
 }
 
 /// How an operation ended, once every Rust value it used is dropped.
@@ -56,7 +58,7 @@ enum Settled {
     Deferred(f64),
 }
 
-/// Adds `recv`, `send`, `flush`, `spawn`, `sleep` and `remove` to `core`, and
+/// Adds `step`, `recv`, `send`, `flush`, `spawn`, `sleep` and `remove` to `core`, and
 /// `deferred`: the set of sockets holding back replies (see `send`), which `copas.lua`
 /// flushes after each batch of resumes.
 pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -> Result<()> {
@@ -64,6 +66,7 @@ pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -
         dispatcher: Rc::clone(dispatcher),
         data: RefCell::new(Vec::new()),
         message: RefCell::new(String::new()),
+        ids: RefCell::new(Vec::new()),
     });
     let address = Rc::as_ptr(&hot).cast::<c_void>().cast_mut();
     // The functions reach the HotPath through a light userdata: app data keeps it alive
@@ -73,6 +76,7 @@ pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -
     let deferred = lua.create_table()?;
     core.set("deferred", deferred.clone())?;
     for (name, body) in [
+        ("step", step as ffi::lua_CFunction),
         ("recv", recv as ffi::lua_CFunction),
         ("send", send as ffi::lua_CFunction),
         ("flush", flush as ffi::lua_CFunction),
@@ -598,5 +602,88 @@ unsafe extern "C-unwind" fn sleep(state: *mut ffi::lua_State) -> c_int {
                 .map(|()| Reply::Nothing)
                 .map_err(|err| err.to_string())
         })
+    }
+}
+
+/// Raises the message in `hot.message`.
+///
+/// # Safety
+/// As for [`finish`]: nothing that needs dropping may be alive in the caller.
+unsafe fn raise(state: *mut ffi::lua_State, hot: &HotPath) -> c_int {
+    // SAFETY: the message buffer is not borrowed while Lua runs; see `finish`.
+    unsafe { finish(state, hot, Settled::Raise) }
+}
+
+/// step(timeout, ready, alarms) -> number of ready ids, number of alarm ids.
+/// Waits at most `timeout` seconds (nil: until something happens), then writes the ids
+/// of the tasks to resume into `ready[1..n]` and of the alarms due into `alarms`.
+unsafe extern "C-unwind" fn step(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a function made by `register`. The Rust part runs in `scheduler_work`
+    // with every guard dropped before the tables are written; the ids are read through
+    // a pointer into `hot.ids`, which nothing touches until the next call (a collection
+    // step inside lua_rawseti may run finalizers, which use only the dispatcher).
+    unsafe {
+        let hot = hot_path(state);
+        if ffi::lua_type(state, 2) != ffi::LUA_TTABLE || ffi::lua_type(state, 3) != ffi::LUA_TTABLE
+        {
+            set_message(hot, "copas.core.step expects (timeout, table, table)");
+            return raise(state, hot);
+        }
+        let timeout = match ffi::lua_type(state, 1) {
+            ffi::LUA_TNUMBER => Some(ffi::lua_tonumber(state, 1)),
+            _ => None,
+        };
+        let counts = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<_, String> {
+            let mut guard = hot
+                .dispatcher
+                .try_borrow_mut()
+                .map_err(|_| "copas.core.step called from inside the scheduler".to_owned())?;
+            let d = &mut *guard;
+            let timeout = match timeout {
+                Some(t) if t.is_nan() || t < 0.0 => Some(Duration::ZERO),
+                // Nothing can wake an idle scheduler: waiting "until something happens"
+                // would be forever.
+                None if d.scheduler.is_idle() => Some(Duration::ZERO),
+                other => seconds(other),
+            };
+            d.scheduler.poll(timeout).map_err(|err| err.to_string())?;
+            d.batch.clear();
+            d.scheduler.take_ready(&mut d.batch);
+            d.alarms.clear();
+            d.scheduler.take_alarms(&mut d.alarms);
+            let mut ids = hot.ids.borrow_mut();
+            ids.clear();
+            for index in 0..d.batch.len() {
+                let id = d.batch[index];
+                d.release_foreign(id);
+                ids.push(id_value(id) as ffi::lua_Integer);
+            }
+            ids.extend(d.alarms.iter().map(|id| id_value(*id) as ffi::lua_Integer));
+            Ok((d.batch.len(), d.alarms.len()))
+        }));
+        let (ready, alarms) = match counts {
+            Ok(Ok(counts)) => counts,
+            Ok(Err(message)) => {
+                set_message(hot, message);
+                return raise(state, hot);
+            }
+            Err(_) => {
+                set_message(hot, "internal error in copas.core (panic)");
+                return raise(state, hot);
+            }
+        };
+        let ids = {
+            let ids = hot.ids.borrow();
+            ids.as_ptr()
+        };
+        for (table, first, count) in [(2, 0, ready), (3, ready, alarms)] {
+            for index in 0..count {
+                ffi::lua_pushinteger(state, *ids.add(first + index));
+                ffi::lua_rawseti(state, table, (index + 1) as _);
+            }
+        }
+        ffi::lua_pushinteger(state, ready as ffi::lua_Integer);
+        ffi::lua_pushinteger(state, alarms as ffi::lua_Integer);
+        2
     }
 }
