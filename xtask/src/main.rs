@@ -2,6 +2,7 @@
 //!
 //! Kept to std and libc so that it compiles in seconds on a cold CI machine.
 
+mod bench;
 mod child;
 mod ci;
 mod elf;
@@ -26,7 +27,10 @@ commands:
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
         the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
-  bench not implemented yet (issue #6)";
+  bench [--quick] [--runs N] [--only SCENARIO,...] [--targets runner,lua54,luajit,original,ref]
+        release benchmarks side by side (issue #6); the original Copas runs when
+        COPAS_ORIGINAL names its src directory (':'-separated extra directories for
+        binaryheap, timerwheel, coxpcall); tables go to target/bench/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,7 +42,7 @@ fn main() -> ExitCode {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
         "ci" => ci::command(rest),
-        "bench" => Err("bench is not implemented yet (issue #6)".into()),
+        "bench" => bench::command(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
