@@ -39,6 +39,8 @@ const LUA_DIR: &str = "bench/lua";
 const CLIENT_THREADS: usize = 10;
 const SERVER_CORE: usize = 0;
 const CLIENT_CORE: usize = 1;
+/// Machine load (% of one core) under which a run may start.
+pub const QUIET_LOAD: f64 = 15.0;
 
 /// What a scenario does; its figures are the JSON the workload or the loadgen prints.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -233,8 +235,10 @@ pub struct Settings {
     pub duration: f64,
     pub timers_seconds: f64,
     pub http_requests: usize,
-    /// How long to wait for other processes to quiet down before each run.
+    /// How long to wait for other processes to quiet down before each run, and in all:
+    /// on a machine that stays busy the run must still end.
     pub quiet_wait: Duration,
+    pub quiet_budget: Duration,
 }
 
 impl Settings {
@@ -247,6 +251,7 @@ impl Settings {
                 timers_seconds: 1.0,
                 http_requests: 2000,
                 quiet_wait: Duration::ZERO,
+                quiet_budget: Duration::ZERO,
             }
         } else {
             Settings {
@@ -255,7 +260,8 @@ impl Settings {
                 duration: 3.0,
                 timers_seconds: 3.0,
                 http_requests: 10_000,
-                quiet_wait: Duration::from_secs(20),
+                quiet_wait: Duration::from_secs(10),
+                quiet_budget: Duration::from_secs(180),
             }
         };
         if let Some(runs) = options.runs {
@@ -334,6 +340,7 @@ pub fn command(args: &[String]) -> Result {
         certs: None,
     };
     let started = Instant::now();
+    let mut waited = Duration::ZERO;
     let mut results = Vec::new();
     for &scenario in &scenarios {
         let mut cells = Vec::new();
@@ -343,8 +350,17 @@ pub fn command(args: &[String]) -> Result {
                 let outcome = match &target.about {
                     Err(why) => Outcome::Skipped(format!("target unavailable: {why}")),
                     Ok(_) => {
-                        wait_quiet(settings.quiet_wait);
-                        bench.run(scenario, target, run)
+                        let limit = settings
+                            .quiet_wait
+                            .min(settings.quiet_budget.saturating_sub(waited));
+                        let wait_started = Instant::now();
+                        let load = wait_quiet(limit);
+                        waited += wait_started.elapsed();
+                        let mut outcome = bench.run(scenario, target, run);
+                        if let Outcome::Measured(figures) = &mut outcome {
+                            figures.insert("load_before_pct".into(), load.round());
+                        }
+                        outcome
                     }
                 };
                 println!(
@@ -369,7 +385,8 @@ pub fn command(args: &[String]) -> Result {
     drop(bench);
 
     let machine = machine();
-    let table = report::markdown(&results, &options.targets);
+    let mut table = report::markdown(&results, &options.targets);
+    table.push_str(&report::noise(&results, &settings, waited));
     println!("\n{table}");
     let markdown = format!(
         "# cargo xtask bench\n\n{}\n\n{} run(s) per cell, medians; {:.0} s in all.\n\n{}\n\n{table}\n",
@@ -1003,16 +1020,18 @@ fn make_certificates(dir: &Path) -> std::result::Result<(), String> {
 }
 
 /// Waits (up to `limit`) until other processes use less than 15 % of a core, so that a
-/// run does not start in the middle of someone's build.
-fn wait_quiet(limit: Duration) {
+/// run does not start in the middle of someone's build. Returns the last measured load
+/// in % of one core (sampled at least once).
+fn wait_quiet(limit: Duration) -> f64 {
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
+    loop {
         let (busy0, at0) = (busy_ticks(), Instant::now());
         thread::sleep(Duration::from_millis(500));
         let ticks = busy_ticks().saturating_sub(busy0) as f64;
         // /proc/stat counts in USER_HZ, 100 per second on Linux.
-        if ticks / 100.0 / at0.elapsed().as_secs_f64() < 0.15 {
-            return;
+        let load = ticks / at0.elapsed().as_secs_f64();
+        if load < QUIET_LOAD || Instant::now() >= deadline {
+            return load;
         }
     }
 }

@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::json;
-use super::{Cell, Kind, Outcome, Scenario, ScenarioResult, Settings, Target, TargetKind};
+use super::{
+    Cell, Kind, Outcome, Scenario, ScenarioResult, Settings, Target, TargetKind, QUIET_LOAD,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Aggregate {
@@ -360,6 +363,27 @@ pub fn markdown(results: &[ScenarioResult], targets: &[TargetKind]) -> String {
          elsewhere. `served`: connections that got at least one echo in the measured window.\n",
     );
     out
+}
+
+/// How many runs started while other processes kept the machine busy.
+pub fn noise(results: &[ScenarioResult], settings: &Settings, waited: Duration) -> String {
+    let loads: Vec<f64> = results
+        .iter()
+        .flat_map(|result| &result.cells)
+        .flat_map(|cell| &cell.runs)
+        .filter_map(|run| match run {
+            Outcome::Measured(figures) => figures.get("load_before_pct").copied(),
+            _ => None,
+        })
+        .collect();
+    let busy = loads.iter().filter(|&&load| load >= QUIET_LOAD).count();
+    format!(
+        "{busy} of {} runs started while other processes used ≥ {QUIET_LOAD:.0} % of a core \
+         (each run waited up to {} s for quiet, {:.0} s of waiting in all).\n",
+        loads.len(),
+        settings.quiet_wait.as_secs(),
+        waited.as_secs_f64()
+    )
 }
 
 /// Every run's figures and the medians, for other tools.
