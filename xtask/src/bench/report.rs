@@ -45,12 +45,15 @@ impl Goal {
                 format!("all served, ≥ {:.0} % of ref", share * 100.0)
             }
             Goal::OriginalTimes { factor, fallback } => {
-                format!("≥ {factor}× original (BASELINE {})", group(fallback, 0))
+                format!(
+                    "≥ {factor}× original ({} in BASELINE.md if not run)",
+                    group(fallback, 0)
+                )
             }
             Goal::AtLeast(value) => format!("≥ {}", group(value, 0)),
             Goal::Below(value) => format!("< {value}"),
             Goal::NoMoreThanOriginal { fallback } => {
-                format!("≤ original (BASELINE {fallback})")
+                format!("≤ original ({fallback} in BASELINE.md if not run)")
             }
         }
     }
