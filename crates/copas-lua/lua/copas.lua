@@ -171,21 +171,19 @@ local function finish(id, co, ok, err)
   end
 end
 
-local function tick(id, co)
-  current_id, current_co = id, co
-  parked, cancel_current = false, false
-  budget = FAIR_BUDGET
+-- The first resume of a task passes its start arguments; also logs when debugging.
+local function resume_with_args(id, co)
   if debug_log then debug_log("resuming '", object_names[co], "'") end
-  local ok, err
   local args = start_args[id]
   if args then
     start_args[id] = nil
-    ok, err = coroutine_resume(co, unpack(args, 1, args.n))
-  else
-    ok, err = coroutine_resume(co)
+    return coroutine_resume(co, unpack(args, 1, args.n))
   end
-  current_id, current_co = nil, nil
-  if ok and parked and not cancel_current then return end
+  return coroutine_resume(co)
+end
+
+-- After a resume that did not end in a park: removed, finished or failed.
+local function settle(id, co, ok, err)
   if cancel_current then
     forget(id, co)
     autoclose_socket[id] = nil
@@ -550,16 +548,35 @@ local function settled(id, a, b, c)
   return a, b, c
 end
 
+-- receive and send run once or twice per message: task_id, park and settled are
+-- written out inline here, as each Lua call costs as much as the work around it.
 function copas.receive(client, pattern, part)
-  local id = task_id(2)
-  if id then
+  local co = coroutine_running()
+  if co == current_co and co ~= nil then
+    local id = current_id
     local timeout = receive_timeouts[client]
     local a, b, c = c_recv(id, client, pattern, part, timeout, true)
     while a == false do
-      park()
+      parked = true
+      budget = FAIR_BUDGET
+      if debug_log then debug_log("yielding '", object_names[co], "'") end
+      coroutine_yield()
       a, b, c = c_recv(id, client, pattern, part, timeout, false)
     end
-    if a ~= true then return settled(id, a, b, c) end
+    if a ~= true then
+      if a then
+        budget = budget - 1
+        if budget <= 0 then
+          c_sleep(id, 0)
+          park()
+        end
+      elseif b == "timeout" then
+        b = timeout_error(b)
+      end
+      return a, b, c
+    end
+  elseif current_co ~= nil then
+    error(NESTED, 2)
   end
   return generic_receive(client, pattern, part)
 end
@@ -580,15 +597,32 @@ function copas.receivefrom(client, size)
 end
 
 function copas.send(client, data, from, to)
-  local id = task_id(2)
-  if id then
+  local co = coroutine_running()
+  if co == current_co and co ~= nil then
+    local id = current_id
     local timeout = send_timeouts[client]
     local a, b, c = c_send(id, client, data, from, to, timeout, true)
     while a == false do
-      park()
+      parked = true
+      budget = FAIR_BUDGET
+      if debug_log then debug_log("yielding '", object_names[co], "'") end
+      coroutine_yield()
       a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
     end
-    if a ~= true then return settled(id, a, b, c) end
+    if a ~= true then
+      if a then
+        budget = budget - 1
+        if budget <= 0 then
+          c_sleep(id, 0)
+          park()
+        end
+      elseif b == "timeout" then
+        b = timeout_error(b)
+      end
+      return a, b, c
+    end
+  elseif current_co ~= nil then
+    error(NESTED, 2)
   end
   return generic_send(client, data, from, to)
 end
@@ -919,10 +953,23 @@ function copas.step(timeout)
   for i = 1, nalarms do
     fire_alarm(alarm_ids[i])
   end
+  -- Resuming is written out here (not a function) as it runs once per message.
   for i = 1, n do
     local id = ready_ids[i]
     local co = threads[id]
-    if co then tick(id, co) end
+    if co then
+      current_id, current_co = id, co
+      parked, cancel_current = false, false
+      budget = FAIR_BUDGET
+      local ok, err
+      if start_args[id] or debug_log then
+        ok, err = resume_with_args(id, co)
+      else
+        ok, err = coroutine_resume(co)
+      end
+      current_id, current_co = nil, nil
+      if not (ok and parked and not cancel_current) then settle(id, co, ok, err) end
+    end
   end
   if step_start then
     local duration = gettime() - step_start

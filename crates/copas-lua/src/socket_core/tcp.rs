@@ -2,6 +2,7 @@
 //! `tcp{server}`, and the constructors `tcp`, `tcp4`, `tcp6` and `connect`.
 
 use std::net::Shutdown;
+use std::rc::Rc;
 use std::time::Instant;
 
 use luasocket_core::{
@@ -77,8 +78,7 @@ pub(crate) fn borrow<'a>(
 /// Makes the Lua object of a client socket accepted outside a method (the Copas
 /// accept fast path).
 pub(crate) fn wrap_client(lua: &Lua, socket: TcpSocket) -> Result<AnyUserData> {
-    let (kind, _) = Kind::<TcpObject>::for_state(lua)?;
-    kind.push(
+    kind(lua)?.push(
         lua,
         TcpObject {
             socket,
@@ -87,13 +87,20 @@ pub(crate) fn wrap_client(lua: &Lua, socket: TcpSocket) -> Result<AnyUserData> {
     )
 }
 
-/// Adds the `tcp` constructors to `socket.core`.
-pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+/// The TCP kind of this Lua state, its metatables filled on first use (whichever of
+/// `socket.core` and `copas.core` asks first).
+pub(crate) fn kind(lua: &Lua) -> Result<Rc<Kind<TcpObject>>> {
     let (kind, created) = Kind::<TcpObject>::for_state(lua)?;
     if created {
         let methods = method_table(lua, &kind)?;
         kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
     }
+    Ok(kind)
+}
+
+/// Adds the `tcp` constructors to `socket.core`.
+pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+    let kind = kind(lua)?;
     for (name, family) in [
         ("tcp", Family::Unspec),
         ("tcp4", Family::Inet),
