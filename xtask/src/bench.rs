@@ -755,7 +755,14 @@ impl Bench<'_> {
     fn tls(&mut self, target: &Target, log: &Path) -> Result<Outcome> {
         if self.certs.is_none() {
             let dir = self.workspace.target.join("bench").join("certs");
-            self.certs = Some(make_certificates(&dir).map(|()| dir));
+            // The test certificates of `cargo xtask test-lua`, made afresh.
+            let _ = fs::remove_dir_all(&dir);
+            self.certs = Some(
+                fs::create_dir_all(&dir)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| crate::certs::generate(&dir).map_err(|e| e.to_string()))
+                    .map(|()| dir),
+            );
         }
         let dir = match self.certs.as_ref() {
             Some(Ok(dir)) => dir.clone(),
@@ -952,71 +959,6 @@ impl Drop for Nginx {
 /// A port nothing listens on right now (the kernel's pick; taken back at once).
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A test CA and a localhost certificate signed by it, made with the openssl CLI.
-fn make_certificates(dir: &Path) -> std::result::Result<(), String> {
-    if find_program("openssl").is_none() {
-        return Err("openssl is not installed".into());
-    }
-    let _ = fs::remove_dir_all(dir);
-    fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .map_err(|e| e.to_string())?;
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"],
-            &key[..],
-            &["-keyout", "ca.key", "-out", "ca.pem"],
-        ]
-        .concat(),
-        [
-            &["req"],
-            &key[..],
-            &["-keyout", "localhost.key", "-out", "localhost.csr"],
-        ]
-        .concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "localhost.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "localhost.pem",
-        ],
-    ];
-    for (step, subject) in steps.iter().zip(["/CN=bench CA", "/CN=localhost", ""]) {
-        let mut openssl = Command::new("openssl");
-        openssl.args(step).args(["-days", "2"]).current_dir(dir);
-        if !subject.is_empty() {
-            openssl.args(["-subj", subject]);
-        }
-        let done = child::run(openssl, Duration::from_secs(30)).map_err(|e| e.to_string())?;
-        if !done.status.success() {
-            return Err(format!(
-                "openssl: {}",
-                last_line(&done.stderr).unwrap_or("failed")
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Waits (up to `limit`) until other processes use less than 15 % of a core, so that a

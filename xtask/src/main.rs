@@ -1,8 +1,10 @@
 //! Project tasks, run as `cargo xtask <command>` from anywhere in the workspace.
 //!
-//! Kept to std and libc so that it compiles in seconds on a cold CI machine.
+//! Kept to std, libc and rcgen (the test certificates) so that it compiles quickly on a
+//! cold CI machine.
 
 mod bench;
+mod certs;
 mod child;
 mod ci;
 mod elf;
@@ -26,6 +28,9 @@ commands:
   test-lua [--lua runner,lua54,lua51,luajit] [FILTER]
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
         the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
+  test-certs DIR
+        write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
+        for running a TLS test by hand
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
   bench [--quick] [--runs N] [--only SCENARIO,...] [--targets runner,lua54,luajit,original,ref]
         release benchmarks side by side (issue #6); the original Copas runs when
@@ -42,6 +47,10 @@ fn main() -> ExitCode {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
         "ci" => ci::command(rest),
+        "test-certs" => match rest {
+            [dir] => certs::generate(std::path::Path::new(dir)),
+            _ => Err("usage: cargo xtask test-certs DIR".into()),
+        },
         "bench" => bench::command(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

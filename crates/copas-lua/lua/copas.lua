@@ -15,6 +15,7 @@ local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.wa
 local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
 local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
+local c_recv_ssl, c_send_ssl = core.recv_ssl, core.send_ssl
 local c_query, c_answer = core.query, core.answer
 
 local coroutine_create = coroutine.create
@@ -555,13 +556,18 @@ function copas.receive(client, pattern, part)
   if co == current_co and co ~= nil then
     local id = current_id
     local timeout = receive_timeouts[client]
-    local a, b, c = c_recv(id, client, pattern, part, timeout, true)
+    local recv = c_recv
+    local a, b, c = recv(id, client, pattern, part, timeout, true)
+    if a == true then
+      recv = c_recv_ssl
+      a, b, c = recv(id, client, pattern, part, timeout, true)
+    end
     while a == false do
       parked = true
       budget = FAIR_BUDGET
       if debug_log then debug_log("yielding '", object_names[co], "'") end
       coroutine_yield()
-      a, b, c = c_recv(id, client, pattern, part, timeout, false)
+      a, b, c = recv(id, client, pattern, part, timeout, false)
     end
     if a ~= true then
       if a then
@@ -601,13 +607,18 @@ function copas.send(client, data, from, to)
   if co == current_co and co ~= nil then
     local id = current_id
     local timeout = send_timeouts[client]
-    local a, b, c = c_send(id, client, data, from, to, timeout, true)
+    local send = c_send
+    local a, b, c = send(id, client, data, from, to, timeout, true)
+    if a == true then
+      send = c_send_ssl
+      a, b, c = send(id, client, data, from, to, timeout, true)
+    end
     while a == false do
       parked = true
       budget = FAIR_BUDGET
       if debug_log then debug_log("yielding '", object_names[co], "'") end
       coroutine_yield()
-      a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
+      a, b, c = send(id, client, data, b + 1, to, timeout, false)
     end
     if a ~= true then
       if a then
@@ -726,6 +737,9 @@ end
 
 function copas.dohandshake(skt, params)
   local nskt = ssl_wrap(skt, params)
+  -- The connection owns the descriptor now: it is what a handler's autoclose must close.
+  local id = task_id(2)
+  if id and autoclose_socket[id] == skt then autoclose_socket[id] = nskt end
   local ok, err = io_loop(nskt, function(e) return e == "wantwrite" and "w" or "r" end,
     connect_timeouts[nskt], function()
       local success, e = nskt:dohandshake()
@@ -776,10 +790,15 @@ function tcp_methods.settimeout(self, t) return copas.settimeout(self.socket, t)
 function tcp_methods.settimeouts(self, c, s, r) return copas.settimeouts(self.socket, c, s, r) end
 function tcp_methods.gettimeouts(self) return copas.gettimeouts(self.socket) end
 function tcp_methods.close(self, ...) return copas.close(self.socket, ...) end
-function tcp_methods.connect(self, ...)
-  local res, err = copas.connect(self.socket, ...)
+function tcp_methods.connect(self, host, ...)
+  local res, err = copas.connect(self.socket, host, ...)
   if res then
-    if self.ssl_params.sni then self:sni() end
+    if self.ssl_params.sni then
+      self:sni()
+    elseif self.ssl_params.wrap and type(host) == "string" then
+      -- The name connected to is the one the certificate must be valid for (and the SNI).
+      self:sni(host)
+    end
     if self.ssl_params.wrap then res, err = self:dohandshake() end
   end
   return res, err

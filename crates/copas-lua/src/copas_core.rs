@@ -428,18 +428,20 @@ pub fn open(lua: &Lua) -> Result<Table> {
 }
 
 /// The socket fast paths: `copas.receive`, `copas.send`, accepting and UDP receives on
-/// our own socket objects, done in one call each. Every function returns `true` for an
+/// our own socket objects (TCP, UDP and `ssl` connections), done in one call each. Every function returns `true` for an
 /// object it does not handle (not ours, wrong class, odd arguments): `copas.lua` then
 /// takes the general path, which also raises the proper argument errors.
 pub(crate) mod fast {
     use std::task::Poll;
 
     use copas_sched::{Interest, Wake};
-    use luasocket_core::{Error, TcpState};
-    use mlua::{AnyUserData, Lua, MultiValue, Result, Table, Value};
+    use luasocket_core::{Error, ReceivePattern, SendRange, TcpState};
+    use mlua::{AnyUserData, Lua, LuaString, MultiValue, Result, Table, Value};
 
     use super::{park, runtime_error, Attempt, SharedDispatcher};
     use crate::socket_core::{tcp, udp};
+    use crate::ssl::{self, SslConnection, Step};
+    use std::cell::RefMut;
 
     fn not_ours() -> Result<MultiValue> {
         Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
@@ -476,6 +478,181 @@ pub(crate) mod fast {
         }
         let d = dispatcher.borrow();
         Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
+    }
+
+    fn pattern_of(value: &Value) -> Option<ReceivePattern> {
+        match value {
+            Value::Nil => Some(ReceivePattern::Line),
+            Value::String(s) => ReceivePattern::parse(&s.as_bytes()),
+            Value::Integer(n) if *n >= 0 => Some(ReceivePattern::Count(*n as usize)),
+            Value::Number(n) if *n >= 0.0 => Some(ReceivePattern::Count(*n as usize)),
+            _ => None,
+        }
+    }
+
+    fn with_prefix(lua: &Lua, prefix: &Option<LuaString>, bytes: &[u8]) -> Result<Value> {
+        Ok(Value::String(match prefix {
+            None => lua.create_string(bytes)?,
+            Some(prefix) => {
+                let mut joined = prefix.as_bytes().to_vec();
+                joined.extend_from_slice(bytes);
+                lua.create_string(&joined)?
+            }
+        }))
+    }
+
+    /// recv_ssl(id, skt, pattern, prefix, timeout, first): `copas.core.recv` (see
+    /// `hot`) for `ssl` connections, tried when that one answers "not ours".
+    pub(crate) fn recv_ssl(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        (id, skt, pattern, prefix, timeout, first): (
+            i64,
+            AnyUserData,
+            Value,
+            Value,
+            Option<f64>,
+            bool,
+        ),
+    ) -> Result<MultiValue> {
+        let Some(pattern) = pattern_of(&pattern) else {
+            return not_ours();
+        };
+        // A prefix counts toward a byte count (LuaSocket's rule): leave that to the
+        // general path, which passes it to the socket's own receive.
+        let prefix = match prefix {
+            Value::Nil => None,
+            Value::String(s) if !matches!(pattern, ReceivePattern::Count(_)) => Some(s),
+            _ => return not_ours(),
+        };
+        let attempt = Attempt { id, timeout, first };
+        let expired = timed_out(dispatcher, id, first)?;
+        match ssl::borrow(lua, &skt) {
+            Some(connection) => ssl_recv(
+                lua, dispatcher, connection, pattern, &prefix, attempt, expired,
+            ),
+            None => not_ours(),
+        }
+    }
+
+    /// send_ssl(id, skt, data, i, j, timeout, first): `copas.core.send` for `ssl`
+    /// connections.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn send_ssl(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        (id, skt, data, i, j, timeout, first): (
+            i64,
+            AnyUserData,
+            Value,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            bool,
+        ),
+    ) -> Result<MultiValue> {
+        let Value::String(data) = &data else {
+            return not_ours();
+        };
+        let bytes = data.as_bytes();
+        let range = SendRange::new(
+            bytes.len(),
+            i.unwrap_or(1.0) as i64,
+            j.unwrap_or(-1.0) as i64,
+        );
+        let attempt = Attempt { id, timeout, first };
+        let expired = timed_out(dispatcher, id, first)?;
+        match ssl::borrow(lua, &skt) {
+            Some(connection) => ssl_send(
+                lua, dispatcher, connection, &range, &bytes, attempt, expired,
+            ),
+            None => not_ours(),
+        }
+    }
+
+    fn scheduler_interest(interest: luasocket_core::Interest) -> Interest {
+        match interest {
+            luasocket_core::Interest::Read => Interest::Read,
+            luasocket_core::Interest::Write => Interest::Write,
+        }
+    }
+
+    /// `recv` on an `ssl` connection: an incomplete pattern stays in its buffer while the
+    /// task waits, so a large body is not copied into a growing prefix at every wait.
+    fn ssl_recv(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        mut connection: RefMut<'_, SslConnection>,
+        pattern: ReceivePattern,
+        prefix: &Option<LuaString>,
+        attempt: Attempt,
+        expired: bool,
+    ) -> Result<MultiValue> {
+        let failure = match connection.receive_step(pattern) {
+            Step::Done(complete) => {
+                let data = connection.take(complete, |bytes| with_prefix(lua, prefix, bytes))?;
+                return Ok(MultiValue::from_vec(vec![data]));
+            }
+            Step::Want(interest) if !expired => match connection.fd() {
+                Some(fd) => {
+                    park(
+                        dispatcher,
+                        &mut connection.registration,
+                        fd,
+                        scheduler_interest(interest),
+                        attempt,
+                    )?;
+                    return parked(None);
+                }
+                None => Error::Closed.to_string(),
+            },
+            Step::Want(_) => Error::Timeout.to_string(),
+            Step::Failed(message) => message,
+        };
+        let partial = connection.take_partial(pattern, |bytes| with_prefix(lua, prefix, bytes))?;
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure)?),
+            partial,
+        ]))
+    }
+
+    /// `send` on an `ssl` connection: done once the data is taken and flushed.
+    fn ssl_send(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        mut connection: RefMut<'_, SslConnection>,
+        range: &SendRange,
+        bytes: &[u8],
+        attempt: Attempt,
+        expired: bool,
+    ) -> Result<MultiValue> {
+        let mut sent = 0;
+        let step = connection.send_step(range.slice(bytes), &mut sent);
+        let last = Value::Number(range.last_index(sent) as f64);
+        let failure = match step {
+            Step::Done(()) => return Ok(MultiValue::from_vec(vec![last])),
+            Step::Want(interest) if !expired => match connection.fd() {
+                Some(fd) => {
+                    park(
+                        dispatcher,
+                        &mut connection.registration,
+                        fd,
+                        scheduler_interest(interest),
+                        attempt,
+                    )?;
+                    return parked(Some(last));
+                }
+                None => Error::Closed.to_string(),
+            },
+            Step::Want(_) => Error::Timeout.to_string(),
+            Step::Failed(message) => message,
+        };
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure)?),
+            last,
+        ]))
     }
 
     /// accept(id, server): `client` | `nil, err` | `false` (parked) | `true` (not ours).
@@ -568,6 +745,16 @@ pub(crate) mod fast {
 
     /// Adds the fast paths to `copas.core`.
     pub(crate) fn register(lua: &Lua, core: &Table, shared: &SharedDispatcher) -> Result<()> {
+        let d = shared.clone();
+        core.set(
+            "recv_ssl",
+            lua.create_function(move |lua, args| recv_ssl(lua, &d, args))?,
+        )?;
+        let d = shared.clone();
+        core.set(
+            "send_ssl",
+            lua.create_function(move |lua, args| send_ssl(lua, &d, args))?,
+        )?;
         let d = shared.clone();
         core.set(
             "accept",

@@ -247,7 +247,7 @@ impl Drop for Descriptor {
 
 /// What a blocking call waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Interest {
+pub enum Interest {
     Read,
     Write,
 }
@@ -255,7 +255,7 @@ pub(crate) enum Interest {
 /// Waits until `fd` is ready for `interest` or the deadline's budget runs out
 /// (then [`Error::Timeout`]). Errors and hang-ups count as ready: the next syscall
 /// reports them.
-pub(crate) fn wait(fd: RawFd, interest: Interest, deadline: &Deadline) -> Result<()> {
+pub fn wait(fd: RawFd, interest: Interest, deadline: &Deadline) -> Result<()> {
     let events = match interest {
         Interest::Read => libc::POLLIN,
         Interest::Write => libc::POLLOUT,

@@ -44,7 +44,7 @@ impl TcpState {
     }
 }
 
-/// Byte counts and age for `getstats`/`setstats`.
+/// Byte counts and age for `getstats`/`setstats` (also kept by the `ssl` connections).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
     /// Bytes handed out by `receive` (buffered bytes are not counted yet).
@@ -56,7 +56,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn new() -> Self {
+    /// Zero counts, born now.
+    pub fn new() -> Self {
         Stats {
             received: 0,
             sent: 0,
@@ -72,6 +73,12 @@ impl Stats {
     /// Makes the object `age` seconds old.
     pub fn set_age(&mut self, age: f64) {
         self.born = now() - age;
+    }
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
