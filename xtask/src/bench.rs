@@ -260,8 +260,8 @@ impl Settings {
                 duration: 3.0,
                 timers_seconds: 3.0,
                 http_requests: 10_000,
-                quiet_wait: Duration::from_secs(10),
-                quiet_budget: Duration::from_secs(180),
+                quiet_wait: Duration::from_secs(4),
+                quiet_budget: Duration::from_secs(150),
             }
         };
         if let Some(runs) = options.runs {
