@@ -96,7 +96,17 @@ pub struct TcpSocket {
     timeout: Timeout,
     buffer: ReceiveBuffer,
     stats: Stats,
+    /// Reads report how much is left (`TCP_INQ`), see [`TcpSocket::track_drain`].
+    tracks_drain: bool,
+    /// The last receive read from the kernel and left nothing there (no data, no FIN).
+    drained: bool,
+    /// Sent data held back to go out with the next send, see [`TcpSocket::defer_send`].
+    deferred: Vec<u8>,
 }
+
+/// How much [`TcpSocket::defer_send`] holds back at most: a pipelined burst of replies,
+/// not a buffer that hides a peer that stopped reading.
+pub const DEFER_LIMIT: usize = 16 * 1024;
 
 impl TcpSocket {
     /// `socket.tcp()` (`Unspec`: the descriptor is created by bind/connect),
@@ -108,6 +118,9 @@ impl TcpSocket {
             timeout: Timeout::INFINITE,
             buffer: ReceiveBuffer::new(),
             stats: Stats::new(),
+            tracks_drain: false,
+            drained: false,
+            deferred: Vec::new(),
         })
     }
 
@@ -278,6 +291,9 @@ impl TcpSocket {
                         timeout: Timeout::INFINITE,
                         buffer: ReceiveBuffer::new(),
                         stats: Stats::new(),
+                        tracks_drain: false,
+                        drained: false,
+                        deferred: Vec::new(),
                     }))
                 }
                 Err(err) => match err.raw_os_error() {
@@ -299,7 +315,7 @@ impl TcpSocket {
     ) -> (R, Option<Error>) {
         let deadline = self.timeout.start();
         let failure = loop {
-            match self.poll_complete(pattern) {
+            match self.poll_complete(pattern, true) {
                 Poll::Ready(Ok(complete)) => {
                     let (result, consumed) = self.buffer.take(complete, deliver);
                     self.count_received(consumed);
@@ -307,9 +323,15 @@ impl TcpSocket {
                 }
                 Poll::Ready(Err(err)) => break err,
                 Poll::Pending => {
+                    // Held-back replies the peer may be waiting for go out first.
+                    let interest = if self.has_deferred() {
+                        Interest::Write
+                    } else {
+                        Interest::Read
+                    };
                     let waited = self
                         .raw_fd()
-                        .and_then(|fd| socket::wait(fd, Interest::Read, &deadline));
+                        .and_then(|fd| socket::wait(fd, interest, &deadline));
                     if let Err(err) = waited {
                         break err;
                     }
@@ -329,11 +351,45 @@ impl TcpSocket {
         pattern: ReceivePattern,
         deliver: impl FnOnce(&[u8]) -> R,
     ) -> Poll<Result<R>> {
-        self.poll_complete(pattern).map_ok(|complete| {
+        self.try_receive_tracked_with(pattern, true, deliver)
+    }
+
+    /// Makes reads report whether they left the kernel's queue empty, for a caller
+    /// with an edge-triggered reactor ([`drained`](Self::drained)). Returns false
+    /// where the kernel cannot (then nothing changes).
+    pub fn track_drain(&mut self) -> bool {
+        if !self.tracks_drain {
+            self.tracks_drain = self
+                .endpoint
+                .descriptor()
+                .is_some_and(|descriptor| descriptor.enable_inq());
+        }
+        self.tracks_drain
+    }
+
+    /// [`try_receive_with`](Self::try_receive_with) for a caller that tracks
+    /// readiness: with `readable` false (no readiness event since [`drained`]
+    /// (Self::drained) was last true) the kernel has nothing, and only buffered data
+    /// is looked at.
+    pub fn try_receive_tracked_with<R>(
+        &mut self,
+        pattern: ReceivePattern,
+        readable: bool,
+        deliver: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R>> {
+        self.poll_complete(pattern, readable).map_ok(|complete| {
             let (result, consumed) = self.buffer.take(complete, deliver);
             self.count_received(consumed);
             result
         })
+    }
+
+    /// True when the last receive read from the kernel and left its queue empty (the
+    /// read returned `EAGAIN`, or reported nothing left and no FIN, see
+    /// [`track_drain`](Self::track_drain)): another read blocks until the descriptor
+    /// becomes readable again. False after a receive served from the buffer alone.
+    pub fn drained(&self) -> bool {
+        self.drained
     }
 
     /// Removes and passes to `deliver` what a failed receive of `pattern` returns as
@@ -358,10 +414,22 @@ impl TcpSocket {
     }
 
     /// Reads until `pattern` is complete, the kernel would block, or the stream ends.
-    fn poll_complete(&mut self, pattern: ReceivePattern) -> Poll<Result<crate::buffer::Complete>> {
+    /// With `may_read` false, or once a read left the kernel's queue empty, an
+    /// incomplete pattern is `Pending` without another `recv`.
+    fn poll_complete(
+        &mut self,
+        pattern: ReceivePattern,
+        mut may_read: bool,
+    ) -> Poll<Result<crate::buffer::Complete>> {
+        self.drained = false;
         loop {
             if let Some(complete) = self.buffer.find(pattern) {
                 return Poll::Ready(Ok(complete));
+            }
+            if !may_read {
+                self.buffer.park();
+                let _ = self.flush_deferred();
+                return Poll::Pending;
             }
             let Some(descriptor) = self.endpoint.descriptor() else {
                 return Poll::Ready(Err(Error::Closed));
@@ -370,9 +438,22 @@ impl TcpSocket {
                 ReceivePattern::Count(count) => count,
                 ReceivePattern::Line | ReceivePattern::All => 0,
             };
-            let read = self
-                .buffer
-                .fill(wanted, |free| descriptor.recv(socket::as_uninit(free)));
+            let tracks_drain = self.tracks_drain;
+            let mut left = None;
+            let read = self.buffer.fill(wanted, |free| {
+                if tracks_drain {
+                    descriptor.recv_with_inq(free).map(|(count, inq)| {
+                        left = inq;
+                        count
+                    })
+                } else {
+                    descriptor.recv(socket::as_uninit(free))
+                }
+            });
+            self.drained = match &read {
+                Ok(_) => left == Some(0),
+                Err(err) => err.raw_os_error() == Some(libc::EAGAIN),
+            };
             match read {
                 Ok(0) => {
                     return Poll::Ready(match pattern {
@@ -382,10 +463,12 @@ impl TcpSocket {
                         _ => Err(Error::Closed),
                     });
                 }
-                Ok(_) => {}
+                Ok(_) => may_read = !self.drained,
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => {
                         self.buffer.park();
+                        // About to wait for the peer: it may be waiting for our replies.
+                        let _ = self.flush_deferred();
                         return Poll::Pending;
                     }
                     Some(libc::EINTR) => {}
@@ -419,20 +502,85 @@ impl TcpSocket {
 
     /// Non-blocking send: one `send(2)` (without `SIGPIPE`). Returns how many bytes
     /// the kernel took, which may be fewer than offered.
+    /// Data held back by [`defer_send`](Self::defer_send) goes out first; `Pending`
+    /// while it cannot.
     pub fn try_send(&mut self, data: &[u8]) -> Poll<Result<usize>> {
+        if !self.deferred.is_empty() {
+            match self.flush_deferred() {
+                Poll::Ready(Ok(())) => {}
+                other => return other.map_ok(|()| 0),
+            }
+        }
+        let sent = self.send_now(data);
+        if let Poll::Ready(Ok(count)) = sent {
+            self.stats.sent = self
+                .stats
+                .sent
+                .saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        sent
+    }
+
+    /// Accepts `data` as sent without a syscall when the caller knows more requests
+    /// are already buffered for it to answer ([`has_buffered_data`]
+    /// (Self::has_buffered_data)): the replies to a pipelined burst then leave in one
+    /// `send(2)` instead of one each. Held data goes out with the next send, receive
+    /// wait, [`flush_deferred`](Self::flush_deferred), shutdown, close or fd hand-over.
+    /// Returns false (nothing held) when that would exceed [`DEFER_LIMIT`].
+    pub fn defer_send(&mut self, data: &[u8]) -> bool {
+        if self.deferred.len() + data.len() > DEFER_LIMIT || self.endpoint.descriptor().is_none() {
+            return false;
+        }
+        self.deferred.extend_from_slice(data);
+        self.stats.sent = self
+            .stats
+            .sent
+            .saturating_add(i64::try_from(data.len()).unwrap_or(i64::MAX));
+        true
+    }
+
+    /// True while data held back by [`defer_send`](Self::defer_send) is unsent.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Writes held-back data: `Pending` while the kernel has no room for all of it.
+    /// On an error the held data is dropped (the connection is broken anyway).
+    pub fn flush_deferred(&mut self) -> Poll<Result<()>> {
+        while !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            let sent = self.send_now(&deferred);
+            self.deferred = deferred;
+            match sent {
+                Poll::Ready(Ok(count)) => {
+                    self.deferred.drain(..count);
+                }
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => {
+                    self.deferred.clear();
+                    return Poll::Ready(Err(err));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Held-back data goes out before the descriptor is shut, closed or given away:
+    /// as far as the kernel takes it now (blocking here could stall a whole loop).
+    fn flush_before_release(&mut self) {
+        let _ = self.flush_deferred();
+        self.deferred = Vec::new();
+    }
+
+    /// One `send(2)` of `data`.
+    fn send_now(&mut self, data: &[u8]) -> Poll<Result<usize>> {
         let descriptor = match self.endpoint.open_descriptor() {
             Ok(descriptor) => descriptor,
             Err(err) => return Poll::Ready(Err(err)),
         };
         loop {
             match descriptor.send_with_flags(data, libc::MSG_NOSIGNAL) {
-                Ok(count) => {
-                    self.stats.sent = self
-                        .stats
-                        .sent
-                        .saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
-                    return Poll::Ready(Ok(count));
-                }
+                Ok(count) => return Poll::Ready(Ok(count)),
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => return Poll::Pending,
                     Some(libc::EINTR) => continue,
@@ -443,7 +591,8 @@ impl TcpSocket {
     }
 
     /// Shuts down one or both directions; errors are ignored, as in LuaSocket.
-    pub fn shutdown(&self, how: Shutdown) {
+    pub fn shutdown(&mut self, how: Shutdown) {
+        self.flush_before_release();
         if let Some(descriptor) = self.endpoint.descriptor() {
             let _ = descriptor.shutdown(how);
         }
@@ -451,6 +600,7 @@ impl TcpSocket {
 
     /// Closes the descriptor and drops buffered data. Closing twice is harmless.
     pub fn close(&mut self) {
+        self.flush_before_release();
         self.endpoint.close();
         self.buffer.clear();
     }
@@ -458,6 +608,7 @@ impl TcpSocket {
     /// Gives the descriptor away without closing it (`setfd(-1)`); the object then
     /// owns nothing.
     pub fn release_fd(&mut self) -> Option<RawFd> {
+        self.flush_before_release();
         self.endpoint.release()
     }
 
@@ -468,6 +619,7 @@ impl TcpSocket {
     ///
     /// `fd` must not be closed by anyone else while this object owns it.
     pub unsafe fn adopt_fd(&mut self, fd: RawFd) {
+        self.flush_before_release();
         // SAFETY: forwarded to our caller.
         unsafe { self.endpoint.adopt(fd) }
     }
@@ -497,6 +649,12 @@ impl TcpSocket {
     }
 }
 
+impl Drop for TcpSocket {
+    fn drop(&mut self) {
+        self.flush_before_release();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +674,85 @@ mod tests {
     fn receive(socket: &mut TcpSocket, pattern: ReceivePattern) -> (Vec<u8>, Option<String>) {
         let (data, err) = socket.receive_with(pattern, |bytes| bytes.to_vec());
         (data, err.map(|e| e.to_string()))
+    }
+
+    /// Waits (bounded) until `socket` has something to read, as a reactor would.
+    fn wait_readable(socket: &TcpSocket) {
+        let fd = socket.fd().unwrap();
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        assert_eq!(unsafe { libc::poll(&mut poll, 1, 5000) }, 1);
+    }
+
+    #[test]
+    fn drained_reads_see_a_queued_fin() {
+        let (_server, mut client, mut accepted) = pair();
+        if !accepted.track_drain() {
+            return; // kernel without TCP_INQ: nothing is ever reported drained
+        }
+        client.send(b"one\n");
+        wait_readable(&accepted);
+        let line = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
+        assert!(matches!(line, Poll::Ready(Ok(ref l)) if l == b"one"));
+        assert!(accepted.drained(), "the queue was emptied");
+        // Data and FIN arrive together (one edge for both): the read that takes the
+        // data must not report the queue drained, or the FIN would never be read.
+        client.send(b"two\n");
+        client.shutdown(Shutdown::Write);
+        // Loopback delivers both inside the calls above.
+        wait_readable(&accepted);
+        let line = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
+        assert!(matches!(line, Poll::Ready(Ok(ref l)) if l == b"two"));
+        assert!(!accepted.drained(), "a FIN is still queued");
+        let end = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
+        assert!(matches!(end, Poll::Ready(Err(Error::Closed))));
+    }
+
+    #[test]
+    fn deferred_data_leaves_first_and_on_close() {
+        let (_server, mut client, mut accepted) = pair();
+        assert!(accepted.defer_send(b"one\n"));
+        assert!(accepted.has_deferred());
+        // A direct send goes after what was held back.
+        assert!(matches!(accepted.send(b"two\n"), (4, None)));
+        assert!(!accepted.has_deferred());
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"one".to_vec(), None)
+        );
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"two".to_vec(), None)
+        );
+        // Closing sends it too.
+        assert!(accepted.defer_send(b"three\n"));
+        accepted.close();
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"three".to_vec(), None)
+        );
+        assert_eq!(accepted.stats().sent, 14);
+    }
+
+    #[test]
+    fn a_blocking_receive_sends_deferred_data_before_waiting() {
+        let (_server, mut client, mut accepted) = pair();
+        accepted.timeout_mut().set(Some(0.05), TimeoutMode::Block);
+        assert!(accepted.defer_send(b"ping\n"));
+        // Nothing to read: the wait times out, but the held data went out first.
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (Vec::new(), Some("timeout".to_owned()))
+        );
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"ping".to_vec(), None)
+        );
+        assert!(!accepted.defer_send(&vec![0u8; DEFER_LIMIT + 1]));
     }
 
     #[test]
