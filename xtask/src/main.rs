@@ -3,6 +3,7 @@
 //! Kept to std, libc and rcgen (the test certificates) so that it compiles quickly on a
 //! cold CI machine.
 
+mod bench;
 mod certs;
 mod child;
 mod ci;
@@ -31,7 +32,10 @@ commands:
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
-  bench not implemented yet (issue #6)";
+  bench [--quick] [--runs N] [--only SCENARIO,...] [--targets runner,lua54,luajit,original,ref]
+        release benchmarks side by side (issue #6); the original Copas runs when
+        COPAS_ORIGINAL names its src directory (':'-separated extra directories for
+        binaryheap, timerwheel, coxpcall); tables go to target/bench/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,7 +51,7 @@ fn main() -> ExitCode {
             [dir] => certs::generate(std::path::Path::new(dir)),
             _ => Err("usage: cargo xtask test-certs DIR".into()),
         },
-        "bench" => Err("bench is not implemented yet (issue #6)".into()),
+        "bench" => bench::command(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
