@@ -377,10 +377,18 @@ local function new(kind)
 
   -- Reads what the parser asks for and feeds it. Returns the body bytes found ("" when
   -- none), or nil, message.
-  local function pull(sock, parser)
+  local function pull(sock, parser, state)
     local want = parser:want()
     local data, err, partial
-    if want == "line" then
+    if want == "line" and state.bulk and sock.receivepartial then
+      -- A plain Copas socket hands over whatever has arrived: a whole head (and the
+      -- start of the body) in one call instead of one per line. The server sends
+      -- nothing beyond this response, as requests are not pipelined.
+      data, err, partial = sock:receivepartial(BLOCK)
+      if not data and err == "timeout" and partial and partial ~= "" then
+        data, err, partial = partial, nil, nil
+      end
+    elseif want == "line" then
       data, err, partial = sock:receive("*l")
       if data then data = data .. "\r\n" end
     elseif want == "close" then
@@ -405,20 +413,30 @@ local function new(kind)
     return body
   end
 
-  local function receive_head(sock, parser)
+  -- Body bytes read with the head, and whether the connection ended, go to `state`.
+  local function receive_head(sock, parser, state)
     while true do
       local code, status, headers = parser:head()
       if code then return code, status, headers end
-      local body, err, closed = pull(sock, parser)
+      local body, err, closed = pull(sock, parser, state)
       if not body then return nil, err end
-      if closed and not parser:head() then return nil, "closed" end
+      if body ~= "" then state.early = (state.early or "") .. body end
+      if closed then
+        if not parser:head() then return nil, "closed" end
+        state.closed = true
+      end
     end
   end
 
   local function body_source(sock, parser, state)
     return function()
+      local early = state.early
+      if early then
+        state.early = nil
+        return early
+      end
       while parser:want() ~= "done" do
-        local body, err, closed = pull(sock, parser)
+        local body, err, closed = pull(sock, parser, state)
         if not body then return nil, err end
         if closed then state.closed = true end
         if body ~= "" then return body end
@@ -475,14 +493,15 @@ local function new(kind)
     if not nreqt then return nil, err end
     local sock, reused, parser, code, status, headers
     local fresh = false
+    local state
     while true do
       sock, err, reused = acquire(nreqt, fresh)
       if not sock then return nil, err end
-      local state = {}
+      state = { bulk = nreqt.scheme == "http" }
       local ok, send_err = send_request(sock, nreqt, state)
       if ok then
         parser = core.parser(nreqt.method)
-        code, status, headers = receive_head(sock, parser)
+        code, status, headers = receive_head(sock, parser, state)
         if not code then err = status end
       else
         err = send_err
@@ -511,7 +530,6 @@ local function new(kind)
       rheaders.location = rheaders.location or headers.location
       return result, rcode, rheaders, rstatus
     end
-    local state = {}
     if nreqt.method ~= "HEAD" and code ~= 204 and code ~= 304 then
       local ok
       ok, err = ltn12.pump.all(body_source(sock, parser, state), nreqt.sink or ltn12.sink.null(),
