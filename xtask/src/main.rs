@@ -2,6 +2,7 @@
 //!
 //! Kept to std and libc so that it compiles in seconds on a cold CI machine.
 
+mod argfuzz;
 mod child;
 mod ci;
 mod elf;
@@ -26,6 +27,9 @@ commands:
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
         the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
+  argfuzz [--calls N] [--seed S] [--lua LIST]
+        the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
+        lua54,luajit: every call must return or raise a Lua error, never panic or abort
   bench not implemented yet (issue #6)";
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
         "ci" => ci::command(rest),
+        "argfuzz" => argfuzz::command(rest),
         "bench" => Err("bench is not implemented yet (issue #6)".into()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

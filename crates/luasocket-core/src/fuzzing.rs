@@ -71,7 +71,11 @@ pub fn receive_script(steps: &[Step]) {
                 ReceivePattern::Count(*count % (1 << 20)),
             ),
         }
-        assert_eq!(buffer.len() + wire.len(), model.len(), "bytes lost or made up");
+        assert_eq!(
+            buffer.len() + wire.len(),
+            model.len(),
+            "bytes lost or made up"
+        );
     }
 }
 
