@@ -8,6 +8,7 @@ mod ci;
 mod elf;
 mod lua;
 mod module;
+mod soak;
 mod test_lua;
 mod workspace;
 
@@ -30,6 +31,9 @@ commands:
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
         lua54,luajit: every call must return or raise a Lua error, never panic or abort
+  soak [--secs N] [--conns N]
+        churn N connections (default 10000, at most N seconds, default 300) through a
+        Copas echo server on the release runner; check its fds are back to baseline
   bench not implemented yet (issue #6)";
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         "test-lua" => test_lua::command(rest),
         "ci" => ci::command(rest),
         "argfuzz" => argfuzz::command(rest),
+        "soak" => soak::command(rest),
         "bench" => Err("bench is not implemented yet (issue #6)".into()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
