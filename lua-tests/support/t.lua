@@ -54,8 +54,9 @@ function t.nilmsg(want, ...)
 end
 
 -- Runs the registered tests (optionally only those whose name contains `filter`,
--- from the environment variable LUA_TEST_FILTER) and exits.
-function t.run()
+-- from the environment variable LUA_TEST_FILTER), then `after` if given (to stop a
+-- server process the file started), and exits.
+function t.run(after)
   local filter = os.getenv("LUA_TEST_FILTER")
   local passed, failed = 0, 0
   for _, case in ipairs(tests) do
@@ -69,6 +70,7 @@ function t.run()
       end
     end
   end
+  if after then after() end
   print(("%d passed, %d failed"):format(passed, failed))
   os.exit(failed == 0 and 0 or 1)
 end

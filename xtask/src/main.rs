@@ -1,8 +1,10 @@
 //! Project tasks, run as `cargo xtask <command>` from anywhere in the workspace.
 //!
-//! Kept to std and libc so that it compiles in seconds on a cold CI machine.
+//! Kept to std, libc and rcgen (the test certificates) so that it compiles quickly on a
+//! cold CI machine.
 
 mod argfuzz;
+mod certs;
 mod child;
 mod ci;
 mod elf;
@@ -27,6 +29,9 @@ commands:
   test-lua [--lua runner,lua54,lua51,luajit] [FILTER]
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
         the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
+  test-certs DIR
+        write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
+        for running a TLS test by hand
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
@@ -48,6 +53,10 @@ fn main() -> ExitCode {
         "ci" => ci::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),
+        "test-certs" => match rest {
+            [dir] => certs::generate(std::path::Path::new(dir)),
+            _ => Err("usage: cargo xtask test-certs DIR".into()),
+        },
         "bench" => Err("bench is not implemented yet (issue #6)".into()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

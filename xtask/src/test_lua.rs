@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::certs;
 use crate::child::{self, Finished};
 use crate::lua::Interpreter;
 use crate::module::{self, Profile};
@@ -68,6 +69,14 @@ pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&
     for &interpreter in interpreters {
         setups.push(prepare(workspace, interpreter)?);
     }
+    let certs = workspace
+        .target
+        .join("test-certs")
+        .join(std::process::id().to_string());
+    certs::generate(&certs)?;
+    for setup in &mut setups {
+        setup.certs.clone_from(&certs);
+    }
     let jobs: Vec<Job> = setups
         .iter()
         .flat_map(|setup| files.iter().map(move |file| Job { setup, file }))
@@ -92,6 +101,10 @@ pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&
         }
     });
 
+    // After a failure they stay, for the "reproduce" command lines printed above.
+    if broken.is_empty() {
+        let _ = fs::remove_dir_all(&certs);
+    }
     println!();
     for problem in &broken {
         println!("failed: {problem}");
@@ -114,6 +127,8 @@ pub(crate) struct Setup<'a> {
     /// LUA_CPATH: our module directory for a stock interpreter, nothing for the runner
     /// (its modules are preloaded).
     cpath: String,
+    /// COPAS_TEST_CERTS: the certificates generated for this run.
+    certs: PathBuf,
 }
 
 impl Setup<'_> {
@@ -135,7 +150,8 @@ impl Setup<'_> {
         command
             .env("LUA_PATH", LUA_PATH)
             .env("LUA_CPATH", &self.cpath)
-            .env("COPAS_RUNNER", workspace.runner());
+            .env("COPAS_RUNNER", workspace.runner())
+            .env("COPAS_TEST_CERTS", &self.certs);
         command
     }
 }
@@ -158,6 +174,7 @@ pub(crate) fn prepare(workspace: &Workspace, interpreter: Interpreter) -> Result
         interpreter,
         program,
         cpath,
+        certs: PathBuf::new(),
     })
 }
 

@@ -15,6 +15,7 @@ local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.wa
 local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
 local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
+local c_recv_ssl, c_send_ssl = core.recv_ssl, core.send_ssl
 local c_query, c_answer = core.query, core.answer
 
 local coroutine_create = coroutine.create
@@ -171,21 +172,19 @@ local function finish(id, co, ok, err)
   end
 end
 
-local function tick(id, co)
-  current_id, current_co = id, co
-  parked, cancel_current = false, false
-  budget = FAIR_BUDGET
+-- The first resume of a task passes its start arguments; also logs when debugging.
+local function resume_with_args(id, co)
   if debug_log then debug_log("resuming '", object_names[co], "'") end
-  local ok, err
   local args = start_args[id]
   if args then
     start_args[id] = nil
-    ok, err = coroutine_resume(co, unpack(args, 1, args.n))
-  else
-    ok, err = coroutine_resume(co)
+    return coroutine_resume(co, unpack(args, 1, args.n))
   end
-  current_id, current_co = nil, nil
-  if ok and parked and not cancel_current then return end
+  return coroutine_resume(co)
+end
+
+-- After a resume that did not end in a park: removed, finished or failed.
+local function settle(id, co, ok, err)
   if cancel_current then
     forget(id, co)
     autoclose_socket[id] = nil
@@ -550,16 +549,40 @@ local function settled(id, a, b, c)
   return a, b, c
 end
 
+-- receive and send run once or twice per message: task_id, park and settled are
+-- written out inline here, as each Lua call costs as much as the work around it.
 function copas.receive(client, pattern, part)
-  local id = task_id(2)
-  if id then
+  local co = coroutine_running()
+  if co == current_co and co ~= nil then
+    local id = current_id
     local timeout = receive_timeouts[client]
-    local a, b, c = c_recv(id, client, pattern, part, timeout, true)
-    while a == false do
-      park()
-      a, b, c = c_recv(id, client, pattern, part, timeout, false)
+    local recv = c_recv
+    local a, b, c = recv(id, client, pattern, part, timeout, true)
+    if a == true then
+      recv = c_recv_ssl
+      a, b, c = recv(id, client, pattern, part, timeout, true)
     end
-    if a ~= true then return settled(id, a, b, c) end
+    while a == false do
+      parked = true
+      budget = FAIR_BUDGET
+      if debug_log then debug_log("yielding '", object_names[co], "'") end
+      coroutine_yield()
+      a, b, c = recv(id, client, pattern, part, timeout, false)
+    end
+    if a ~= true then
+      if a then
+        budget = budget - 1
+        if budget <= 0 then
+          c_sleep(id, 0)
+          park()
+        end
+      elseif b == "timeout" then
+        b = timeout_error(b)
+      end
+      return a, b, c
+    end
+  elseif current_co ~= nil then
+    error(NESTED, 2)
   end
   return generic_receive(client, pattern, part)
 end
@@ -580,15 +603,37 @@ function copas.receivefrom(client, size)
 end
 
 function copas.send(client, data, from, to)
-  local id = task_id(2)
-  if id then
+  local co = coroutine_running()
+  if co == current_co and co ~= nil then
+    local id = current_id
     local timeout = send_timeouts[client]
-    local a, b, c = c_send(id, client, data, from, to, timeout, true)
-    while a == false do
-      park()
-      a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
+    local send = c_send
+    local a, b, c = send(id, client, data, from, to, timeout, true)
+    if a == true then
+      send = c_send_ssl
+      a, b, c = send(id, client, data, from, to, timeout, true)
     end
-    if a ~= true then return settled(id, a, b, c) end
+    while a == false do
+      parked = true
+      budget = FAIR_BUDGET
+      if debug_log then debug_log("yielding '", object_names[co], "'") end
+      coroutine_yield()
+      a, b, c = send(id, client, data, b + 1, to, timeout, false)
+    end
+    if a ~= true then
+      if a then
+        budget = budget - 1
+        if budget <= 0 then
+          c_sleep(id, 0)
+          park()
+        end
+      elseif b == "timeout" then
+        b = timeout_error(b)
+      end
+      return a, b, c
+    end
+  elseif current_co ~= nil then
+    error(NESTED, 2)
   end
   return generic_send(client, data, from, to)
 end
@@ -692,6 +737,9 @@ end
 
 function copas.dohandshake(skt, params)
   local nskt = ssl_wrap(skt, params)
+  -- The connection owns the descriptor now: it is what a handler's autoclose must close.
+  local id = task_id(2)
+  if id and autoclose_socket[id] == skt then autoclose_socket[id] = nskt end
   local ok, err = io_loop(nskt, function(e) return e == "wantwrite" and "w" or "r" end,
     connect_timeouts[nskt], function()
       local success, e = nskt:dohandshake()
@@ -742,10 +790,15 @@ function tcp_methods.settimeout(self, t) return copas.settimeout(self.socket, t)
 function tcp_methods.settimeouts(self, c, s, r) return copas.settimeouts(self.socket, c, s, r) end
 function tcp_methods.gettimeouts(self) return copas.gettimeouts(self.socket) end
 function tcp_methods.close(self, ...) return copas.close(self.socket, ...) end
-function tcp_methods.connect(self, ...)
-  local res, err = copas.connect(self.socket, ...)
+function tcp_methods.connect(self, host, ...)
+  local res, err = copas.connect(self.socket, host, ...)
   if res then
-    if self.ssl_params.sni then self:sni() end
+    if self.ssl_params.sni then
+      self:sni()
+    elseif self.ssl_params.wrap and type(host) == "string" then
+      -- The name connected to is the one the certificate must be valid for (and the SNI).
+      self:sni(host)
+    end
     if self.ssl_params.wrap then res, err = self:dohandshake() end
   end
   return res, err
@@ -965,10 +1018,23 @@ function copas.step(timeout)
   for i = 1, nalarms do
     fire_alarm(alarm_ids[i])
   end
+  -- Resuming is written out here (not a function) as it runs once per message.
   for i = 1, n do
     local id = ready_ids[i]
     local co = threads[id]
-    if co then tick(id, co) end
+    if co then
+      current_id, current_co = id, co
+      parked, cancel_current = false, false
+      budget = FAIR_BUDGET
+      local ok, err
+      if start_args[id] or debug_log then
+        ok, err = resume_with_args(id, co)
+      else
+        ok, err = coroutine_resume(co)
+      end
+      current_id, current_co = nil, nil
+      if not (ok and parked and not cancel_current) then settle(id, co, ok, err) end
+    end
   end
   if step_start then
     local duration = gettime() - step_start

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use copas_sched::{Interest, Scheduler, Source, TaskId, Wake};
 use mlua::{Lua, Result, Table};
 
+mod hot;
+
 /// Per-task data the scheduler keeps for the binding.
 #[derive(Debug, Default)]
 pub(crate) struct TaskData {
@@ -141,33 +143,54 @@ pub(crate) fn dispatcher(lua: &Lua) -> Result<SharedDispatcher> {
     Ok(created)
 }
 
+/// One attempt of an operation by task `id`: its timeout, and whether it is the
+/// first attempt (which starts the deadline) or a retry after a wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt {
+    pub(crate) id: i64,
+    pub(crate) timeout: Option<f64>,
+    pub(crate) first: bool,
+}
+
+/// Parks the task until the descriptor is ready, registering it with the reactor
+/// the first time.
+pub(crate) fn park(
+    dispatcher: &SharedDispatcher,
+    registration: &mut Option<Registration>,
+    fd: i32,
+    interest: Interest,
+    attempt: Attempt,
+) -> Result<()> {
+    let mut d = dispatcher.borrow_mut();
+    let task = d.task(attempt.id)?;
+    let source = match registration {
+        Some(existing) if d.scheduler.is_registered(existing.source) => existing.source,
+        _ => {
+            let source = d.scheduler.register(fd).map_err(runtime_error)?;
+            *registration = Some(Registration {
+                source,
+                dispatcher: Rc::downgrade(dispatcher),
+            });
+            source
+        }
+    };
+    let data = d
+        .scheduler
+        .get_mut(task)
+        .ok_or_else(|| runtime_error("no such Copas task"))?;
+    if attempt.first {
+        data.deadline = seconds(attempt.timeout).and_then(|t| Instant::now().checked_add(t));
+    }
+    let deadline = data.deadline;
+    d.scheduler
+        .wait_io(task, source, interest, deadline)
+        .map_err(runtime_error)
+}
+
 /// Builds the `copas.core` table.
 pub fn open(lua: &Lua) -> Result<Table> {
     let shared = dispatcher(lua)?;
     let core = lua.create_table()?;
-
-    let d = shared.clone();
-    core.set(
-        "spawn",
-        lua.create_function(move |_, ()| {
-            Ok(id_value(
-                d.borrow_mut().scheduler.spawn(TaskData::default()),
-            ))
-        })?,
-    )?;
-
-    let d = shared.clone();
-    core.set(
-        "remove",
-        lua.create_function(move |_, id: i64| {
-            let mut d = d.borrow_mut();
-            let Ok(id) = d.task(id) else {
-                return Ok(false);
-            };
-            d.release_foreign(id);
-            Ok(d.scheduler.remove(id).is_some())
-        })?,
-    )?;
 
     // step(timeout, ready, alarms) -> number of ready ids, number of alarm ids.
     // Waits at most `timeout` seconds (nil: until something happens), then writes the
@@ -202,23 +225,6 @@ pub fn open(lua: &Lua) -> Result<Table> {
                 Ok((d.batch.len(), d.alarms.len()))
             },
         )?,
-    )?;
-
-    // sleep(id, seconds): negative: until wakeup; zero: to the end of the run queue.
-    let d = shared.clone();
-    core.set(
-        "sleep",
-        lua.create_function(move |_, (id, secs): (i64, f64)| {
-            let mut d = d.borrow_mut();
-            let id = d.task(id)?;
-            let parked = if secs < 0.0 {
-                d.scheduler.suspend(id)
-            } else {
-                d.scheduler
-                    .sleep(id, seconds(Some(secs)).unwrap_or(Duration::MAX))
-            };
-            parked.map_err(runtime_error)
-        })?,
     )?;
 
     let d = shared.clone();
@@ -415,6 +421,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
     )?;
 
     fast::register(lua, &core, &shared)?;
+    hot::register(lua, &core, &shared)?;
 
     // monotonic(): seconds on a clock that never jumps, for elapsed-time measurements.
     let origin = Instant::now();
@@ -427,20 +434,20 @@ pub fn open(lua: &Lua) -> Result<Table> {
 }
 
 /// The socket fast paths: `copas.receive`, `copas.send`, accepting and UDP receives on
-/// our own socket objects, done in one call each. Every function returns `true` for an
+/// our own socket objects (TCP, UDP and `ssl` connections), done in one call each. Every function returns `true` for an
 /// object it does not handle (not ours, wrong class, odd arguments): `copas.lua` then
 /// takes the general path, which also raises the proper argument errors.
 pub(crate) mod fast {
-    use std::rc::Rc;
     use std::task::Poll;
-    use std::time::Instant;
 
     use copas_sched::{Interest, Wake};
     use luasocket_core::{Error, ReceivePattern, SendRange, TcpState};
     use mlua::{AnyUserData, Lua, LuaString, MultiValue, Result, Table, Value};
 
-    use super::{runtime_error, seconds, Registration, SharedDispatcher};
+    use super::{park, runtime_error, Attempt, SharedDispatcher};
     use crate::socket_core::{tcp, udp};
+    use crate::ssl::{self, SslConnection, Step};
+    use std::cell::RefMut;
 
     fn not_ours() -> Result<MultiValue> {
         Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
@@ -454,60 +461,6 @@ pub(crate) mod fast {
 
     fn message(lua: &Lua, err: &Error) -> Result<Value> {
         Ok(Value::String(lua.create_string(err.to_string())?))
-    }
-
-    fn pattern_of(value: &Value) -> Option<ReceivePattern> {
-        match value {
-            Value::Nil => Some(ReceivePattern::Line),
-            Value::String(s) => ReceivePattern::parse(&s.as_bytes()),
-            Value::Integer(n) if *n >= 0 => Some(ReceivePattern::Count(*n as usize)),
-            Value::Number(n) if *n >= 0.0 => Some(ReceivePattern::Count(*n as usize)),
-            _ => None,
-        }
-    }
-
-    /// One attempt of an operation by task `id`: its timeout, and whether it is the
-    /// first attempt (which starts the deadline) or a retry after a wait.
-    #[derive(Debug, Clone, Copy)]
-    struct Attempt {
-        id: i64,
-        timeout: Option<f64>,
-        first: bool,
-    }
-
-    /// Parks the task until the descriptor is ready, registering it with the reactor
-    /// the first time.
-    fn park(
-        dispatcher: &SharedDispatcher,
-        registration: &mut Option<Registration>,
-        fd: i32,
-        interest: Interest,
-        attempt: Attempt,
-    ) -> Result<()> {
-        let mut d = dispatcher.borrow_mut();
-        let task = d.task(attempt.id)?;
-        let source = match registration {
-            Some(existing) if d.scheduler.is_registered(existing.source) => existing.source,
-            _ => {
-                let source = d.scheduler.register(fd).map_err(runtime_error)?;
-                *registration = Some(Registration {
-                    source,
-                    dispatcher: Rc::downgrade(dispatcher),
-                });
-                source
-            }
-        };
-        let data = d
-            .scheduler
-            .get_mut(task)
-            .ok_or_else(|| runtime_error("no such Copas task"))?;
-        if attempt.first {
-            data.deadline = seconds(attempt.timeout).and_then(|t| Instant::now().checked_add(t));
-        }
-        let deadline = data.deadline;
-        d.scheduler
-            .wait_io(task, source, interest, deadline)
-            .map_err(runtime_error)
     }
 
     /// The TCP object behind `skt` and its descriptor, if it is ours and of `state`.
@@ -533,6 +486,16 @@ pub(crate) mod fast {
         Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
     }
 
+    fn pattern_of(value: &Value) -> Option<ReceivePattern> {
+        match value {
+            Value::Nil => Some(ReceivePattern::Line),
+            Value::String(s) => ReceivePattern::parse(&s.as_bytes()),
+            Value::Integer(n) if *n >= 0 => Some(ReceivePattern::Count(*n as usize)),
+            Value::Number(n) if *n >= 0.0 => Some(ReceivePattern::Count(*n as usize)),
+            _ => None,
+        }
+    }
+
     fn with_prefix(lua: &Lua, prefix: &Option<LuaString>, bytes: &[u8]) -> Result<Value> {
         Ok(Value::String(match prefix {
             None => lua.create_string(bytes)?,
@@ -544,9 +507,9 @@ pub(crate) mod fast {
         }))
     }
 
-    /// recv(id, skt, pattern, prefix, timeout, first): `data` | `nil, err, partial` |
-    /// `false` (parked: call again with first = false) | `true` (not ours).
-    pub(crate) fn recv(
+    /// recv_ssl(id, skt, pattern, prefix, timeout, first): `copas.core.recv` (see
+    /// `hot`) for `ssl` connections, tried when that one answers "not ours".
+    pub(crate) fn recv_ssl(
         lua: &Lua,
         dispatcher: &SharedDispatcher,
         (id, skt, pattern, prefix, timeout, first): (
@@ -570,41 +533,18 @@ pub(crate) mod fast {
         };
         let attempt = Attempt { id, timeout, first };
         let expired = timed_out(dispatcher, id, first)?;
-        let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
-            return not_ours();
-        };
-        let failure = match object
-            .socket
-            .try_receive_with(pattern, |bytes| with_prefix(lua, &prefix, bytes))
-        {
-            Poll::Ready(Ok(data)) => return Ok(MultiValue::from_vec(vec![data?])),
-            Poll::Pending if !expired => {
-                park(
-                    dispatcher,
-                    &mut object.registration,
-                    fd,
-                    Interest::Read,
-                    attempt,
-                )?;
-                return parked(None);
-            }
-            Poll::Pending => Error::Timeout,
-            Poll::Ready(Err(err)) => err,
-        };
-        let partial = object
-            .socket
-            .take_partial_with(pattern, |bytes| with_prefix(lua, &prefix, bytes))?;
-        Ok(MultiValue::from_vec(vec![
-            Value::Nil,
-            message(lua, &failure)?,
-            partial,
-        ]))
+        match ssl::borrow(lua, &skt) {
+            Some(connection) => ssl_recv(
+                lua, dispatcher, connection, pattern, &prefix, attempt, expired,
+            ),
+            None => not_ours(),
+        }
     }
 
-    /// send(id, skt, data, i, j, timeout, first): `last` | `nil, err, last` |
-    /// `false, last` (parked: call again from last + 1) | `true` (not ours).
+    /// send_ssl(id, skt, data, i, j, timeout, first): `copas.core.send` for `ssl`
+    /// connections.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn send(
+    pub(crate) fn send_ssl(
         lua: &Lua,
         dispatcher: &SharedDispatcher,
         (id, skt, data, i, j, timeout, first): (
@@ -628,36 +568,97 @@ pub(crate) mod fast {
         );
         let attempt = Attempt { id, timeout, first };
         let expired = timed_out(dispatcher, id, first)?;
-        let Some((mut object, fd)) = tcp_object(lua, &skt, TcpState::Client) else {
-            return not_ours();
-        };
-        let wanted = range.slice(&bytes);
-        let mut sent = 0usize;
-        let failure = loop {
-            if sent == wanted.len() {
-                break None;
+        match ssl::borrow(lua, &skt) {
+            Some(connection) => ssl_send(
+                lua, dispatcher, connection, &range, &bytes, attempt, expired,
+            ),
+            None => not_ours(),
+        }
+    }
+
+    fn scheduler_interest(interest: luasocket_core::Interest) -> Interest {
+        match interest {
+            luasocket_core::Interest::Read => Interest::Read,
+            luasocket_core::Interest::Write => Interest::Write,
+        }
+    }
+
+    /// `recv` on an `ssl` connection: an incomplete pattern stays in its buffer while the
+    /// task waits, so a large body is not copied into a growing prefix at every wait.
+    fn ssl_recv(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        mut connection: RefMut<'_, SslConnection>,
+        pattern: ReceivePattern,
+        prefix: &Option<LuaString>,
+        attempt: Attempt,
+        expired: bool,
+    ) -> Result<MultiValue> {
+        let failure = match connection.receive_step(pattern) {
+            Step::Done(complete) => {
+                let data = connection.take(complete, |bytes| with_prefix(lua, prefix, bytes))?;
+                return Ok(MultiValue::from_vec(vec![data]));
             }
-            match object.socket.try_send(&wanted[sent..]) {
-                Poll::Ready(Ok(n)) => sent += n,
-                Poll::Pending if !expired => {
+            Step::Want(interest) if !expired => match connection.fd() {
+                Some(fd) => {
                     park(
                         dispatcher,
-                        &mut object.registration,
+                        &mut connection.registration,
                         fd,
-                        Interest::Write,
+                        scheduler_interest(interest),
                         attempt,
                     )?;
-                    return parked(Some(Value::Number(range.last_index(sent) as f64)));
+                    return parked(None);
                 }
-                Poll::Pending => break Some(Error::Timeout),
-                Poll::Ready(Err(err)) => break Some(err),
-            }
+                None => Error::Closed.to_string(),
+            },
+            Step::Want(_) => Error::Timeout.to_string(),
+            Step::Failed(message) => message,
         };
+        let partial = connection.take_partial(pattern, |bytes| with_prefix(lua, prefix, bytes))?;
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure)?),
+            partial,
+        ]))
+    }
+
+    /// `send` on an `ssl` connection: done once the data is taken and flushed.
+    fn ssl_send(
+        lua: &Lua,
+        dispatcher: &SharedDispatcher,
+        mut connection: RefMut<'_, SslConnection>,
+        range: &SendRange,
+        bytes: &[u8],
+        attempt: Attempt,
+        expired: bool,
+    ) -> Result<MultiValue> {
+        let mut sent = 0;
+        let step = connection.send_step(range.slice(bytes), &mut sent);
         let last = Value::Number(range.last_index(sent) as f64);
-        Ok(MultiValue::from_vec(match failure {
-            None => vec![last],
-            Some(err) => vec![Value::Nil, message(lua, &err)?, last],
-        }))
+        let failure = match step {
+            Step::Done(()) => return Ok(MultiValue::from_vec(vec![last])),
+            Step::Want(interest) if !expired => match connection.fd() {
+                Some(fd) => {
+                    park(
+                        dispatcher,
+                        &mut connection.registration,
+                        fd,
+                        scheduler_interest(interest),
+                        attempt,
+                    )?;
+                    return parked(Some(last));
+                }
+                None => Error::Closed.to_string(),
+            },
+            Step::Want(_) => Error::Timeout.to_string(),
+            Step::Failed(message) => message,
+        };
+        Ok(MultiValue::from_vec(vec![
+            Value::Nil,
+            Value::String(lua.create_string(failure)?),
+            last,
+        ]))
     }
 
     /// accept(id, server): `client` | `nil, err` | `false` (parked) | `true` (not ours).
@@ -752,13 +753,13 @@ pub(crate) mod fast {
     pub(crate) fn register(lua: &Lua, core: &Table, shared: &SharedDispatcher) -> Result<()> {
         let d = shared.clone();
         core.set(
-            "recv",
-            lua.create_function(move |lua, args| recv(lua, &d, args))?,
+            "recv_ssl",
+            lua.create_function(move |lua, args| recv_ssl(lua, &d, args))?,
         )?;
         let d = shared.clone();
         core.set(
-            "send",
-            lua.create_function(move |lua, args| send(lua, &d, args))?,
+            "send_ssl",
+            lua.create_function(move |lua, args| send_ssl(lua, &d, args))?,
         )?;
         let d = shared.clone();
         core.set(

@@ -1,5 +1,5 @@
-//! The Lua face of copas-rs: `socket`, `socket.core`, `ltn12`, `mime`, `copas` and
-//! `copas.*`, assembled from the inner crates with mlua.
+//! The Lua face of copas-rs: `socket`, `socket.core`, `ltn12`, `mime`, `copas`,
+//! `copas.*` and `ssl`, assembled from the inner crates with mlua.
 //!
 //! This crate holds only binding code: argument checking, conversion between Lua
 //! values and the inner crates' types, and the small Lua files that give modules
@@ -21,8 +21,10 @@
 use mlua::{Function, Lua, Result, Table, Value};
 
 mod copas_core;
+mod http_core;
 mod mime_core;
 mod socket_core;
+mod ssl;
 
 /// A module whose body is Lua source shipped inside the library.
 struct LuaModule {
@@ -48,6 +50,14 @@ const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "copas.core",
         open: copas_core::open,
+    },
+    NativeModule {
+        name: "ssl",
+        open: ssl::open,
+    },
+    NativeModule {
+        name: "socket.http.core",
+        open: http_core::open,
     },
 ];
 
@@ -103,6 +113,18 @@ const LUA_MODULES: &[LuaModule] = &[
     LuaModule {
         name: "copas.limit",
         source: include_str!("../lua/copas/limit.lua"),
+    },
+    LuaModule {
+        name: "socket.http.client",
+        source: include_str!("../lua/socket/http/client.lua"),
+    },
+    LuaModule {
+        name: "socket.http",
+        source: include_str!("../lua/socket/http.lua"),
+    },
+    LuaModule {
+        name: "copas.http",
+        source: include_str!("../lua/copas/http.lua"),
     },
 ];
 
@@ -171,5 +193,10 @@ mod entry_points {
         copas_queue => "copas.queue",
         copas_future => "copas.future",
         copas_limit => "copas.limit",
+        ssl => "ssl",
+        socket_http_core => "socket.http.core",
+        socket_http_client => "socket.http.client",
+        socket_http => "socket.http",
+        copas_http => "copas.http",
     }
 }

@@ -4,6 +4,12 @@
 //! waits on it, and stays until it is deregistered. Edge triggering means a waiter
 //! must only be parked after an operation returned `EAGAIN`: then the next change of
 //! state is guaranteed to produce an event, and no `epoll_ctl` call is needed per wait.
+//!
+//! The reactor also remembers, per descriptor, whether an event arrived since the
+//! caller last found the kernel drained ([`Reactor::is_ready`], [`Reactor::clear_ready`]).
+//! A reader whose last `recv` is known to have emptied the queue can then park without
+//! the `recv` that would only return `EAGAIN`: one syscall fewer per message in a
+//! request/reply loop.
 
 use std::collections::VecDeque;
 use std::io;
@@ -45,6 +51,9 @@ struct SourceSlot<W> {
     generation: u64,
     readers: VecDeque<W>,
     writers: VecDeque<W>,
+    /// An event (or the registration itself, as the state is unknown then) came after
+    /// the last [`Reactor::clear_ready`] for reading.
+    readable: bool,
 }
 
 impl<W> Default for SourceSlot<W> {
@@ -53,6 +62,7 @@ impl<W> Default for SourceSlot<W> {
             generation: 0,
             readers: VecDeque::new(),
             writers: VecDeque::new(),
+            readable: true,
         }
     }
 }
@@ -145,7 +155,9 @@ impl<W: Copy + PartialEq> Reactor<W> {
         }
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.sources[index].generation = generation;
+        let slot = &mut self.sources[index];
+        slot.generation = generation;
+        slot.readable = true;
         self.registered += 1;
         Ok(Source { fd, generation })
     }
@@ -191,6 +203,22 @@ impl<W: Copy + PartialEq> Reactor<W> {
         true
     }
 
+    /// False only when the caller found the kernel's read queue empty (and said so with
+    /// [`Reactor::clear_ready`]) and no event came since: a read would block. True for
+    /// a stale handle, so callers fall back to trying.
+    pub fn is_ready(&self, source: Source) -> bool {
+        self.slot(source).is_none_or(|slot| slot.readable)
+    }
+
+    /// Records that a read of `source` left nothing in the kernel: `EAGAIN`, or a read
+    /// whose `TCP_INQ` hint was 0 (which also rules out a queued FIN). Edge triggering
+    /// reports the next arrival, which sets the flag again.
+    pub fn clear_ready(&mut self, source: Source) {
+        if let Some(slot) = self.slot_mut(source) {
+            slot.readable = false;
+        }
+    }
+
     /// Unparks `waiter` (its wait timed out or was cancelled).
     pub fn cancel(&mut self, source: Source, interest: Interest, waiter: W) {
         if let Some(slot) = self.slot_mut(source) {
@@ -230,6 +258,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
                 continue;
             };
             if event.readable {
+                slot.readable = true;
                 for waiter in slot.readers.drain(..) {
                     wake(waiter, Interest::Read);
                     woken += 1;
@@ -301,6 +330,23 @@ mod tests {
         assert_eq!(server.read(&mut buf).unwrap(), 2);
         reactor.deregister(source);
         assert!(reactor.is_empty());
+    }
+
+    #[test]
+    fn readiness_flag_follows_events_and_clears() {
+        let mut reactor = Reactor::<u32>::new().unwrap();
+        let (mut client, server) = pair();
+        let source = reactor.register(server.as_raw_fd()).unwrap();
+        // Unknown state after registering: callers must try.
+        assert!(reactor.is_ready(source));
+        reactor.clear_ready(source);
+        assert!(!reactor.is_ready(source));
+        // An event with nobody waiting still marks the descriptor.
+        client.write_all(b"x").unwrap();
+        reactor.poll(soon(), |_, _| {}).unwrap();
+        assert!(reactor.is_ready(source));
+        reactor.deregister(source);
+        assert!(reactor.is_ready(source));
     }
 
     #[test]

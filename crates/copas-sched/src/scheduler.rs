@@ -361,6 +361,17 @@ impl<T> Scheduler<T> {
         self.reactor.is_registered(source)
     }
 
+    /// See [`Reactor::is_ready`]: false only when `source` was found drained for
+    /// reading and no event came since, so a read would block.
+    pub fn is_ready(&self, source: Source) -> bool {
+        self.reactor.is_ready(source)
+    }
+
+    /// See [`Reactor::clear_ready`]: a read of `source` left the kernel's queue empty.
+    pub fn clear_ready(&mut self, source: Source) {
+        self.reactor.clear_ready(source);
+    }
+
     /// Deregisters a descriptor before it is closed; tasks waiting on it are woken
     /// (and find it closed when they retry).
     pub fn deregister(&mut self, source: Source) {

@@ -1,5 +1,8 @@
 //! What `conn:getpeercertificate()` tells about a certificate.
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 use x509_parser::time::ASN1Time;
 
@@ -26,6 +29,9 @@ pub struct PeerCertificate {
     pub not_after: String,
     /// Hexadecimal, upper case.
     pub serial: String,
+    /// Subject alternative names as (LuaSec's kind, value): kinds are `"dNSName"`,
+    /// `"iPAddress"`, `"rfc822Name"` and `"uniformResourceIdentifier"`.
+    pub alt_names: Vec<(&'static str, String)>,
 }
 
 impl PeerCertificate {
@@ -39,7 +45,46 @@ impl PeerCertificate {
             not_before: openssl_time(&cert.validity().not_before),
             not_after: openssl_time(&cert.validity().not_after),
             serial: cert.raw_serial_as_string().replace(':', "").to_uppercase(),
+            alt_names: alt_names(&cert),
         })
+    }
+
+    /// The first certificate of a PEM text (LuaSec's `ssl.loadcertificate`).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, Error> {
+        let der = CertificateDer::from_pem_slice(pem)
+            .map_err(|e| Error::config(format!("cannot read certificate: {e}")))?;
+        Self::from_der(&der)
+    }
+
+    /// The certificate in PEM, as `cert:pem()` returns it.
+    pub fn pem(&self) -> String {
+        let encoded = base64(&self.der);
+        let mut text = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            text.push_str(&String::from_utf8_lossy(line));
+            text.push('\n');
+        }
+        text.push_str("-----END CERTIFICATE-----\n");
+        text
+    }
+
+    /// Lower-case hex digest of the DER bytes with `algorithm` (`"sha1"`, `"sha256"`,
+    /// `"sha384"`, `"sha512"`), as `cert:digest()`.
+    pub fn digest(&self, algorithm: &str) -> Result<String, Error> {
+        use ring::digest;
+        let algorithm = match algorithm {
+            "sha1" => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            "sha256" => &digest::SHA256,
+            "sha384" => &digest::SHA384,
+            "sha512" => &digest::SHA512,
+            other => {
+                return Err(Error::config(format!(
+                    "unsupported digest '{other}' (use 'sha1', 'sha256', 'sha384' or 'sha512')"
+                )))
+            }
+        };
+        let hash = digest::digest(algorithm, &self.der);
+        Ok(hash.as_ref().iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// The subject's common name, if it has one.
@@ -71,6 +116,52 @@ fn name_entries(name: &X509Name<'_>) -> Vec<NameEntry> {
         .collect()
 }
 
+fn alt_names(cert: &X509Certificate<'_>) -> Vec<(&'static str, String)> {
+    let Ok(Some(extension)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    extension
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(("dNSName", (*dns).to_owned())),
+            GeneralName::RFC822Name(mail) => Some(("rfc822Name", (*mail).to_owned())),
+            GeneralName::URI(uri) => Some(("uniformResourceIdentifier", (*uri).to_owned())),
+            GeneralName::IPAddress(bytes) => ip_text(bytes).map(|ip| ("iPAddress", ip)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    match bytes.len() {
+        4 => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).to_string()),
+        16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string()),
+        _ => None,
+    }
+}
+
+/// Standard base64 with padding (PEM bodies).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn openssl_time(time: &ASN1Time) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -97,6 +188,15 @@ mod tests {
         assert_eq!(openssl_time(&time), "Nov 14 22:13:20 2023 GMT");
         let time = ASN1Time::from_timestamp(0).unwrap();
         assert_eq!(openssl_time(&time), "Jan  1 00:00:00 1970 GMT");
+    }
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 
     #[test]

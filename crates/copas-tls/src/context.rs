@@ -21,6 +21,7 @@ use crate::Error;
 #[derive(Debug, Clone)]
 pub struct TlsContext {
     side: Side,
+    verifies_peer: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +49,12 @@ impl TlsContext {
             (true, Some(_)) => return Err(Error::config("a key needs a certificate")),
         };
         let alpn: Vec<Vec<u8>> = params.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let verifies_peer = match params.mode {
+            Mode::Client => params.verify.unwrap_or(Verify::PEER).peer,
+            Mode::Server => params
+                .verify
+                .is_some_and(|v| v.peer || v.fail_if_no_peer_cert),
+        };
         let side = match params.mode {
             Mode::Client => {
                 let verify = params.verify.unwrap_or(Verify::PEER);
@@ -104,7 +111,10 @@ impl TlsContext {
                 Side::Server(Arc::new(config))
             }
         };
-        Ok(Self { side })
+        Ok(Self {
+            side,
+            verifies_peer,
+        })
     }
 
     pub fn mode(&self) -> Mode {
@@ -112,6 +122,12 @@ impl TlsContext {
             Side::Client { .. } => Mode::Client,
             Side::Server(_) => Mode::Server,
         }
+    }
+
+    /// Whether a peer certificate is verified (a client unless `verify = "none"`, a server
+    /// asking for client certificates).
+    pub fn verifies_peer(&self) -> bool {
+        self.verifies_peer
     }
 
     pub(crate) fn side(&self) -> &Side {

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod accept;
 mod certificate;
 mod context;
 mod error;
@@ -38,6 +39,7 @@ mod params;
 mod stream;
 mod transport;
 
+pub use accept::TlsAccept;
 pub use certificate::{NameEntry, PeerCertificate};
 pub use context::TlsContext;
 pub use error::Error;

@@ -84,6 +84,15 @@ impl<T: Transport> TlsStream<T> {
         })
     }
 
+    /// A stream over a connection started elsewhere ([`crate::TlsAccept`]).
+    pub(crate) fn from_parts(connection: Connection, transport: T) -> Self {
+        Self {
+            connection,
+            transport,
+            close_notify_queued: false,
+        }
+    }
+
     /// Drives the handshake; `Done(())` once it has completed and its last flight is sent.
     pub fn handshake(&mut self) -> Result<Status<()>, Error> {
         loop {
@@ -193,6 +202,13 @@ impl<T: Transport> TlsStream<T> {
         };
         let cipher = suite_name(self.connection.negotiated_cipher_suite()?.suite());
         Some(SessionInfo { protocol, cipher })
+    }
+
+    /// True when decrypted data is waiting to be read (LuaSec's `dirty()`): `select` must
+    /// not wait on the socket for it.
+    pub fn has_plaintext(&mut self) -> bool {
+        use std::io::BufRead;
+        matches!(self.connection.reader().fill_buf(), Ok(chunk) if !chunk.is_empty())
     }
 
     pub fn is_handshaking(&self) -> bool {

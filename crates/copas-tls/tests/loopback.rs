@@ -344,3 +344,40 @@ fn concurrent_echo_of_one_mebibyte() {
     assert!(received == data, "echo differs");
     server.join().unwrap().unwrap();
 }
+
+#[test]
+fn accept_lets_the_server_choose_alpn_from_the_client_hello() {
+    use common::drive;
+    use copas_tls::TlsAccept;
+    use std::net::TcpListener;
+
+    let pki = Pki::new(&["localhost"], false);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server_params = pki.server_params();
+    let server = std::thread::spawn(move || {
+        let context = TlsContext::new(&server_params).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let mut accept = TlsAccept::new(&context, socket).unwrap();
+        let mut seen = Vec::new();
+        let mut stream = drive(|| {
+            accept.poll(|offered| {
+                seen = offered.iter().map(|p| p.to_vec()).collect();
+                offered.last().map(|p| p.to_vec())
+            })
+        })
+        .unwrap();
+        drive(|| stream.handshake()).unwrap();
+        (seen, stream.alpn().map(<[u8]>::to_vec))
+    });
+    let params = TlsParams {
+        alpn: vec!["first".to_owned(), "second".to_owned()],
+        ..pki.client_params()
+    };
+    let stream = connect(&params, port, "localhost").unwrap();
+    assert_eq!(stream.alpn(), Some(&b"second"[..]));
+    let (seen, chosen) = server.join().unwrap();
+    assert_eq!(seen, vec![b"first".to_vec(), b"second".to_vec()]);
+    assert_eq!(chosen, Some(b"second".to_vec()));
+}

@@ -5,6 +5,10 @@
 //! its string straight from it. While a socket waits with unread bytes, those bytes
 //! move to a small allocation and the block goes back to a per-thread spare slot:
 //! thousands of idle connections cost only their pending bytes, not 64 KiB each.
+//!
+//! The buffer is public so that other byte streams with LuaSocket's receive patterns
+//! (the TLS connections of the `ssl` module) share this code: they `fill` it from their
+//! own reads, then `find` and `take` patterns exactly as a TCP socket does.
 
 use std::cell::Cell;
 use std::io;
@@ -43,7 +47,7 @@ pub(crate) fn give_block(block: Vec<u8>) {
 
 /// Where a complete pattern lies at the front of the pending bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Complete {
+pub struct Complete {
     /// Bytes of pending data that make up the result (before CR removal).
     data: usize,
     /// Bytes to remove from the buffer (the data plus a line's LF).
@@ -102,7 +106,7 @@ impl ReceiveBuffer {
     /// Reads once from `read` into free space after the unread bytes and returns what
     /// it returned. `wanted` is how many unread bytes the caller hopes to have after
     /// the read, so a large count is read in few syscalls.
-    pub(crate) fn fill(
+    pub fn fill(
         &mut self,
         wanted: usize,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
@@ -145,7 +149,7 @@ impl ReceiveBuffer {
 
     /// Called before waiting: frees the read block, keeping small pending data in a
     /// small allocation of its own.
-    pub(crate) fn park(&mut self) {
+    pub fn park(&mut self) {
         if self.is_empty() {
             self.clear();
         } else if self.len() <= PARK_LIMIT && self.bytes.len() >= READ_BLOCK {
@@ -160,7 +164,7 @@ impl ReceiveBuffer {
     /// completes here: it needs the end of the stream, which the caller detects.
     /// `Count(0)` completes as soon as anything is buffered, as in LuaSocket, where
     /// `receive(0)` waits for data without consuming it.
-    pub(crate) fn find(&mut self, pattern: ReceivePattern) -> Option<Complete> {
+    pub fn find(&mut self, pattern: ReceivePattern) -> Option<Complete> {
         match pattern {
             ReceivePattern::Line => {
                 let pending = &self.bytes[self.start + self.scanned..self.end];
@@ -189,7 +193,7 @@ impl ReceiveBuffer {
     }
 
     /// Everything buffered, as the result of `All` at the end of the stream.
-    pub(crate) fn everything(&self) -> Complete {
+    pub fn everything(&self) -> Complete {
         Complete {
             data: self.len(),
             consumed: self.len(),
@@ -199,7 +203,7 @@ impl ReceiveBuffer {
 
     /// What a failed receive returns as partial data: all buffered bytes, at most
     /// `count` of them for a count, with CRs removed for a line.
-    pub(crate) fn partial(&self, pattern: ReceivePattern) -> Complete {
+    pub fn partial(&self, pattern: ReceivePattern) -> Complete {
         let data = match pattern {
             ReceivePattern::Count(count) => count.min(self.len()),
             ReceivePattern::Line | ReceivePattern::All => self.len(),
@@ -213,11 +217,7 @@ impl ReceiveBuffer {
 
     /// Hands the bytes of `complete` to `deliver`, then removes them from the buffer.
     /// Returns the result of `deliver` and the number of bytes consumed.
-    pub(crate) fn take<R>(
-        &mut self,
-        complete: Complete,
-        deliver: impl FnOnce(&[u8]) -> R,
-    ) -> (R, usize) {
+    pub fn take<R>(&mut self, complete: Complete, deliver: impl FnOnce(&[u8]) -> R) -> (R, usize) {
         let data = &self.pending()[..complete.data];
         let result = if complete.line {
             without_cr(data, deliver)

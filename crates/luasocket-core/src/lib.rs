@@ -50,11 +50,13 @@ mod timeout;
 mod udp;
 
 pub use addr::{numeric_name, Family, SocketKind};
+pub use buffer::{Complete, ReceiveBuffer};
 pub use error::{Error, Result};
 pub use options::{OptionAccess, OptionValue, SocketOption, ValueKind};
 pub use pattern::ReceivePattern;
 pub use range::SendRange;
 pub use select::{select, Ready};
+pub use socket::{wait, Interest};
 pub use socket2::SockAddr;
 pub use tcp::{Stats, TcpSocket, TcpState};
 pub use timeout::{Deadline, Timeout, TimeoutMode};

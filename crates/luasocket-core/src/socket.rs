@@ -247,7 +247,7 @@ impl Drop for Descriptor {
 
 /// What a blocking call waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Interest {
+pub enum Interest {
     Read,
     Write,
 }
@@ -255,7 +255,7 @@ pub(crate) enum Interest {
 /// Waits until `fd` is ready for `interest` or the deadline's budget runs out
 /// (then [`Error::Timeout`]). Errors and hang-ups count as ready: the next syscall
 /// reports them.
-pub(crate) fn wait(fd: RawFd, interest: Interest, deadline: &Deadline) -> Result<()> {
+pub fn wait(fd: RawFd, interest: Interest, deadline: &Deadline) -> Result<()> {
     let events = match interest {
         Interest::Read => libc::POLLIN,
         Interest::Write => libc::POLLOUT,
@@ -299,6 +299,63 @@ fn poll_millis(budget: Option<Duration>) -> libc::c_int {
 /// The error LuaSocket reports for syscalls on an object without a descriptor.
 pub(crate) fn bad_descriptor() -> Error {
     Error::from_io(io::Error::from_raw_os_error(libc::EBADF))
+}
+
+impl Descriptor {
+    /// Asks the kernel to report, with each read, how many bytes are left to read
+    /// (`TCP_INQ`, Linux 4.18+). False where that is not supported.
+    pub(crate) fn enable_inq(&self) -> bool {
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads an int of the size given from a live local.
+        let set = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_TCP,
+                libc::TCP_INQ,
+                std::ptr::addr_of!(on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        set == 0
+    }
+
+    /// `recv(2)` through `recvmsg(2)`, also returning the `TCP_CM_INQ` hint when the
+    /// kernel sent one: the bytes still queued after this read, and at least 1 once the
+    /// peer's FIN is queued, so 0 means a later read would block.
+    pub(crate) fn recv_with_inq(&self, buffer: &mut [u8]) -> io::Result<(usize, Option<i32>)> {
+        // Room for one cmsghdr carrying an int, as CMSG_SPACE computes it.
+        const CONTROL: usize = 32;
+        let mut control = [0u64; CONTROL / 8];
+        let mut iov = libc::iovec {
+            iov_base: buffer.as_mut_ptr().cast(),
+            iov_len: buffer.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control).
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_iov = &mut iov;
+        header.msg_iovlen = 1;
+        header.msg_control = control.as_mut_ptr().cast();
+        header.msg_controllen = CONTROL as _;
+        // SAFETY: the iovec and the control buffer point to live, writable memory of
+        // the lengths given, for the duration of the call.
+        let count = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut header, 0) };
+        if count < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut inq = None;
+        // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
+        // msg_controllen; a TCP_CM_INQ message carries one int, read unaligned.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&header);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_TCP && (*cmsg).cmsg_type == libc::TCP_CM_INQ {
+                    inq = Some(libc::CMSG_DATA(cmsg).cast::<i32>().read_unaligned());
+                }
+                cmsg = libc::CMSG_NXTHDR(&header, cmsg);
+            }
+        }
+        Ok((count as usize, inq))
+    }
 }
 
 /// Views initialized bytes as the `MaybeUninit` buffer socket2's receive calls take.

@@ -44,7 +44,7 @@ impl TcpState {
     }
 }
 
-/// Byte counts and age for `getstats`/`setstats`.
+/// Byte counts and age for `getstats`/`setstats` (also kept by the `ssl` connections).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
     /// Bytes handed out by `receive` (buffered bytes are not counted yet).
@@ -56,7 +56,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn new() -> Self {
+    /// Zero counts, born now.
+    pub fn new() -> Self {
         Stats {
             received: 0,
             sent: 0,
@@ -75,6 +76,12 @@ impl Stats {
     }
 }
 
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -89,6 +96,10 @@ pub struct TcpSocket {
     timeout: Timeout,
     buffer: ReceiveBuffer,
     stats: Stats,
+    /// Reads report how much is left (`TCP_INQ`), see [`TcpSocket::track_drain`].
+    tracks_drain: bool,
+    /// The last receive read from the kernel and left nothing there (no data, no FIN).
+    drained: bool,
 }
 
 impl TcpSocket {
@@ -101,6 +112,8 @@ impl TcpSocket {
             timeout: Timeout::INFINITE,
             buffer: ReceiveBuffer::new(),
             stats: Stats::new(),
+            tracks_drain: false,
+            drained: false,
         })
     }
 
@@ -271,6 +284,8 @@ impl TcpSocket {
                         timeout: Timeout::INFINITE,
                         buffer: ReceiveBuffer::new(),
                         stats: Stats::new(),
+                        tracks_drain: false,
+                        drained: false,
                     }))
                 }
                 Err(err) => match err.raw_os_error() {
@@ -292,7 +307,7 @@ impl TcpSocket {
     ) -> (R, Option<Error>) {
         let deadline = self.timeout.start();
         let failure = loop {
-            match self.poll_complete(pattern) {
+            match self.poll_complete(pattern, true) {
                 Poll::Ready(Ok(complete)) => {
                     let (result, consumed) = self.buffer.take(complete, deliver);
                     self.count_received(consumed);
@@ -322,11 +337,45 @@ impl TcpSocket {
         pattern: ReceivePattern,
         deliver: impl FnOnce(&[u8]) -> R,
     ) -> Poll<Result<R>> {
-        self.poll_complete(pattern).map_ok(|complete| {
+        self.try_receive_tracked_with(pattern, true, deliver)
+    }
+
+    /// Makes reads report whether they left the kernel's queue empty, for a caller
+    /// with an edge-triggered reactor ([`drained`](Self::drained)). Returns false
+    /// where the kernel cannot (then nothing changes).
+    pub fn track_drain(&mut self) -> bool {
+        if !self.tracks_drain {
+            self.tracks_drain = self
+                .endpoint
+                .descriptor()
+                .is_some_and(|descriptor| descriptor.enable_inq());
+        }
+        self.tracks_drain
+    }
+
+    /// [`try_receive_with`](Self::try_receive_with) for a caller that tracks
+    /// readiness: with `readable` false (no readiness event since [`drained`]
+    /// (Self::drained) was last true) the kernel has nothing, and only buffered data
+    /// is looked at.
+    pub fn try_receive_tracked_with<R>(
+        &mut self,
+        pattern: ReceivePattern,
+        readable: bool,
+        deliver: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R>> {
+        self.poll_complete(pattern, readable).map_ok(|complete| {
             let (result, consumed) = self.buffer.take(complete, deliver);
             self.count_received(consumed);
             result
         })
+    }
+
+    /// True when the last receive read from the kernel and left its queue empty (the
+    /// read returned `EAGAIN`, or reported nothing left and no FIN, see
+    /// [`track_drain`](Self::track_drain)): another read blocks until the descriptor
+    /// becomes readable again. False after a receive served from the buffer alone.
+    pub fn drained(&self) -> bool {
+        self.drained
     }
 
     /// Removes and passes to `deliver` what a failed receive of `pattern` returns as
@@ -351,10 +400,21 @@ impl TcpSocket {
     }
 
     /// Reads until `pattern` is complete, the kernel would block, or the stream ends.
-    fn poll_complete(&mut self, pattern: ReceivePattern) -> Poll<Result<crate::buffer::Complete>> {
+    /// With `may_read` false, or once a read left the kernel's queue empty, an
+    /// incomplete pattern is `Pending` without another `recv`.
+    fn poll_complete(
+        &mut self,
+        pattern: ReceivePattern,
+        mut may_read: bool,
+    ) -> Poll<Result<crate::buffer::Complete>> {
+        self.drained = false;
         loop {
             if let Some(complete) = self.buffer.find(pattern) {
                 return Poll::Ready(Ok(complete));
+            }
+            if !may_read {
+                self.buffer.park();
+                return Poll::Pending;
             }
             let Some(descriptor) = self.endpoint.descriptor() else {
                 return Poll::Ready(Err(Error::Closed));
@@ -363,9 +423,22 @@ impl TcpSocket {
                 ReceivePattern::Count(count) => count,
                 ReceivePattern::Line | ReceivePattern::All => 0,
             };
-            let read = self
-                .buffer
-                .fill(wanted, |free| descriptor.recv(socket::as_uninit(free)));
+            let tracks_drain = self.tracks_drain;
+            let mut left = None;
+            let read = self.buffer.fill(wanted, |free| {
+                if tracks_drain {
+                    descriptor.recv_with_inq(free).map(|(count, inq)| {
+                        left = inq;
+                        count
+                    })
+                } else {
+                    descriptor.recv(socket::as_uninit(free))
+                }
+            });
+            self.drained = match &read {
+                Ok(_) => left == Some(0),
+                Err(err) => err.raw_os_error() == Some(libc::EAGAIN),
+            };
             match read {
                 Ok(0) => {
                     return Poll::Ready(match pattern {
@@ -375,7 +448,7 @@ impl TcpSocket {
                         _ => Err(Error::Closed),
                     });
                 }
-                Ok(_) => {}
+                Ok(_) => may_read = !self.drained,
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => {
                         self.buffer.park();
@@ -509,6 +582,42 @@ mod tests {
     fn receive(socket: &mut TcpSocket, pattern: ReceivePattern) -> (Vec<u8>, Option<String>) {
         let (data, err) = socket.receive_with(pattern, |bytes| bytes.to_vec());
         (data, err.map(|e| e.to_string()))
+    }
+
+    /// Waits (bounded) until `socket` has something to read, as a reactor would.
+    fn wait_readable(socket: &TcpSocket) {
+        let fd = socket.fd().unwrap();
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        assert_eq!(unsafe { libc::poll(&mut poll, 1, 5000) }, 1);
+    }
+
+    #[test]
+    fn drained_reads_see_a_queued_fin() {
+        let (_server, mut client, mut accepted) = pair();
+        if !accepted.track_drain() {
+            return; // kernel without TCP_INQ: nothing is ever reported drained
+        }
+        client.send(b"one\n");
+        wait_readable(&accepted);
+        let line = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
+        assert!(matches!(line, Poll::Ready(Ok(ref l)) if l == b"one"));
+        assert!(accepted.drained(), "the queue was emptied");
+        // Data and FIN arrive together (one edge for both): the read that takes the
+        // data must not report the queue drained, or the FIN would never be read.
+        client.send(b"two\n");
+        client.shutdown(Shutdown::Write);
+        // Loopback delivers both inside the calls above.
+        wait_readable(&accepted);
+        let line = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
+        assert!(matches!(line, Poll::Ready(Ok(ref l)) if l == b"two"));
+        assert!(!accepted.drained(), "a FIN is still queued");
+        let end = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
+        assert!(matches!(end, Poll::Ready(Err(Error::Closed))));
     }
 
     #[test]

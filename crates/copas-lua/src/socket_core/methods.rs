@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
 use luasocket_core::{
-    Error, Family, OptionAccess, OptionValue, SocketKind, SocketOption, Timeout, TimeoutMode,
-    ValueKind,
+    Error, Family, OptionAccess, OptionValue, SocketKind, SocketOption, Stats, Timeout,
+    TimeoutMode, ValueKind,
 };
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -85,6 +85,28 @@ pub(crate) fn set_timeout(timeout: &mut Timeout, lua: &Lua, args: &Args) -> Outc
     };
     let mode = mode.ok_or_else(|| argument(3, "invalid timeout mode"))?;
     timeout.set(Some(seconds), mode);
+    success()
+}
+
+/// `getstats()`: bytes received, bytes sent, age in seconds.
+pub(crate) fn get_stats(stats: &Stats) -> Outcome {
+    values(vec![
+        number(stats.received as f64),
+        number(stats.sent as f64),
+        number(stats.age()),
+    ])
+}
+
+/// `setstats([received [, sent [, age]]])`: what is not given stays.
+pub(crate) fn set_stats(stats: &mut Stats, lua: &Lua, args: &Args) -> Outcome {
+    let received = truncate(args.opt_number(lua, 2, stats.received as f64)?);
+    let sent = truncate(args.opt_number(lua, 3, stats.sent as f64)?);
+    let age = args.number(lua, 4)?;
+    stats.received = received;
+    stats.sent = sent;
+    if let Some(age) = age {
+        stats.set_age(age);
+    }
     success()
 }
 

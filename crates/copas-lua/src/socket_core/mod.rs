@@ -11,7 +11,7 @@
 use mlua::{Lua, Result, Table};
 
 pub(crate) mod dns;
-mod methods;
+pub(crate) mod methods;
 mod namespace;
 pub(crate) mod object;
 mod select;

@@ -188,6 +188,12 @@ impl<T: SocketClass> Kind<T> {
         (!address.is_null()).then(|| unsafe { &*address.cast_const().cast::<Slot<T>>() })
     }
 
+    /// The weak-keyed table mapping each live object to its slot's address, for C
+    /// functions that look objects up themselves ([`slot_at`]).
+    pub(crate) fn live(&self) -> &Table {
+        &self.live
+    }
+
     /// Gives `userdata` the metatable of `class` (LuaSocket's `auxiliar_setclass`).
     fn set_class(&self, lua: &Lua, userdata: &AnyUserData, class: usize) -> mlua::Result<()> {
         let metatable = self.metatables[class].clone();
@@ -263,6 +269,33 @@ pub(crate) fn borrow<'a, T: SocketClass>(
 ) -> Option<RefMut<'a, T>> {
     let kind = lua.app_data_ref::<Rc<Kind<T>>>()?;
     kind.slot(userdata)?.borrow_mut()
+}
+
+/// The slot of the value at stack `index` if it is a live object of kind `T`, for C
+/// functions on the hot path (the mlua route through [`borrow`] costs far more).
+///
+/// # Safety
+/// `state` is a running C function's state with a free stack slot, `index` a valid
+/// absolute index, and `live` the index (e.g. an upvalue) of `Kind::<T>::live()`.
+/// The slot stays valid while the object is on the stack.
+pub(crate) unsafe fn slot_at<'a, T>(
+    state: *mut ffi::lua_State,
+    index: c_int,
+    live: c_int,
+) -> Option<&'a Slot<T>> {
+    // SAFETY: per the contract; lua_rawget cannot raise (no metamethods) and leaves
+    // one value, popped again below. `live` maps only userdata made by `push` to the
+    // address of the Slot<T> written into them (see `Kind::slot`).
+    unsafe {
+        if ffi::lua_type(state, index) != ffi::LUA_TUSERDATA {
+            return None;
+        }
+        ffi::lua_pushvalue(state, index);
+        ffi::lua_rawget(state, live);
+        let address = ffi::lua_touserdata(state, -1);
+        ffi::lua_settop(state, -2);
+        (!address.is_null()).then(|| &*address.cast_const().cast::<Slot<T>>())
+    }
 }
 
 /// `__gc` of every class of kind `T`; upvalue 1 is the kind's live table.

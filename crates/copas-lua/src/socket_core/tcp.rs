@@ -2,6 +2,7 @@
 //! `tcp{server}`, and the constructors `tcp`, `tcp4`, `tcp6` and `connect`.
 
 use std::net::Shutdown;
+use std::rc::Rc;
 use std::time::Instant;
 
 use luasocket_core::{
@@ -77,8 +78,7 @@ pub(crate) fn borrow<'a>(
 /// Makes the Lua object of a client socket accepted outside a method (the Copas
 /// accept fast path).
 pub(crate) fn wrap_client(lua: &Lua, socket: TcpSocket) -> Result<AnyUserData> {
-    let (kind, _) = Kind::<TcpObject>::for_state(lua)?;
-    kind.push(
+    kind(lua)?.push(
         lua,
         TcpObject {
             socket,
@@ -87,13 +87,20 @@ pub(crate) fn wrap_client(lua: &Lua, socket: TcpSocket) -> Result<AnyUserData> {
     )
 }
 
-/// Adds the `tcp` constructors to `socket.core`.
-pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+/// The TCP kind of this Lua state, its metatables filled on first use (whichever of
+/// `socket.core` and `copas.core` asks first).
+pub(crate) fn kind(lua: &Lua) -> Result<Rc<Kind<TcpObject>>> {
     let (kind, created) = Kind::<TcpObject>::for_state(lua)?;
     if created {
         let methods = method_table(lua, &kind)?;
         kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
     }
+    Ok(kind)
+}
+
+/// Adds the `tcp` constructors to `socket.core`.
+pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+    let kind = kind(lua)?;
     for (name, family) in [
         ("tcp", Family::Unspec),
         ("tcp4", Family::Inet),
@@ -260,27 +267,11 @@ fn set_option(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Out
 }
 
 fn get_stats(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
-    let stats = object.socket.stats();
-    values(vec![
-        number(stats.received as f64),
-        number(stats.sent as f64),
-        number(stats.age()),
-    ])
+    methods::get_stats(object.socket.stats())
 }
 
 fn set_stats(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
-    let (lua, args) = (call.lua, call.args);
-    let stats = object.socket.stats();
-    let received = truncate(args.opt_number(lua, 2, stats.received as f64)?);
-    let sent = truncate(args.opt_number(lua, 3, stats.sent as f64)?);
-    let age = args.number(lua, 4)?;
-    let stats = object.socket.stats_mut();
-    stats.received = received;
-    stats.sent = sent;
-    if let Some(age) = age {
-        stats.set_age(age);
-    }
-    success()
+    methods::set_stats(object.socket.stats_mut(), call.lua, call.args)
 }
 
 fn listen(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
@@ -290,7 +281,7 @@ fn listen(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome
 }
 
 /// What `receive` was asked for.
-enum Request {
+pub(crate) enum Request {
     Pattern(ReceivePattern),
     /// A count already covered by the prefix: LuaSocket returns the prefix unread.
     PrefixOnly,
@@ -312,11 +303,12 @@ fn count_request(
     })
 }
 
-/// `receive([pattern [, prefix]])`: `data, nil, nil, elapsed` or
-/// `nil, message, partial, elapsed`.
-fn receive(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
-    let started = Instant::now();
-    let (lua, args) = (call.lua, call.args);
+/// The arguments of `receive([pattern [, prefix]])` (arguments 2 and 3), checked as
+/// LuaSocket checks them; shared with the `ssl` connections.
+pub(crate) fn receive_request(
+    lua: &Lua,
+    args: &Args,
+) -> std::result::Result<(Request, Vec<u8>), object::raise::Failure> {
     let prefix = args.opt_string(lua, 3)?;
     let prefix_bytes = prefix
         .as_ref()
@@ -337,16 +329,28 @@ fn receive(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcom
         Some(Value::Integer(_) | Value::Number(_)) => numeric(args.number(lua, 2)?)?,
         Some(_) => return Err(args.type_error(2, "string")),
     };
-    let joined = |bytes: &[u8]| -> Result<LuaString> {
-        if prefix_bytes.is_empty() {
-            lua.create_string(bytes)
-        } else {
-            let mut whole = Vec::with_capacity(prefix_bytes.len() + bytes.len());
-            whole.extend_from_slice(&prefix_bytes);
-            whole.extend_from_slice(bytes);
-            lua.create_string(whole)
-        }
-    };
+    Ok((request, prefix_bytes))
+}
+
+/// `prefix` followed by `bytes`, as one Lua string.
+pub(crate) fn joined(lua: &Lua, prefix: &[u8], bytes: &[u8]) -> Result<LuaString> {
+    if prefix.is_empty() {
+        lua.create_string(bytes)
+    } else {
+        let mut whole = Vec::with_capacity(prefix.len() + bytes.len());
+        whole.extend_from_slice(prefix);
+        whole.extend_from_slice(bytes);
+        lua.create_string(whole)
+    }
+}
+
+/// `receive([pattern [, prefix]])`: `data, nil, nil, elapsed` or
+/// `nil, message, partial, elapsed`.
+fn receive(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+    let started = Instant::now();
+    let (lua, args) = (call.lua, call.args);
+    let (request, prefix_bytes) = receive_request(lua, args)?;
+    let joined = |bytes: &[u8]| joined(lua, &prefix_bytes, bytes);
     let (data, failure) = match request {
         Request::PrefixOnly => (joined(&[]), None),
         Request::Pattern(pattern) => object.socket.receive_with(pattern, joined),
