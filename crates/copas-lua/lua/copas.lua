@@ -16,6 +16,7 @@ local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
 local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
 local c_recv_ssl, c_send_ssl = core.recv_ssl, core.send_ssl
+local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
 
 local coroutine_create = coroutine.create
@@ -549,8 +550,9 @@ local function settled(id, a, b, c)
   return a, b, c
 end
 
--- receive and send run once or twice per message: task_id, park and settled are
--- written out inline here, as each Lua call costs as much as the work around it.
+-- receive and send run once or twice per message: task_id, park and the common case
+-- of settled are written out here, as each Lua call costs as much as the work around
+-- it.
 function copas.receive(client, pattern, part)
   local co = coroutine_running()
   if co == current_co and co ~= nil then
@@ -570,16 +572,11 @@ function copas.receive(client, pattern, part)
       a, b, c = recv(id, client, pattern, part, timeout, false)
     end
     if a ~= true then
-      if a then
+      if a and budget > 1 then
         budget = budget - 1
-        if budget <= 0 then
-          c_sleep(id, 0)
-          park()
-        end
-      elseif b == "timeout" then
-        b = timeout_error(b)
+        return a, b, c
       end
-      return a, b, c
+      return settled(id, a, b, c)
     end
   elseif current_co ~= nil then
     error(NESTED, 2)
@@ -621,16 +618,11 @@ function copas.send(client, data, from, to)
       a, b, c = send(id, client, data, b + 1, to, timeout, false)
     end
     if a ~= true then
-      if a then
+      if a and budget > 1 then
         budget = budget - 1
-        if budget <= 0 then
-          c_sleep(id, 0)
-          park()
-        end
-      elseif b == "timeout" then
-        b = timeout_error(b)
+        return a, b, c
       end
-      return a, b, c
+      return settled(id, a, b, c)
     end
   elseif current_co ~= nil then
     error(NESTED, 2)
@@ -1036,6 +1028,9 @@ function copas.step(timeout)
       if not (ok and parked and not cancel_current) then settle(id, co, ok, err) end
     end
   end
+  -- Replies a send held back (more requests were buffered) leave by the end of the
+  -- batch at the latest, whatever their task does next.
+  if next(c_deferred) ~= nil then c_flush() end
   if step_start then
     local duration = gettime() - step_start
     stats = stats or { steps = 0, duration_tot = 0, duration_max = -1, duration_min = math.huge,

@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use mlua::{Lua, MultiValue, Table, Value};
 
+// Lua allocates and frees small blocks at a high rate (a coroutine, its stack and its
+// table entries per Copas thread); mimalloc serves them faster than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: copas [-e stat] [-l mod] [-v] [script [args]]";
 
 enum Step {

@@ -100,7 +100,13 @@ pub struct TcpSocket {
     tracks_drain: bool,
     /// The last receive read from the kernel and left nothing there (no data, no FIN).
     drained: bool,
+    /// Sent data held back to go out with the next send, see [`TcpSocket::defer_send`].
+    deferred: Vec<u8>,
 }
+
+/// How much [`TcpSocket::defer_send`] holds back at most: a pipelined burst of replies,
+/// not a buffer that hides a peer that stopped reading.
+pub const DEFER_LIMIT: usize = 16 * 1024;
 
 impl TcpSocket {
     /// `socket.tcp()` (`Unspec`: the descriptor is created by bind/connect),
@@ -114,6 +120,7 @@ impl TcpSocket {
             stats: Stats::new(),
             tracks_drain: false,
             drained: false,
+            deferred: Vec::new(),
         })
     }
 
@@ -286,6 +293,7 @@ impl TcpSocket {
                         stats: Stats::new(),
                         tracks_drain: false,
                         drained: false,
+                        deferred: Vec::new(),
                     }))
                 }
                 Err(err) => match err.raw_os_error() {
@@ -315,9 +323,15 @@ impl TcpSocket {
                 }
                 Poll::Ready(Err(err)) => break err,
                 Poll::Pending => {
+                    // Held-back replies the peer may be waiting for go out first.
+                    let interest = if self.has_deferred() {
+                        Interest::Write
+                    } else {
+                        Interest::Read
+                    };
                     let waited = self
                         .raw_fd()
-                        .and_then(|fd| socket::wait(fd, Interest::Read, &deadline));
+                        .and_then(|fd| socket::wait(fd, interest, &deadline));
                     if let Err(err) = waited {
                         break err;
                     }
@@ -414,6 +428,7 @@ impl TcpSocket {
             }
             if !may_read {
                 self.buffer.park();
+                let _ = self.flush_deferred();
                 return Poll::Pending;
             }
             let Some(descriptor) = self.endpoint.descriptor() else {
@@ -452,6 +467,8 @@ impl TcpSocket {
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => {
                         self.buffer.park();
+                        // About to wait for the peer: it may be waiting for our replies.
+                        let _ = self.flush_deferred();
                         return Poll::Pending;
                     }
                     Some(libc::EINTR) => {}
@@ -485,20 +502,85 @@ impl TcpSocket {
 
     /// Non-blocking send: one `send(2)` (without `SIGPIPE`). Returns how many bytes
     /// the kernel took, which may be fewer than offered.
+    /// Data held back by [`defer_send`](Self::defer_send) goes out first; `Pending`
+    /// while it cannot.
     pub fn try_send(&mut self, data: &[u8]) -> Poll<Result<usize>> {
+        if !self.deferred.is_empty() {
+            match self.flush_deferred() {
+                Poll::Ready(Ok(())) => {}
+                other => return other.map_ok(|()| 0),
+            }
+        }
+        let sent = self.send_now(data);
+        if let Poll::Ready(Ok(count)) = sent {
+            self.stats.sent = self
+                .stats
+                .sent
+                .saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        sent
+    }
+
+    /// Accepts `data` as sent without a syscall when the caller knows more requests
+    /// are already buffered for it to answer ([`has_buffered_data`]
+    /// (Self::has_buffered_data)): the replies to a pipelined burst then leave in one
+    /// `send(2)` instead of one each. Held data goes out with the next send, receive
+    /// wait, [`flush_deferred`](Self::flush_deferred), shutdown, close or fd hand-over.
+    /// Returns false (nothing held) when that would exceed [`DEFER_LIMIT`].
+    pub fn defer_send(&mut self, data: &[u8]) -> bool {
+        if self.deferred.len() + data.len() > DEFER_LIMIT || self.endpoint.descriptor().is_none() {
+            return false;
+        }
+        self.deferred.extend_from_slice(data);
+        self.stats.sent = self
+            .stats
+            .sent
+            .saturating_add(i64::try_from(data.len()).unwrap_or(i64::MAX));
+        true
+    }
+
+    /// True while data held back by [`defer_send`](Self::defer_send) is unsent.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Writes held-back data: `Pending` while the kernel has no room for all of it.
+    /// On an error the held data is dropped (the connection is broken anyway).
+    pub fn flush_deferred(&mut self) -> Poll<Result<()>> {
+        while !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            let sent = self.send_now(&deferred);
+            self.deferred = deferred;
+            match sent {
+                Poll::Ready(Ok(count)) => {
+                    self.deferred.drain(..count);
+                }
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => {
+                    self.deferred.clear();
+                    return Poll::Ready(Err(err));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Held-back data goes out before the descriptor is shut, closed or given away:
+    /// as far as the kernel takes it now (blocking here could stall a whole loop).
+    fn flush_before_release(&mut self) {
+        let _ = self.flush_deferred();
+        self.deferred = Vec::new();
+    }
+
+    /// One `send(2)` of `data`.
+    fn send_now(&mut self, data: &[u8]) -> Poll<Result<usize>> {
         let descriptor = match self.endpoint.open_descriptor() {
             Ok(descriptor) => descriptor,
             Err(err) => return Poll::Ready(Err(err)),
         };
         loop {
             match descriptor.send_with_flags(data, libc::MSG_NOSIGNAL) {
-                Ok(count) => {
-                    self.stats.sent = self
-                        .stats
-                        .sent
-                        .saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
-                    return Poll::Ready(Ok(count));
-                }
+                Ok(count) => return Poll::Ready(Ok(count)),
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => return Poll::Pending,
                     Some(libc::EINTR) => continue,
@@ -509,7 +591,8 @@ impl TcpSocket {
     }
 
     /// Shuts down one or both directions; errors are ignored, as in LuaSocket.
-    pub fn shutdown(&self, how: Shutdown) {
+    pub fn shutdown(&mut self, how: Shutdown) {
+        self.flush_before_release();
         if let Some(descriptor) = self.endpoint.descriptor() {
             let _ = descriptor.shutdown(how);
         }
@@ -517,6 +600,7 @@ impl TcpSocket {
 
     /// Closes the descriptor and drops buffered data. Closing twice is harmless.
     pub fn close(&mut self) {
+        self.flush_before_release();
         self.endpoint.close();
         self.buffer.clear();
     }
@@ -524,6 +608,7 @@ impl TcpSocket {
     /// Gives the descriptor away without closing it (`setfd(-1)`); the object then
     /// owns nothing.
     pub fn release_fd(&mut self) -> Option<RawFd> {
+        self.flush_before_release();
         self.endpoint.release()
     }
 
@@ -534,6 +619,7 @@ impl TcpSocket {
     ///
     /// `fd` must not be closed by anyone else while this object owns it.
     pub unsafe fn adopt_fd(&mut self, fd: RawFd) {
+        self.flush_before_release();
         // SAFETY: forwarded to our caller.
         unsafe { self.endpoint.adopt(fd) }
     }
@@ -560,6 +646,12 @@ impl TcpSocket {
 
     fn raw_fd(&self) -> Result<RawFd> {
         self.endpoint.fd().ok_or(Error::Closed)
+    }
+}
+
+impl Drop for TcpSocket {
+    fn drop(&mut self) {
+        self.flush_before_release();
     }
 }
 
@@ -618,6 +710,49 @@ mod tests {
         assert!(!accepted.drained(), "a FIN is still queued");
         let end = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
         assert!(matches!(end, Poll::Ready(Err(Error::Closed))));
+    }
+
+    #[test]
+    fn deferred_data_leaves_first_and_on_close() {
+        let (_server, mut client, mut accepted) = pair();
+        assert!(accepted.defer_send(b"one\n"));
+        assert!(accepted.has_deferred());
+        // A direct send goes after what was held back.
+        assert!(matches!(accepted.send(b"two\n"), (4, None)));
+        assert!(!accepted.has_deferred());
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"one".to_vec(), None)
+        );
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"two".to_vec(), None)
+        );
+        // Closing sends it too.
+        assert!(accepted.defer_send(b"three\n"));
+        accepted.close();
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"three".to_vec(), None)
+        );
+        assert_eq!(accepted.stats().sent, 14);
+    }
+
+    #[test]
+    fn a_blocking_receive_sends_deferred_data_before_waiting() {
+        let (_server, mut client, mut accepted) = pair();
+        accepted.timeout_mut().set(Some(0.05), TimeoutMode::Block);
+        assert!(accepted.defer_send(b"ping\n"));
+        // Nothing to read: the wait times out, but the held data went out first.
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (Vec::new(), Some("timeout".to_owned()))
+        );
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"ping".to_vec(), None)
+        );
+        assert!(!accepted.defer_send(&vec![0u8; DEFER_LIMIT + 1]));
     }
 
     #[test]

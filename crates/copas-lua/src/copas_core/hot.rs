@@ -1,5 +1,5 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
-//! C functions: `recv`, `send`, `spawn`, `sleep`, `remove`.
+//! C functions: `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
 //! that parks, the receive that completes, the send); every thread is spawned, sleeps
@@ -52,9 +52,13 @@ enum Settled {
     Failed(Option<f64>),
     /// Raise `message` as a Lua error.
     Raise,
+    /// Sent up to this index, held back: the socket (argument 2) joins the deferred set.
+    Deferred(f64),
 }
 
-/// Adds `recv`, `send`, `spawn`, `sleep` and `remove` to `core`.
+/// Adds `recv`, `send`, `flush`, `spawn`, `sleep` and `remove` to `core`, and
+/// `deferred`: the set of sockets holding back replies (see `send`), which `copas.lua`
+/// flushes after each batch of resumes.
 pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -> Result<()> {
     let hot = Rc::new(HotPath {
         dispatcher: Rc::clone(dispatcher),
@@ -66,20 +70,24 @@ pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -
     // as long as the Lua state.
     lua.set_app_data(hot);
     let kind = tcp::kind(lua)?;
+    let deferred = lua.create_table()?;
+    core.set("deferred", deferred.clone())?;
     for (name, body) in [
         ("recv", recv as ffi::lua_CFunction),
         ("send", send as ffi::lua_CFunction),
+        ("flush", flush as ffi::lua_CFunction),
         ("spawn", spawn as ffi::lua_CFunction),
         ("sleep", sleep as ffi::lua_CFunction),
         ("remove", remove as ffi::lua_CFunction),
     ] {
-        // SAFETY: pushes a C closure over two values (the light userdata and the live
-        // table); the closure owns nothing, so an allocation error skips no destructor.
+        // SAFETY: pushes a C closure over three values (the light userdata, the live
+        // table, the deferred set); the closure owns nothing, so an allocation error
+        // skips no destructor.
         let function = unsafe {
-            lua.exec_raw::<Function>(kind.live().clone(), |state| {
+            lua.exec_raw::<Function>((kind.live().clone(), deferred.clone()), |state| {
                 ffi::lua_pushlightuserdata(state, address);
                 ffi::lua_insert(state, 1);
-                ffi::lua_pushcclosure(state, body, 2);
+                ffi::lua_pushcclosure(state, body, 3);
             })?
         };
         core.set(name, function)?;
@@ -226,11 +234,18 @@ fn receive(
     let failure = match received {
         Poll::Ready(Ok(())) => return Settled::Done(None),
         Poll::Pending if !expired => {
+            // Replies held back by `send` that the kernel had no room for go out
+            // before the task waits for the peer, who may be waiting for them.
+            let interest = if object.socket.has_deferred() {
+                Interest::Write
+            } else {
+                Interest::Read
+            };
             return match park(
                 &hot.dispatcher,
                 &mut object.registration,
                 fd,
-                Interest::Read,
+                interest,
                 attempt,
             ) {
                 Ok(()) => Settled::Parked(None),
@@ -267,6 +282,11 @@ fn transmit(
         return Settled::NotOurs;
     };
     let wanted = range.slice(bytes);
+    // More requests are buffered already: this reply can wait for the next send (or
+    // the end of the batch) and leave with it in one syscall.
+    if attempt.first && object.socket.has_buffered_data() && object.socket.defer_send(wanted) {
+        return Settled::Deferred(range.last_index(wanted.len()) as f64);
+    }
     let mut sent = 0usize;
     let failure = loop {
         if sent == wanted.len() {
@@ -335,6 +355,13 @@ unsafe fn finish(state: *mut ffi::lua_State, hot: &HotPath, settled: Settled) ->
             }
             Settled::Done(value) => {
                 push_number(value);
+                1
+            }
+            Settled::Deferred(last) => {
+                ffi::lua_pushvalue(state, 2);
+                ffi::lua_pushboolean(state, 1);
+                ffi::lua_rawset(state, ffi::lua_upvalueindex(3));
+                ffi::lua_pushnumber(state, last);
                 1
             }
             Settled::Failed(value) => {
@@ -428,6 +455,42 @@ unsafe extern "C-unwind" fn send(state: *mut ffi::lua_State) -> c_int {
             guarded(hot, || transmit(hot, slot, bytes, range, attempt))
         };
         finish(state, hot, settled)
+    }
+}
+
+/// flush(): writes what sockets in the deferred set hold back, and takes out of the set
+/// those done (or broken). One the kernel has no room for stays for the next flush.
+unsafe extern "C-unwind" fn flush(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a function made by `register`. lua_next walks the deferred table (only
+    // existing keys are cleared while walking, which Lua allows); each key is pushed
+    // at a known absolute index; Rust values live only inside `guarded`.
+    unsafe {
+        let hot = hot_path(state);
+        let set = ffi::lua_upvalueindex(3);
+        ffi::lua_settop(state, 0);
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, set) != 0 {
+            ffi::lua_settop(state, 1);
+            let finished = match tcp_slot(state, 1) {
+                None => true,
+                Some(slot) => {
+                    let settled = guarded(hot, || match slot.borrow_mut() {
+                        Some(mut object) => match object.socket.flush_deferred() {
+                            Poll::Pending => Settled::Parked(None),
+                            Poll::Ready(_) => Settled::Done(None),
+                        },
+                        None => Settled::Parked(None),
+                    });
+                    !matches!(settled, Settled::Parked(_))
+                }
+            };
+            if finished {
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_pushnil(state);
+                ffi::lua_rawset(state, set);
+            }
+        }
+        0
     }
 }
 
