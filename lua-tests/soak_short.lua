@@ -81,7 +81,9 @@ t.test("mixed churn: every echo answered, descriptors back to baseline", functio
     socket.sleep(0.1)
     after = fd_count(pid)
   end
-  t.eq(after, before, "server descriptors after the churn")
+  -- At most the baseline: it may have been taken while the server still held the
+  -- socket of the first echo client.
+  t.ok(after <= before, ("server descriptors: %d before, %d after"):format(before, after))
   os.execute("kill " .. pid)
   pipe:close()
 end)
