@@ -265,7 +265,8 @@ impl<W: Copy + PartialEq> Reactor<W> {
             if event.is_interrupt() || event.is_err() == Some(true) {
                 slot.hung_up = true;
             }
-            if event.readable {
+            // A hang-up or error wakes readers too: their next read reports it.
+            if event.readable || slot.hung_up {
                 slot.readable = true;
                 for waiter in slot.readers.drain(..) {
                     wake(waiter, Interest::Read);
