@@ -3,6 +3,7 @@
 //! Kept to std, libc and rcgen (the test certificates) so that it compiles quickly on a
 //! cold CI machine.
 
+mod argfuzz;
 mod bench;
 mod certs;
 mod child;
@@ -10,6 +11,7 @@ mod ci;
 mod elf;
 mod lua;
 mod module;
+mod soak;
 mod test_lua;
 mod workspace;
 
@@ -32,6 +34,12 @@ commands:
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
+  argfuzz [--calls N] [--seed S] [--lua LIST]
+        the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
+        lua54,luajit: every call must return or raise a Lua error, never panic or abort
+  soak [--secs N] [--conns N]
+        churn N connections (default 10000, at most N seconds, default 300) through a
+        Copas echo server on the release runner; check its fds are back to baseline
   bench [--quick] [--runs N] [--only SCENARIO,...] [--targets runner,lua54,luajit,original,ref]
         release benchmarks side by side (issue #6); the original Copas runs when
         COPAS_ORIGINAL names its src directory (':'-separated extra directories for
@@ -47,6 +55,8 @@ fn main() -> ExitCode {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
         "ci" => ci::command(rest),
+        "argfuzz" => argfuzz::command(rest),
+        "soak" => soak::command(rest),
         "test-certs" => match rest {
             [dir] => certs::generate(std::path::Path::new(dir)),
             _ => Err("usage: cargo xtask test-certs DIR".into()),

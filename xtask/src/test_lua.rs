@@ -119,10 +119,10 @@ pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&
     Ok(())
 }
 
-/// What starts the test files on one interpreter.
-struct Setup<'a> {
+/// What starts the test files (and other Lua scripts of ours) on one interpreter.
+pub(crate) struct Setup<'a> {
     workspace: &'a Workspace,
-    interpreter: Interpreter,
+    pub(crate) interpreter: Interpreter,
     program: PathBuf,
     /// LUA_CPATH: our module directory for a stock interpreter, nothing for the runner
     /// (its modules are preloaded).
@@ -132,7 +132,8 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    fn command(&self, file: &Path) -> Command {
+    /// Runs `file` (relative to the root) in the root, seeing only our modules.
+    pub(crate) fn command(&self, file: &Path) -> Command {
         let workspace = self.workspace;
         let mut command = Command::new(&self.program);
         command
@@ -156,7 +157,7 @@ impl Setup<'_> {
 }
 
 /// How to run files on `interpreter`; for a stock one, builds the module it loads.
-fn prepare(workspace: &Workspace, interpreter: Interpreter) -> Result<Setup<'_>> {
+pub(crate) fn prepare(workspace: &Workspace, interpreter: Interpreter) -> Result<Setup<'_>> {
     let (program, cpath) = match interpreter {
         Interpreter::Runner => (workspace.runner(), String::new()),
         Interpreter::Stock(version) => {

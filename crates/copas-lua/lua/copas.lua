@@ -880,14 +880,55 @@ end
 -- Servers
 -------------------------------------------------------------------------------
 local servers = {}   -- server socket -> acceptor coroutine
+-- copas-rs extension: server socket -> most connections its handlers may hold at once.
+local max_connections = setmetatable({}, { __mode = "k" })
+-- How long an acceptor at its cap waits before looking again for finished handlers.
+local CAP_RECHECK = 0.01
+-- How long an acceptor backs off after a failed accept (EMFILE, ENFILE, ENOBUFS...).
+local ACCEPT_BACKOFF = 0.05
+
+-- copas.setmaxconnections(server, n): a copas-rs extension. At most `n` handlers of
+-- `server` run at once; at the cap the server stops accepting (new clients wait in the
+-- kernel's listen backlog) until one of them ends. `nil` removes the cap. Connections
+-- accepted before a cap was set are not counted against it.
+function copas.setmaxconnections(server, n)
+  if n ~= nil and (type(n) ~= "number" or n ~= n or n < 1) then
+    error(("bad argument #2 to 'setmaxconnections' (positive number or nil expected, got %s)")
+      :format(type(n) == "number" and tostring(n) or type(n)), 2)
+  end
+  if type(server) ~= "table" and type(server) ~= "userdata" then
+    error(("bad argument #1 to 'setmaxconnections' (socket expected, got %s)"):format(type(server)), 2)
+  end
+  max_connections[realsocket(server)] = n
+  return true
+end
 
 local function accept_loop(server, handler)
   local count = 0
   local server_name = object_names[server]
+  -- Handler coroutines started while a cap was set, until seen finished (forgotten).
+  local live, live_count = {}, 0
   while true do
-    local client, err = c_accept(current_id, server)
-    if client == true then
-      client, err = server:accept()
+    local cap = max_connections[server]
+    if not cap and live_count > 0 then
+      live, live_count = {}, 0
+    elseif cap and live_count >= cap then
+      for co in pairs(live) do
+        if not ids[co] then
+          live[co] = nil
+          live_count = live_count - 1
+        end
+      end
+    end
+    local client, err
+    if cap and live_count >= cap then
+      client = false
+      c_sleep(current_id, CAP_RECHECK)
+    else
+      client, err = c_accept(current_id, server)
+      if client == true then
+        client, err = server:accept()
+      end
     end
     if client == false then
       park()
@@ -902,13 +943,18 @@ local function accept_loop(server, handler)
       task_socket[id] = client
       object_names[co] = server_name .. ":handler_" .. count
       if copas.autoclose then autoclose_socket[id] = client end
+      if cap then
+        live[co] = true
+        live_count = live_count + 1
+      end
     elseif err == "timeout" then
       wait_socket(current_id, server, "r", nil, true)
     elseif err == "closed" then
       return
     else
-      -- Out of descriptors or another transient failure: back off instead of spinning.
-      c_sleep(current_id, 0.05)
+      -- Out of descriptors or another transient failure: back off instead of spinning
+      -- (the listening socket stays readable, an edge-triggered wait would not return).
+      c_sleep(current_id, ACCEPT_BACKOFF)
       park()
     end
   end

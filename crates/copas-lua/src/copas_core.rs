@@ -90,12 +90,18 @@ impl Dispatcher {
 /// Addresses of a name, or LuaSocket's message for why there are none.
 type Resolution = std::result::Result<Vec<std::net::SocketAddr>, String>;
 
-/// Runs on a worker thread: the system resolver may block for seconds.
+/// Runs on a worker thread: the system resolver may block for seconds. Failures carry
+/// the message LuaSocket's own `connect` gives for the same name (`"host or service not
+/// provided, or not known"` for a name that does not exist).
 fn resolve(host: &str, port: u16) -> Resolution {
-    use std::net::ToSocketAddrs;
-    match (host, port).to_socket_addrs() {
+    use luasocket_core::dns::{getaddrinfo, Hints, SocketKind};
+    let hints = Hints {
+        kind: SocketKind::Stream,
+        ..Hints::default()
+    };
+    match getaddrinfo(Some(host), Some(&port.to_string()), &hints) {
         Ok(found) => {
-            let mut addresses: Vec<_> = found.collect();
+            let mut addresses: Vec<_> = found.into_iter().map(|info| info.socket_addr).collect();
             addresses.dedup();
             if addresses.is_empty() {
                 Err("host not found".to_owned())
@@ -103,7 +109,7 @@ fn resolve(host: &str, port: u16) -> Resolution {
                 Ok(addresses)
             }
         }
-        Err(_) => Err("host not found".to_owned()),
+        Err(err) => Err(err.to_string()),
     }
 }
 

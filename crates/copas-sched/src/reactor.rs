@@ -54,6 +54,9 @@ struct SourceSlot<W> {
     /// An event (or the registration itself, as the state is unknown then) came after
     /// the last [`Reactor::clear_ready`] for reading.
     readable: bool,
+    /// The peer hung up or the socket has an error (a RST): reads never block again, so
+    /// a `TCP_INQ` of 0 (which does not count a RST) must not make readers park.
+    hung_up: bool,
 }
 
 impl<W> Default for SourceSlot<W> {
@@ -63,6 +66,7 @@ impl<W> Default for SourceSlot<W> {
             readers: VecDeque::new(),
             writers: VecDeque::new(),
             readable: true,
+            hung_up: false,
         }
     }
 }
@@ -158,6 +162,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
         let slot = &mut self.sources[index];
         slot.generation = generation;
         slot.readable = true;
+        slot.hung_up = false;
         self.registered += 1;
         Ok(Source { fd, generation })
     }
@@ -215,7 +220,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
     /// reports the next arrival, which sets the flag again.
     pub fn clear_ready(&mut self, source: Source) {
         if let Some(slot) = self.slot_mut(source) {
-            slot.readable = false;
+            slot.readable = slot.hung_up;
         }
     }
 
@@ -257,7 +262,11 @@ impl<W: Copy + PartialEq> Reactor<W> {
             let Some(slot) = self.sources.get_mut(event.key) else {
                 continue;
             };
-            if event.readable {
+            if event.is_interrupt() || event.is_err() == Some(true) {
+                slot.hung_up = true;
+            }
+            // A hang-up or error wakes readers too: their next read reports it.
+            if event.readable || slot.hung_up {
                 slot.readable = true;
                 for waiter in slot.readers.drain(..) {
                     wake(waiter, Interest::Read);

@@ -35,6 +35,8 @@ mod addr;
 mod buffer;
 pub mod dns;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ltn12;
 pub mod mime;
 mod options;
