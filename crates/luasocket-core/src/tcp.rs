@@ -414,12 +414,11 @@ impl TcpSocket {
     }
 
     /// Reads until `pattern` is complete, the kernel would block, or the stream ends.
-    /// With `may_read` false, or once a read left the kernel's queue empty, an
-    /// incomplete pattern is `Pending` without another `recv`.
+    /// With `may_read` false an incomplete pattern is `Pending` without a `recv`.
     fn poll_complete(
         &mut self,
         pattern: ReceivePattern,
-        mut may_read: bool,
+        may_read: bool,
     ) -> Poll<Result<crate::buffer::Complete>> {
         self.drained = false;
         loop {
@@ -463,7 +462,10 @@ impl TcpSocket {
                         _ => Err(Error::Closed),
                     });
                 }
-                Ok(_) => may_read = !self.drained,
+                // Even after a read that emptied the queue, an incomplete pattern tries
+                // once more: a RST queued behind the data is not counted by TCP_INQ,
+                // and this call may have consumed the only event announcing it.
+                Ok(_) => {}
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => {
                         self.buffer.park();
