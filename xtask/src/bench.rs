@@ -419,9 +419,18 @@ pub fn command(args: &[String]) -> Result {
 fn build(workspace: &Workspace, targets: &[TargetKind]) -> Result {
     println!("building the runner and bench/loadgen (release)");
     let mut cargo = workspace.cargo();
-    cargo.args(["build", "--release", "--quiet", "-p", "copas-loadgen"]);
+    // `--bins` of every package named: `--bin copas` would leave the loadgen's
+    // binaries out (a fresh target directory has no copas-loadgen then).
+    cargo.args([
+        "build",
+        "--release",
+        "--quiet",
+        "--bins",
+        "-p",
+        "copas-loadgen",
+    ]);
     if targets.contains(&TargetKind::Runner) {
-        cargo.args(["-p", "copas-lua", "--bin", "copas"]);
+        cargo.args(["-p", "copas-lua"]);
     }
     workspace::run(cargo)?;
     for (kind, version) in [
