@@ -9,30 +9,6 @@ local ftp = require("socket.ftp")
 local copas = require("copas")
 local copas_ftp = require("copas.ftp")
 
-local SERVER = [[
-import logging, os, sys
-sys.path.insert(0, sys.argv[1])
-from watchdog_exit import watchdog
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-
-logging.basicConfig(level=logging.ERROR)
-root = os.path.join(sys.argv[1], "root")
-os.mkdir(root)
-authorizer = DummyAuthorizer()
-authorizer.add_user("user", "secret", root, perm="elradfmwMT")
-authorizer.add_anonymous(root, perm="elr")
-handler = FTPHandler
-handler.authorizer = authorizer
-# No 3 s pause after a failed login (the error tests log in wrongly on purpose).
-handler.auth_failed_timeout = 0
-server = FTPServer(("127.0.0.1", 0), handler)
-print(os.getpid(), server.socket.getsockname()[1], flush=True)
-watchdog.start()
-server.serve_forever()
-]]
-
 -- 5 MiB: numbered 4 KiB blocks of every byte value (CR, LF and NUL included), so a
 -- lost, repeated or reordered block or a text-mode conversion shows.
 local function payload()
@@ -49,7 +25,7 @@ assert(#DATA == 5 * 1024 * 1024)
 
 local srv, why
 if pyserver.has("pyftpdlib") then
-  srv, why = pyserver.start(SERVER)
+  srv, why = pyserver.start(pyserver.FTP)
 else
   why = "python3 with pyftpdlib not found"
 end

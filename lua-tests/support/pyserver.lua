@@ -93,4 +93,75 @@ function M.start(script)
   return setmetatable({ pid = pid, port = list[1], ports = list, dir = dir, pipe = pipe }, server)
 end
 
+-- pyftpdlib with a user ("user", "secret") and anonymous access (read-only) on
+-- DIR/root, and no pause after a failed login (tests log in wrongly on purpose).
+M.FTP = [[
+import logging, os, sys
+sys.path.insert(0, sys.argv[1])
+from watchdog_exit import watchdog
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+
+logging.basicConfig(level=logging.ERROR)
+root = os.path.join(sys.argv[1], "root")
+os.mkdir(root)
+authorizer = DummyAuthorizer()
+authorizer.add_user("user", "secret", root, perm="elradfmwMT")
+authorizer.add_anonymous(root, perm="elr")
+handler = FTPHandler
+handler.authorizer = authorizer
+# No 3 s pause after a failed login (the error tests log in wrongly on purpose).
+handler.auth_failed_timeout = 0
+server = FTPServer(("127.0.0.1", 0), handler)
+print(os.getpid(), server.socket.getsockname()[1], flush=True)
+watchdog.start()
+server.serve_forever()
+]]
+
+-- Two aiosmtpd servers in one process (the second offers only AUTH PLAIN; user
+-- "user", password "secret"). Each message is stored as DIR/<first recipient's local
+-- part>.eml (the exact DATA bytes) and .env (MAIL FROM, then each RCPT TO, one a line)
+-- before the 250 reply goes out; recipients starting with "reject" are refused.
+M.SMTP = [[
+import asyncio, logging, os, sys
+sys.path.insert(0, sys.argv[1])
+from watchdog_exit import watchdog
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+logging.basicConfig(level=logging.CRITICAL)
+outdir = sys.argv[1]
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("reject"):
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        name = os.path.join(outdir, envelope.rcpt_tos[0].split("@")[0])
+        with open(name + ".env", "w") as f:
+            f.write("\n".join([envelope.mail_from] + envelope.rcpt_tos) + "\n")
+        with open(name + ".eml", "wb") as f:
+            f.write(envelope.original_content)
+        return "250 OK"
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"user"
+          and auth_data.password == b"secret")
+    return AuthResult(success=ok, handled=False)
+
+loop = asyncio.new_event_loop()
+asyncio.set_event_loop(loop)
+def serve(exclude):
+    factory = lambda: SMTP(Handler(), authenticator=authenticator, auth_require_tls=False,
+                           auth_exclude_mechanism=exclude, loop=loop)
+    return loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
+servers = [serve([]), serve(["LOGIN"])]
+print(os.getpid(), *[s.sockets[0].getsockname()[1] for s in servers], flush=True)
+watchdog.start()
+loop.run_forever()
+]]
+
 return M
