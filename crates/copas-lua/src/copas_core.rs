@@ -187,6 +187,15 @@ pub(crate) fn park(
         .map_err(runtime_error)
 }
 
+/// True if the task's last wait ended at its deadline (never for a first attempt).
+pub(crate) fn timed_out(dispatcher: &SharedDispatcher, id: i64, first: bool) -> Result<bool> {
+    if first {
+        return Ok(false);
+    }
+    let d = dispatcher.borrow();
+    Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
+}
+
 /// Builds the `copas.core` table.
 pub fn open(lua: &Lua) -> Result<Table> {
     let shared = dispatcher(lua)?;
@@ -405,11 +414,11 @@ pub fn open(lua: &Lua) -> Result<Table> {
 pub(crate) mod fast {
     use std::task::Poll;
 
-    use copas_sched::{Interest, Wake};
+    use copas_sched::Interest;
     use luasocket_core::{Error, ReceivePattern, SendRange, TcpState};
     use mlua::{AnyUserData, Lua, LuaString, MultiValue, Result, Table, Value};
 
-    use super::{park, runtime_error, Attempt, SharedDispatcher};
+    use super::{park, runtime_error, timed_out, Attempt, SharedDispatcher};
     use crate::socket_core::{tcp, udp};
     use crate::ssl::{self, SslConnection, Step};
     use std::cell::RefMut;
@@ -440,15 +449,6 @@ pub(crate) mod fast {
         }
         let fd = object.socket.fd()?;
         Some((object, fd))
-    }
-
-    /// True if the task's last wait ended at its deadline (never for a first attempt).
-    fn timed_out(dispatcher: &SharedDispatcher, id: i64, first: bool) -> Result<bool> {
-        if first {
-            return Ok(false);
-        }
-        let d = dispatcher.borrow();
-        Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
     }
 
     fn pattern_of(value: &Value) -> Option<ReceivePattern> {

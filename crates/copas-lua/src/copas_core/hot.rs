@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use copas_sched::{Interest, Wake};
+use copas_sched::Interest;
 use luasocket_core::{Error, ReceivePattern, SendRange, TcpState};
 use mlua::{ffi, Function, Lua, Result, Table};
 
@@ -184,12 +184,7 @@ fn fail(hot: &HotPath, message: impl std::fmt::Display) -> Settled {
 
 /// True if the task's last wait ended at its deadline (never for a first attempt).
 fn timed_out(hot: &HotPath, attempt: Attempt) -> std::result::Result<bool, Settled> {
-    if attempt.first {
-        return Ok(false);
-    }
-    let d = hot.dispatcher.borrow();
-    let task = d.task(attempt.id).map_err(|err| fail(hot, err))?;
-    Ok(d.scheduler.wake_reason(task) == Some(Wake::TimedOut))
+    super::timed_out(&hot.dispatcher, attempt.id, attempt.first).map_err(|err| fail(hot, err))
 }
 
 /// The Rust half of `recv`: leaves the data or partial data in `hot.data`.
@@ -545,14 +540,7 @@ unsafe fn scheduler_call(
                 ffi::lua_pushboolean(state, c_int::from(b));
                 1
             }
-            Reply::Raise => {
-                let (message, len) = {
-                    let message = hot.message.borrow();
-                    (message.as_ptr(), message.len())
-                };
-                ffi::lua_pushlstring(state, message.cast(), len);
-                ffi::lua_error(state)
-            }
+            Reply::Raise => raise(state, hot),
         }
     }
 }
