@@ -274,4 +274,46 @@ t.test("many threads: 10,000 sleepers all wake", function()
   t.eq(woken, 10000)
 end)
 
+-- copas.sleep yields from C with no copas.yield in between: the results, errors and
+-- the yield inside pcall behave as a Lua-side yield did.
+t.test("sleep returns nothing, inside pcall too, and the thread goes on", function()
+  local log = {}
+  copas.addthread(function()
+    log[#log + 1] = select("#", copas.sleep(0))
+    if _VERSION ~= "Lua 5.1" or jit then
+      local ok, n = pcall(function() return select("#", copas.sleep(0.001)) end)
+      log[#log + 1] = tostring(ok) .. n
+    end
+    log[#log + 1] = "end"
+  end)
+  copas.loop()
+  t.eq(log[1], 0)
+  t.eq(log[#log], "end")
+  if _VERSION ~= "Lua 5.1" or jit then t.eq(log[2], "true0") end
+end)
+
+t.test("removethread leaves server and connection handler threads alone", function()
+  local socket = require("socket")
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local _, port = server:getsockname()
+  local handler_co, got
+  copas.addserver(server, function(skt)
+    handler_co = coroutine.running()
+    copas.sleep(0.01)
+    got = copas.receive(skt)
+  end)
+  copas.addthread(function()
+    local client = socket.tcp()
+    assert(copas.connect(client, "127.0.0.1", port))
+    while not handler_co do copas.sleep(0) end
+    copas.removethread(handler_co)
+    copas.send(client, "still here\n")
+    copas.sleep(0.05)
+    client:close()
+    copas.removeserver(server)
+  end)
+  copas.loop()
+  t.eq(got, "still here")
+end)
+
 t.run()

@@ -86,7 +86,7 @@ local ids = {}              -- coroutine -> task id
 local start_args = {}       -- task id -> packed first-resume arguments
 local task_socket = {}      -- task id -> socket handed to a handler
 local autoclose_socket = {} -- task id -> socket to close when it ends
-local removable = {}        -- task id -> true for threads from addthread (removethread works)
+local fixed = {}            -- task id -> true for server and handler threads (removethread leaves them)
 local errhandlers = setmetatable({}, { __mode = "k" })
 local alarm_callbacks = {}                             -- task id -> copas.timeout callback
 local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
@@ -141,10 +141,12 @@ end
 local function forget(id, co)
   c_remove(id)
   threads[id] = nil
-  start_args[id] = nil
-  task_socket[id] = nil
-  alarm_callbacks[id] = nil
-  removable[id] = nil
+  -- Assigning nil to an absent key takes the VM's slow path; most tasks have none of
+  -- these, and a read is cheap.
+  if start_args[id] ~= nil then start_args[id] = nil end
+  if task_socket[id] ~= nil then task_socket[id] = nil end
+  if alarm_callbacks[id] ~= nil then alarm_callbacks[id] = nil end
+  if fixed[id] then fixed[id] = nil end
   if co then
     ids[co] = nil
   end
@@ -228,7 +230,6 @@ function copas.addnamedthread(name, handler, ...)
   if select("#", ...) > 0 then
     start_args[id] = pack(...)
   end
-  removable[id] = true
   if name then object_names[co] = name end
   return co
 end
@@ -242,7 +243,6 @@ function copas.addthread(handler, ...)
   if select("#", ...) > 0 then
     start_args[id] = pack(...)
   end
-  removable[id] = true
   return co
 end
 
@@ -251,7 +251,7 @@ function copas.removethread(co)
     error(("bad argument #1 to 'removethread' (coroutine expected, got %s)"):format(type(co)), 2)
   end
   local id = ids[co]
-  if not id or not removable[id] then return end
+  if not id or fixed[id] then return end
   if co == current_co then
     cancel_current = true
     return
@@ -279,8 +279,13 @@ function copas.sleep(sleeptime)
     if sleeptime > 0 then socket.sleep(sleeptime) end
     return
   end
-  c_sleep(current_id, sleeptime)
-  park()
+  if debug_log then
+    c_sleep(current_id, sleeptime)
+    return park()
+  end
+  parked = true
+  budget = FAIR_BUDGET
+  return c_sleep(current_id, sleeptime, true)
 end
 
 function copas.pause(sleeptime)
@@ -939,6 +944,7 @@ local function accept_loop(server, handler)
       copas.settimeouts(client, connect_timeouts[server], send_timeouts[server], receive_timeouts[server])
       local co = coroutine_create(handler)
       local id = register(co)
+      fixed[id] = true
       start_args[id] = { n = 1, client }
       task_socket[id] = client
       object_names[co] = server_name .. ":handler_" .. count
@@ -974,6 +980,7 @@ function copas.addserver(server, handler, timeout, name)
   local tcp = is_tcp(server)
   local co = coroutine_create(tcp and accept_loop or handler)
   local id = register(co)
+  fixed[id] = true
   if tcp then
     start_args[id] = { n = 2, server, handler }
     object_names[co] = object_names[server] .. ":acceptor"

@@ -572,13 +572,18 @@ unsafe extern "C-unwind" fn remove(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// sleep(id, seconds): negative: until wakeup; zero: to the end of the run queue.
+/// sleep(id, seconds, yield): negative: until wakeup; zero: to the end of the run queue.
+/// With `yield` true it also yields the calling coroutine, which spares a thread that
+/// only sleeps a call to `coroutine.yield` and a level of calls (a `CallInfo`
+/// allocation in every new coroutine); the caller has marked itself parked already.
 unsafe extern "C-unwind" fn sleep(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: a function made by `register`; reading numbers does not raise.
+    // SAFETY: a function made by `register`; reading numbers does not raise. The
+    // yield is last, after `scheduler_call` has dropped every Rust value.
     unsafe {
         let id = ffi::lua_tointeger(state, 1);
         let secs = ffi::lua_tonumber(state, 2);
-        scheduler_call(state, |d| {
+        let yields = ffi::lua_toboolean(state, 3) != 0;
+        let results = scheduler_call(state, |d| {
             let id = d.task(id).map_err(|err| err.to_string())?;
             let parked = if secs < 0.0 {
                 d.scheduler.suspend(id)
@@ -589,7 +594,12 @@ unsafe extern "C-unwind" fn sleep(state: *mut ffi::lua_State) -> c_int {
             parked
                 .map(|()| Reply::Nothing)
                 .map_err(|err| err.to_string())
-        })
+        });
+        if yields {
+            ffi::lua_settop(state, 0);
+            return ffi::lua_yield(state, 0);
+        }
+        results
     }
 }
 
