@@ -343,10 +343,25 @@ pub fn command(args: &[String]) -> Result {
     let mut waited = Duration::ZERO;
     let mut results = Vec::new();
     for &scenario in &scenarios {
-        let mut cells = Vec::new();
-        for target in targets.iter().filter(|t| t.kind.runs(scenario.kind)) {
-            let mut runs = Vec::new();
-            for run in 1..=settings.runs {
+        let scenario_targets: Vec<&Target> = targets
+            .iter()
+            .filter(|t| t.kind.runs(scenario.kind))
+            .collect();
+        let mut cells: Vec<Cell> = scenario_targets
+            .iter()
+            .map(|target| Cell {
+                target: target.kind,
+                runs: Vec::new(),
+            })
+            .collect();
+        // Runs go round the targets (run 1 of each, then run 2 of each, ...): the host's
+        // speed drifts over minutes on a shared VM, and measuring one target's runs
+        // back to back would put that drift into the ratios.
+        for run in 1..=settings.runs {
+            for (target, cell) in scenario_targets.iter().zip(cells.iter_mut()) {
+                if cell.runs.iter().any(|r| matches!(r, Outcome::Skipped(_))) {
+                    continue;
+                }
                 let outcome = match &target.about {
                     Err(why) => Outcome::Skipped(format!("target unavailable: {why}")),
                     Ok(_) => {
@@ -369,16 +384,8 @@ pub fn command(args: &[String]) -> Result {
                     target.kind.name(),
                     report::summary(scenario, &outcome)
                 );
-                let skipped = matches!(outcome, Outcome::Skipped(_));
-                runs.push(outcome);
-                if skipped {
-                    break;
-                }
+                cell.runs.push(outcome);
             }
-            cells.push(Cell {
-                target: target.kind,
-                runs,
-            });
         }
         results.push(ScenarioResult { scenario, cells });
     }

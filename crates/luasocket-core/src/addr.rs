@@ -5,6 +5,7 @@
 //! does the same so error strings and address formats match.
 
 use std::ffi::CStr;
+use std::net::{IpAddr, SocketAddr};
 
 use socket2::{Domain, SockAddr};
 
@@ -107,8 +108,28 @@ pub struct Hints {
 /// Resolves `host` (or the wildcard when `None`) and `service` (a port number or a
 /// service name) to socket addresses, in the resolver's order.
 pub fn resolve(host: Option<&str>, service: &str, hints: Hints) -> Result<Vec<SockAddr>> {
+    if let Some(address) = host.and_then(|host| literal_address(host, service, hints.family)) {
+        return Ok(vec![address]);
+    }
     let list = crate::dns::AddrInfoList::resolve(host, Some(service), &hints)?;
     Ok(list.socket_addresses())
+}
+
+/// The one address `getaddrinfo` would give for an IP literal and a decimal port of
+/// the family asked for, without the call: glibc spends thousands of instructions on a
+/// literal too, and clients connect to literals on every request. Anything else (names,
+/// service names, scoped or unusual literal forms) is left to `getaddrinfo`.
+fn literal_address(host: &str, service: &str, family: Family) -> Option<SockAddr> {
+    if service.is_empty() || !service.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port: u16 = service.parse().ok()?;
+    let ip: IpAddr = host.parse().ok()?;
+    let wanted = match ip {
+        IpAddr::V4(_) => matches!(family, Family::Unspec | Family::Inet),
+        IpAddr::V6(_) => matches!(family, Family::Unspec | Family::Inet6),
+    };
+    wanted.then(|| SockAddr::from(SocketAddr::new(ip, port)))
 }
 
 /// The numeric host text and port of an address, as LuaSocket shows them
@@ -168,6 +189,42 @@ mod tests {
         assert_eq!(numeric_name(&v4[0]).unwrap(), ("127.0.0.1".to_owned(), 80));
         let v6 = resolve(Some("::1"), "8080", hints(Family::Inet6, false, true)).unwrap();
         assert_eq!(numeric_name(&v6[0]).unwrap(), ("::1".to_owned(), 8080));
+    }
+
+    #[test]
+    fn literals_resolve_as_getaddrinfo_does() {
+        for (host, service, family) in [
+            ("127.0.0.1", "80", Family::Unspec),
+            ("10.1.2.3", "65535", Family::Inet),
+            ("::1", "0", Family::Unspec),
+            ("2001:db8::7", "443", Family::Inet6),
+        ] {
+            let fast = literal_address(host, service, family).unwrap();
+            let list = crate::dns::AddrInfoList::resolve(
+                Some(host),
+                Some(service),
+                &hints(family, false, false),
+            )
+            .unwrap()
+            .socket_addresses();
+            assert_eq!(list.len(), 1, "{host}");
+            assert_eq!(fast.as_socket(), list[0].as_socket(), "{host}");
+        }
+        for (host, service, family) in [
+            ("127.0.0.1", "80", Family::Inet6),
+            ("::1", "80", Family::Inet),
+            ("localhost", "80", Family::Unspec),
+            ("127.1", "80", Family::Unspec),
+            ("fe80::1%lo", "80", Family::Unspec),
+            ("127.0.0.1", "http", Family::Unspec),
+            ("127.0.0.1", "+80", Family::Unspec),
+            ("127.0.0.1", "65536", Family::Unspec),
+        ] {
+            assert!(
+                literal_address(host, service, family).is_none(),
+                "{host} {service}"
+            );
+        }
     }
 
     #[test]

@@ -422,8 +422,10 @@ local function new(kind)
       if not body then return nil, err end
       if body ~= "" then state.early = (state.early or "") .. body end
       if closed then
-        if not parser:head() then return nil, "closed" end
         state.closed = true
+        code, status, headers = parser:head()
+        if not code then return nil, "closed" end
+        return code, status, headers
       end
     end
   end
@@ -538,7 +540,7 @@ local function new(kind)
         sock:close()
         return nil, err
       end
-      for name, value in pairs(parser:trailers()) do
+      for name, value in pairs(parser:trailers() or {}) do
         headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
       end
     end
