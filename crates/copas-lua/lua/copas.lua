@@ -141,12 +141,10 @@ end
 local function forget(id, co)
   c_remove(id)
   threads[id] = nil
-  -- Assigning nil to an absent key takes the VM's slow path; most tasks have none of
-  -- these, and a read is cheap.
-  if start_args[id] ~= nil then start_args[id] = nil end
-  if task_socket[id] ~= nil then task_socket[id] = nil end
-  if alarm_callbacks[id] ~= nil then alarm_callbacks[id] = nil end
-  if fixed[id] then fixed[id] = nil end
+  start_args[id] = nil
+  task_socket[id] = nil
+  alarm_callbacks[id] = nil
+  fixed[id] = nil
   if co then
     ids[co] = nil
   end
