@@ -194,8 +194,9 @@ both("keep-alive: sequential requests share one connection", function(h)
   t.eq(h.idlecount(), 1)
   local connections = {}
   local seen = 0
-  for _, line in ipairs(srv.log()) do
-    local conn = line:match("^(%d+) %d+ GET /hello.txt%?ka=" .. tag .. "%d ")
+  local pattern = "^(%d+) %d+ GET /hello.txt%?ka=" .. tag .. "%d "
+  for _, line in ipairs(srv.log(pattern, 5)) do
+    local conn = line:match(pattern)
     if conn then
       seen = seen + 1
       connections[conn] = true

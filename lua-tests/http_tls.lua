@@ -96,8 +96,9 @@ both("1 MiB over TLS byte for byte, and keep-alive", function(h)
     t.ok(table.concat(parts) == BIG, "body differs")
   end
   local connections, seen = {}, 0
-  for _, line in ipairs(tls.log()) do
-    local conn = line:match("^(%d+) %d+ GET /big.bin%?tls=" .. tag .. "%d ")
+  local pattern = "^(%d+) %d+ GET /big.bin%?tls=" .. tag .. "%d "
+  for _, line in ipairs(tls.log(pattern, 3)) do
+    local conn = line:match(pattern)
     if conn then
       seen = seen + 1
       connections[conn] = true

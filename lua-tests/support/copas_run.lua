@@ -28,7 +28,9 @@ function harness.run(body, expect_errors)
     body()
     done = true
   end)
-  if not expect_errors then t.eq(harness.errors, {}, "errors in Copas threads") end
+  if not expect_errors then
+    t.ok(#harness.errors == 0, "errors in Copas threads: " .. table.concat(harness.errors, " | "))
+  end
   t.ok(done, "the test body did not finish")
   return harness.errors
 end

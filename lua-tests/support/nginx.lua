@@ -6,7 +6,7 @@
 --   local nginx = require("nginx")
 --   local srv, why = nginx.start({ files = { ["a.txt"] = "hello" }, server = "location ..." })
 --   if not srv then return nginx.skip(why) end
---   -- srv.url("/a.txt"), srv.port, srv.dir, srv.log() (access log lines)
+--   -- srv.url("/a.txt"), srv.port, srv.dir, srv.log([pattern, count]) (access log lines)
 --   srv.stop()
 --
 -- opts.files: document root files (name -> content; subdirectories are created);
@@ -124,10 +124,20 @@ function nginx.start(opts)
     end
     run("rm -rf " .. dir)
   end
-  function srv.log()
-    local lines = {}
-    for line in (read_file(dir .. "/logs/access.log") or ""):gmatch("[^\n]+") do
-      lines[#lines + 1] = line
+  -- nginx writes a request's line after the response has gone out, so a client can
+  -- be ahead of the log: with `pattern` and `count`, waits (up to 2 s) until `count`
+  -- lines match.
+  function srv.log(pattern, count)
+    local lines
+    for _ = 1, 100 do
+      lines = {}
+      local matching = 0
+      for line in (read_file(dir .. "/logs/access.log") or ""):gmatch("[^\n]+") do
+        lines[#lines + 1] = line
+        if pattern and line:find(pattern) then matching = matching + 1 end
+      end
+      if not pattern or matching >= count then break end
+      socket.sleep(0.02)
     end
     return lines
   end
