@@ -37,4 +37,12 @@ function fds.around(times, f)
   return before, after
 end
 
+-- Fails unless no more descriptors are open after than before. Fewer is fine: a
+-- descriptor an earlier test left to the collector may be closed in between.
+function fds.no_more(before, after)
+  if after > before then
+    error(("%d descriptors open before, %d after"):format(before, after), 2)
+  end
+end
+
 return fds
