@@ -12,14 +12,8 @@ local copas_ftp = require("copas.ftp")
 local copas_smtp = require("copas.smtp")
 
 local ftp_srv, smtp_srv, why
-if not pyserver.has("pyftpdlib") then
-  why = "python3 with pyftpdlib not found"
-elseif not pyserver.has("aiosmtpd") then
-  why = "python3 with aiosmtpd not found"
-else
-  ftp_srv, why = pyserver.start(pyserver.FTP)
-  if ftp_srv then smtp_srv, why = pyserver.start(pyserver.SMTP) end
-end
+ftp_srv, why = pyserver.start_with("pyftpdlib", pyserver.FTP)
+if ftp_srv then smtp_srv, why = pyserver.start_with("aiosmtpd", pyserver.SMTP) end
 
 local DATA = string.rep("0123456789abcdef\r\n\0", math.floor(5 * 1024 * 1024 / 19) + 1):sub(1, 5 * 1024 * 1024)
 local ATTACHMENT = DATA:sub(1, 2 * 1024 * 1024)

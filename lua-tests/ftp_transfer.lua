@@ -23,22 +23,8 @@ end
 local DATA = payload()
 assert(#DATA == 5 * 1024 * 1024)
 
-local srv, why
-if pyserver.has("pyftpdlib") then
-  srv, why = pyserver.start(pyserver.FTP)
-else
-  why = "python3 with pyftpdlib not found"
-end
-
-local function test(name, f)
-  t.test(name, function()
-    if not srv then
-      print("skip: " .. why)
-      return
-    end
-    f()
-  end)
-end
+local srv, why = pyserver.start_with("pyftpdlib", pyserver.FTP)
+local test = pyserver.tester(srv, why)
 
 local function file(name) return srv.dir .. "/root/" .. name end
 local function base_url(user) return "ftp://" .. (user or "user:secret@") .. "127.0.0.1:" .. srv.port .. "/" end

@@ -10,22 +10,8 @@ local smtp = require("socket.smtp")
 local copas = require("copas")
 local copas_smtp = require("copas.smtp")
 
-local srv, why
-if pyserver.has("aiosmtpd") then
-  srv, why = pyserver.start(pyserver.SMTP)
-else
-  why = "python3 with aiosmtpd not found"
-end
-
-local function test(name, f)
-  t.test(name, function()
-    if not srv then
-      print("skip: " .. why)
-      return
-    end
-    f()
-  end)
-end
+local srv, why = pyserver.start_with("aiosmtpd", pyserver.SMTP)
+local test = pyserver.tester(srv, why)
 
 local function stored(name)
   return pyserver.read(srv.dir .. "/" .. name .. ".eml"), pyserver.read(srv.dir .. "/" .. name .. ".env")

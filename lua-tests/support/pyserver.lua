@@ -2,8 +2,8 @@
 -- ephemeral port, and stops it:
 --
 --   local pyserver = require("pyserver")
---   if not pyserver.has("pyftpdlib") then ... skip ... end
---   local srv = assert(pyserver.start(SCRIPT))   -- srv.port, srv.dir (a temp dir)
+--   local srv, why = pyserver.start_with("pyftpdlib", SCRIPT) -- srv.port, srv.dir (a temp dir)
+--   local test = pyserver.tester(srv, why)        -- test(name, f) skips without srv
 --   ...
 --   srv:stop()                                    -- kills it, removes srv.dir
 --
@@ -91,6 +91,26 @@ function M.start(script)
   local list = {}
   for port in ports:gmatch("%d+") do list[#list + 1] = tonumber(port) end
   return setmetatable({ pid = pid, port = list[1], ports = list, dir = dir, pipe = pipe }, server)
+end
+
+-- Starts `script` if python3 has `module`: the server, or nil and why not.
+function M.start_with(module, script)
+  if not M.has(module) then return nil, "python3 with " .. module .. " not found" end
+  return M.start(script)
+end
+
+-- A t.test that prints "skip: <why>" instead of running its body when `srv` is nil.
+function M.tester(srv, why)
+  local t = require("t")
+  return function(name, f)
+    t.test(name, function()
+      if not srv then
+        print("skip: " .. why)
+        return
+      end
+      f()
+    end)
+  end
 end
 
 -- pyftpdlib with a user ("user", "secret") and anonymous access (read-only) on
