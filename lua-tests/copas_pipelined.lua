@@ -4,19 +4,9 @@
 -- sleep, a close, or nothing at all.
 local t = require("t")
 local copas = require("copas")
-local socket = require("socket")
 
-local function server()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  return s, port
-end
-
-local function client(port)
-  local c = copas.wrap(socket.tcp())
-  assert(c:connect("127.0.0.1", port))
-  return c
-end
+local loopback = require("loopback")
+local server, client = loopback.server, loopback.client
 
 -- Runs `handler` for one connection; the client sends `burst` at once and reads `n`
 -- lines back, then calls `after` if given. Returns the lines read.

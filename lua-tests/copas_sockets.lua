@@ -3,17 +3,8 @@ local t = require("t")
 local copas = require("copas")
 local socket = require("socket")
 
-local function server()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  return s, port
-end
-
-local function client(port)
-  local c = copas.wrap(socket.tcp())
-  assert(c:connect("127.0.0.1", port))
-  return c
-end
+local loopback = require("loopback")
+local server, client = loopback.server, loopback.client
 
 t.test("echo server with several concurrent clients", function()
   local srv, port = server()
