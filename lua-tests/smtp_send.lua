@@ -28,21 +28,8 @@ local function recorded(src)
 end
 
 -- Runs `body` as a Copas thread and the loop until it is done; an error in the
--- thread fails the test (no pcall here: Lua 5.1 cannot yield across it). Socket
--- timeouts bound the wait.
-local thread_errors = {}
-copas.seterrorhandler(function(err) thread_errors[#thread_errors + 1] = tostring(err) end, true)
-local function in_copas(body)
-  thread_errors = {}
-  local done = false
-  copas.addthread(function()
-    body()
-    done = true
-  end)
-  copas.loop()
-  t.eq(thread_errors, {}, "errors in Copas threads")
-  t.ok(done, "the Copas thread did not finish")
-end
+-- thread fails the test.
+local in_copas = require("copas_run").run
 
 -- 300 KiB of every byte value.
 local function binary()
