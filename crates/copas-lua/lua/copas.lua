@@ -15,7 +15,6 @@ local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.wa
 local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
 local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
-local c_recv_ssl, c_send_ssl = core.recv_ssl, core.send_ssl
 local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
 
@@ -545,8 +544,9 @@ local function generic_send(client, data, from, to)
   end)
 end
 
--- The fast paths below handle our own socket objects in one Rust call per attempt;
--- `true` from the core means "not ours", and the general path above takes over.
+-- Our own socket objects (TCP, UDP, TLS) are driven by the core in one Rust call per
+-- attempt (copas_core/io.rs); `true` from the core means "not ours": an object of
+-- another library, driven through its methods by the general path above.
 
 -- The results of a finished fast-path operation, as Copas returns them.
 local function settled(id, a, b, c)
@@ -566,18 +566,13 @@ function copas.receive(client, pattern, part)
   if co == current_co and co ~= nil then
     local id = current_id
     local timeout = receive_timeouts[client]
-    local recv = c_recv
-    local a, b, c = recv(id, client, pattern, part, timeout, true)
-    if a == true then
-      recv = c_recv_ssl
-      a, b, c = recv(id, client, pattern, part, timeout, true)
-    end
+    local a, b, c = c_recv(id, client, pattern, part, timeout, true)
     while a == false do
       parked = true
       budget = FAIR_BUDGET
       if debug_log then debug_log("yielding '", object_names[co], "'") end
       coroutine_yield()
-      a, b, c = recv(id, client, pattern, part, timeout, false)
+      a, b, c = c_recv(id, client, pattern, part, timeout, false)
     end
     if a ~= true then
       if a and budget > 1 then
@@ -612,18 +607,13 @@ function copas.send(client, data, from, to)
   if co == current_co and co ~= nil then
     local id = current_id
     local timeout = send_timeouts[client]
-    local send = c_send
-    local a, b, c = send(id, client, data, from, to, timeout, true)
-    if a == true then
-      send = c_send_ssl
-      a, b, c = send(id, client, data, from, to, timeout, true)
-    end
+    local a, b, c = c_send(id, client, data, from, to, timeout, true)
     while a == false do
       parked = true
       budget = FAIR_BUDGET
       if debug_log then debug_log("yielding '", object_names[co], "'") end
       coroutine_yield()
-      a, b, c = send(id, client, data, b + 1, to, timeout, false)
+      a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
     end
     if a ~= true then
       if a and budget > 1 then

@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 
 use copas_clients::http::{self, ResponseParser, Target, Want};
-use mlua::{ffi, Lua, LuaString, MultiValue, Result, Table, UserData, UserDataMethods, Value};
+use mlua::{Lua, LuaString, MultiValue, Result, Table, UserData, UserDataMethods, Value};
 
 /// `nil, message` for a Lua caller.
 fn fail(lua: &Lua, message: impl ToString) -> Result<MultiValue> {
@@ -120,20 +120,7 @@ fn header_table(lua: &Lua, fields: &[(String, Vec<u8>)]) -> Result<Table> {
             None => merged.push((name.as_str(), Cow::Borrowed(value))),
         }
     }
-    let merged = &merged;
-    // SAFETY: exec_raw runs the closure protected; it only borrows `merged` (owned out
-    // here), so a memory error raised by a push skips no destructor. It pushes one
-    // table, plus two values at a time, which fits the three slots exec_raw checks.
-    unsafe {
-        lua.exec_raw((), |state| {
-            ffi::lua_createtable(state, 0, merged.len() as std::ffi::c_int);
-            for (name, value) in merged {
-                ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
-                ffi::lua_pushlstring(state, value.as_ptr().cast(), value.len());
-                ffi::lua_rawset(state, -3);
-            }
-        })
-    }
+    crate::lua_api::table::string_map(lua, &merged)
 }
 
 impl UserData for Parser {

@@ -21,7 +21,9 @@
 use mlua::{Function, Lua, Result, Table, Value};
 
 mod copas_core;
+mod dispatch;
 mod http_core;
+mod lua_api;
 mod mime_core;
 mod socket_core;
 mod ssl;

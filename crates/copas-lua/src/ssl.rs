@@ -19,7 +19,6 @@
 //! assert!(refused.contains("not supported"));
 //! ```
 
-use std::cell::RefMut;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -37,7 +36,7 @@ use mlua::{
     WeakLua,
 };
 
-use crate::copas_core::Registration;
+use crate::dispatch::Registration;
 use crate::socket_core::methods::{self, number, success, values};
 use crate::socket_core::object::args::{truncate, Args};
 use crate::socket_core::object::raise::{self, argument, Outcome};
@@ -907,17 +906,9 @@ fn send(connection: &mut SslConnection, call: &object::Call<'_, SslConnection>) 
     }
 }
 
-/// Borrows the connection behind `userdata`, or `None` if it is not a live one. This is how
-/// the Copas binding reaches a connection it is given.
-pub(crate) fn borrow<'a>(
-    lua: &Lua,
-    userdata: &'a AnyUserData,
-) -> Option<RefMut<'a, SslConnection>> {
-    object::borrow::<SslConnection>(lua, userdata)
-}
-
-/// Builds the `ssl` table.
-pub fn open(lua: &Lua) -> mlua::Result<Table> {
+/// The connection kind of this Lua state, its metatables filled on first use
+/// (whichever of `ssl` and `copas.core` asks first).
+pub(crate) fn kind(lua: &Lua) -> mlua::Result<Rc<Kind<SslConnection>>> {
     let (kind, created) = Kind::<SslConnection>::for_state(lua)?;
     if created {
         let methods = method_table(lua, &kind)?;
@@ -927,6 +918,12 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
         })?;
         kind.fill(lua, &methods, tostring)?;
     }
+    Ok(kind)
+}
+
+/// Builds the `ssl` table.
+pub fn open(lua: &Lua) -> mlua::Result<Table> {
+    let kind = kind(lua)?;
     let ssl = lua.create_table()?;
     ssl.set("_VERSION", "1.3.2")?;
     ssl.set(

@@ -14,23 +14,21 @@
 //! LuaSocket's `tcp{client} expected` errors. `__gc` is a C function that drops the
 //! value; it touches nothing but the object, so it is safe while the state closes.
 
-use std::cell::{RefCell, RefMut};
-use std::ffi::{c_int, c_void};
+use std::cell::RefMut;
+use std::ffi::c_void;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
-use mlua::{ffi, AnyUserData, Function, LightUserData, Lua, MultiValue, Table, Value};
+use mlua::{AnyUserData, Function, LightUserData, Lua, MultiValue, Table, Value};
+
+use crate::lua_api::userdata::{finalizer, new_slot, set_metatable, slot_from_address};
+use crate::lua_api::Slot;
 
 pub(crate) mod args;
 pub(crate) mod raise;
 
 use args::Args;
 use raise::{argument, Outcome};
-
-/// Lua's alignment guarantee for userdata memory on the platforms we build for.
-const USERDATA_ALIGN: usize = 8;
 
 /// A kind of socket object (TCP or UDP) and its classes.
 pub(crate) trait SocketClass: Sized + 'static {
@@ -43,20 +41,6 @@ pub(crate) trait SocketClass: Sized + 'static {
 
     /// The object's current class number.
     fn class(&self) -> usize;
-}
-
-/// The Rust value inside a socket userdata; empty once the object was finalized.
-#[derive(Debug)]
-pub(crate) struct Slot<T> {
-    value: RefCell<Option<T>>,
-}
-
-impl<T> Slot<T> {
-    /// Borrows the value, or `None` if it was finalized or is borrowed already.
-    pub(crate) fn borrow_mut(&self) -> Option<RefMut<'_, T>> {
-        let guard = self.value.try_borrow_mut().ok()?;
-        RefMut::filter_map(guard, Option::as_mut).ok()
-    }
 }
 
 /// Which objects a method accepts.
@@ -124,13 +108,7 @@ impl<T: SocketClass> Kind<T> {
         methods: &[(&str, Function)],
         tostring: Function,
     ) -> mlua::Result<()> {
-        // SAFETY: the closure pushes a C closure over the one argument (the live
-        // table) and owns nothing, so an allocation error skips no destructor.
-        let finalizer = unsafe {
-            lua.exec_raw::<Function>(self.live.clone(), |state| {
-                ffi::lua_pushcclosure(state, finalize::<T>, 1);
-            })?
-        };
+        let finalizer = finalizer::<T>(lua, self.live.clone())?;
         for (metatable, class) in self.metatables.iter().zip(T::CLASSES) {
             let index = lua.create_table()?;
             for (name, method) in methods {
@@ -151,27 +129,8 @@ impl<T: SocketClass> Kind<T> {
 
     /// Makes a new Lua object holding `object`, in its current class.
     pub(crate) fn push(&self, lua: &Lua, object: T) -> mlua::Result<AnyUserData> {
-        const { assert!(std::mem::align_of::<Slot<T>>() <= USERDATA_ALIGN) };
         let metatable = self.metatables[object.class()].clone();
-        let slot = ManuallyDrop::new(Slot {
-            value: RefCell::new(Some(object)),
-        });
-        // SAFETY: the new userdata has room for a Slot<T> and Lua aligns userdata memory
-        // to USERDATA_ALIGN (checked above); the slot is written before anything else
-        // can see the memory. Only lua_newuserdata can raise (out of memory), before the
-        // slot leaves its ManuallyDrop, which has no destructor: the object then leaks
-        // instead of being dropped twice. Stack: [metatable] -> [userdata, address].
-        let (userdata, address) = unsafe {
-            lua.exec_raw::<(AnyUserData, LightUserData)>(metatable, move |state| {
-                let memory =
-                    ffi::lua_newuserdata(state, std::mem::size_of::<Slot<T>>()).cast::<Slot<T>>();
-                memory.write(ManuallyDrop::into_inner(slot));
-                ffi::lua_pushvalue(state, 1);
-                ffi::lua_setmetatable(state, -2);
-                ffi::lua_pushlightuserdata(state, memory.cast::<c_void>());
-                ffi::lua_remove(state, 1);
-            })?
-        };
+        let (userdata, address) = new_slot(lua, metatable, object)?;
         self.live.raw_set(&userdata, address)?;
         Ok(userdata)
     }
@@ -182,10 +141,9 @@ impl<T: SocketClass> Kind<T> {
         else {
             return None;
         };
-        // SAFETY: `live` maps only userdata made by `push` to the address of the Slot<T>
-        // written into them. Lua never moves userdata memory and frees it only after the
-        // object is unreachable, while `userdata` holds a reference for 'a.
-        (!address.is_null()).then(|| unsafe { &*address.cast_const().cast::<Slot<T>>() })
+        // SAFETY: `live` maps only userdata made by `push` (new_slot with T) to their
+        // slot's address, and `userdata` keeps the object reachable for 'a.
+        unsafe { slot_from_address(address) }
     }
 
     /// The weak-keyed table mapping each live object to its slot's address, for C
@@ -196,15 +154,7 @@ impl<T: SocketClass> Kind<T> {
 
     /// Gives `userdata` the metatable of `class` (LuaSocket's `auxiliar_setclass`).
     fn set_class(&self, lua: &Lua, userdata: &AnyUserData, class: usize) -> mlua::Result<()> {
-        let metatable = self.metatables[class].clone();
-        // SAFETY: stack [userdata, metatable]; lua_setmetatable pops the metatable and
-        // cannot raise; nothing is left on the stack.
-        unsafe {
-            lua.exec_raw::<()>((userdata.clone(), metatable), |state| {
-                ffi::lua_setmetatable(state, 1);
-                ffi::lua_settop(state, 0);
-            })
-        }
+        set_metatable(lua, userdata, self.metatables[class].clone())
     }
 
     /// Makes a method: checks that argument 1 is an object of this kind in an allowed
@@ -269,60 +219,6 @@ pub(crate) fn borrow<'a, T: SocketClass>(
 ) -> Option<RefMut<'a, T>> {
     let kind = lua.app_data_ref::<Rc<Kind<T>>>()?;
     kind.slot(userdata)?.borrow_mut()
-}
-
-/// The slot of the value at stack `index` if it is a live object of kind `T`, for C
-/// functions on the hot path (the mlua route through [`borrow`] costs far more).
-///
-/// # Safety
-/// `state` is a running C function's state with a free stack slot, `index` a valid
-/// absolute index, and `live` the index (e.g. an upvalue) of `Kind::<T>::live()`.
-/// The slot stays valid while the object is on the stack.
-pub(crate) unsafe fn slot_at<'a, T>(
-    state: *mut ffi::lua_State,
-    index: c_int,
-    live: c_int,
-) -> Option<&'a Slot<T>> {
-    // SAFETY: per the contract; lua_rawget cannot raise (no metamethods) and leaves
-    // one value, popped again below. `live` maps only userdata made by `push` to the
-    // address of the Slot<T> written into them (see `Kind::slot`).
-    unsafe {
-        if ffi::lua_type(state, index) != ffi::LUA_TUSERDATA {
-            return None;
-        }
-        ffi::lua_pushvalue(state, index);
-        ffi::lua_rawget(state, live);
-        let address = ffi::lua_touserdata(state, -1);
-        ffi::lua_settop(state, -2);
-        (!address.is_null()).then(|| &*address.cast_const().cast::<Slot<T>>())
-    }
-}
-
-/// `__gc` of every class of kind `T`; upvalue 1 is the kind's live table.
-unsafe extern "C-unwind" fn finalize<T: SocketClass>(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua as __gc with the object at index 1; the stack has room for
-    // the two values pushed. The slot is only dropped if the live table maps this very
-    // userdata to this address, i.e. it was made by `push` with a Slot<T>.
-    unsafe {
-        let address = ffi::lua_touserdata(state, 1);
-        if address.is_null() {
-            return 0;
-        }
-        ffi::lua_pushvalue(state, 1);
-        ffi::lua_rawget(state, ffi::lua_upvalueindex(1));
-        let registered = ffi::lua_touserdata(state, -1);
-        ffi::lua_settop(state, 1);
-        if registered != address {
-            return 0;
-        }
-        let slot = &*address.cast_const().cast::<Slot<T>>();
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            if let Ok(mut value) = slot.value.try_borrow_mut() {
-                value.take();
-            }
-        }));
-    }
-    0
 }
 
 /// `tostring` of a socket object: `tcp{client}: 0x55d0c4a3b2a8`.

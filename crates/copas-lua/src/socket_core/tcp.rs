@@ -27,7 +27,7 @@ const SERVER: usize = 2;
 pub(crate) struct TcpObject {
     pub(crate) socket: TcpSocket,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
-    pub(crate) registration: Option<crate::copas_core::Registration>,
+    pub(crate) registration: Option<crate::dispatch::Registration>,
 }
 
 impl TcpObject {

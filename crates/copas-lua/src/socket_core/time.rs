@@ -2,15 +2,17 @@
 
 use std::ffi::c_int;
 
-use mlua::{ffi, Lua, Result, Table};
+use mlua::{Lua, Result, Table};
+
+use crate::lua_api::{c_function, LuaState, Stack};
 
 /// `gettime`, as a plain C function: programs call it around every operation they
 /// time (a Copas loop, a benchmark), and an mlua callback costs far more than reading
 /// the clock.
-unsafe extern "C-unwind" fn gettime(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua; pushing a number needs one of the LUA_MINSTACK free slots
-    // and cannot raise.
-    unsafe { ffi::lua_pushnumber(state, luasocket_core::time::gettime()) };
+unsafe extern "C-unwind" fn gettime(state: *mut LuaState) -> c_int {
+    // SAFETY: called by Lua; pushing a number cannot raise.
+    let stack = unsafe { Stack::new(state) };
+    stack.push_number(luasocket_core::time::gettime());
     1
 }
 
@@ -18,7 +20,7 @@ unsafe extern "C-unwind" fn gettime(state: *mut ffi::lua_State) -> c_int {
 /// `sleep(seconds: number)` to the primitives table.
 pub fn register(lua: &Lua, native: &Table) -> Result<()> {
     // SAFETY: `gettime` follows the lua_CFunction protocol and cannot raise.
-    native.set("gettime", unsafe { lua.create_c_function(gettime)? })?;
+    native.set("gettime", unsafe { c_function(lua, gettime)? })?;
     native.set(
         "sleep",
         lua.create_function(|_, seconds: f64| {

@@ -22,7 +22,7 @@ const CONNECTED: usize = 1;
 pub(crate) struct UdpObject {
     pub(crate) socket: UdpSocket,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
-    pub(crate) registration: Option<crate::copas_core::Registration>,
+    pub(crate) registration: Option<crate::dispatch::Registration>,
 }
 
 impl UdpObject {

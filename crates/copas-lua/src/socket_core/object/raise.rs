@@ -1,16 +1,9 @@
-//! Raising argument errors as plain Lua strings, worded by the interpreter itself.
-//!
-//! An `Err` returned by an mlua callback reaches Lua as a userdata error object
-//! ("runtime error: ..." plus a traceback), while LuaSocket raises plain strings made
-//! by `luaL_argerror`: `bad argument #2 to 'receive' (invalid receive pattern)`, or
-//! `calling 'accept' on bad self (...)` for method calls, prefixed with the caller's
-//! position. Functions made here return a marker instead, and a small C function
-//! wrapped around each of them calls the real `luaL_argerror`, so messages are exactly
-//! the interpreter's, on every Lua version.
+//! Functions whose argument errors read as LuaSocket's: plain strings made by
+//! `luaL_argerror` (see `lua_api::argerror`), not mlua's error objects.
 
-use std::ffi::c_int;
+use mlua::{Function, Lua, MultiValue, Value};
 
-use mlua::{ffi, Function, LightUserData, Lua, MultiValue, Value};
+use crate::lua_api::argerror;
 
 /// Why a function did not return normally.
 #[derive(Debug)]
@@ -38,13 +31,6 @@ pub(crate) fn argument(position: usize, message: impl Into<String>) -> Failure {
 /// What the functions made here return.
 pub(crate) type Outcome = Result<MultiValue, Failure>;
 
-/// A byte whose address marks "raise an argument error" among returned values.
-static RAISE_MARKER: u8 = 0;
-
-fn marker() -> *mut std::ffi::c_void {
-    std::ptr::addr_of!(RAISE_MARKER) as *mut std::ffi::c_void
-}
-
 /// Makes a Lua function from `body`, raising its [`Failure::Argument`]s as
 /// `luaL_argerror` does.
 pub(crate) fn function<F>(lua: &Lua, body: F) -> mlua::Result<Function>
@@ -57,43 +43,11 @@ where
         Err(Failure::Argument { position, message }) => {
             let position = i64::try_from(position).unwrap_or(i64::MAX);
             Ok(MultiValue::from_vec(vec![
-                Value::LightUserData(LightUserData(marker())),
+                Value::LightUserData(argerror::marker()),
                 Value::Integer(position),
                 Value::String(lua.create_string(message)?),
             ]))
         }
     })?;
-    // SAFETY: the closure only pushes a C closure over the function passed as the one
-    // argument (the upvalue), which is what exec_raw returns; it owns nothing, so a
-    // memory error raised by lua_pushcclosure skips no destructor.
-    unsafe {
-        lua.exec_raw::<Function>(inner, |state| {
-            ffi::lua_pushcclosure(state, call_and_raise, 1);
-        })
-    }
-}
-
-/// Calls the wrapped function (upvalue 1) with all arguments and returns its results,
-/// unless they are the raise marker: then raises the argument error it describes.
-unsafe extern "C-unwind" fn call_and_raise(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: called by Lua as a C function with one upvalue, the wrapped function.
-    // Lua guarantees LUA_MINSTACK free slots, enough for the one value pushed before
-    // the call; lua_call makes room for the results. No Rust value with a destructor
-    // lives in this frame, so the errors raised here (longjmp or unwind) skip nothing.
-    unsafe {
-        let count = ffi::lua_gettop(state);
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
-        ffi::lua_insert(state, 1);
-        ffi::lua_call(state, count, ffi::LUA_MULTRET);
-        let results = ffi::lua_gettop(state);
-        if results == 3
-            && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
-            && ffi::lua_touserdata(state, 1) == marker()
-        {
-            let position = c_int::try_from(ffi::lua_tointeger(state, 2)).unwrap_or(c_int::MAX);
-            let message = ffi::lua_tolstring(state, 3, std::ptr::null_mut());
-            return ffi::luaL_argerror(state, position, message);
-        }
-        results
-    }
+    argerror::raising(lua, inner)
 }
