@@ -48,7 +48,7 @@ fn resolve(host: &str, port: u16) -> Resolution {
 }
 
 /// Builds the `copas.core` table.
-pub fn open(lua: &Lua) -> Result<Table> {
+pub(crate) fn open(lua: &Lua) -> Result<Table> {
     let shared = dispatcher(lua)?;
     let core = lua.create_table()?;
 

@@ -33,7 +33,7 @@ fn values(items: Vec<Value>) -> MultiValue {
 }
 
 /// Builds the `socket.http.core` table.
-pub fn open(lua: &Lua) -> Result<Table> {
+pub(crate) fn open(lua: &Lua) -> Result<Table> {
     let core = lua.create_table()?;
     core.set(
         "parse_url",

@@ -18,6 +18,8 @@
 //! assert!(version.starts_with("LuaSocket"));
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 use mlua::{Function, Lua, Result, Table, Value};
 
 mod copas_core;

@@ -53,7 +53,7 @@ const ATOMS: &[(&str, Atom)] = &[
 ];
 
 /// Builds the `mime.core` table.
-pub fn open(lua: &Lua) -> Result<Table> {
+pub(crate) fn open(lua: &Lua) -> Result<Table> {
     let core = lua.create_table()?;
     core.set("_VERSION", "MIME 1.0.3")?;
     let wrapper = lua

@@ -922,7 +922,7 @@ pub(crate) fn kind(lua: &Lua) -> mlua::Result<Rc<Kind<SslConnection>>> {
 }
 
 /// Builds the `ssl` table.
-pub fn open(lua: &Lua) -> mlua::Result<Table> {
+pub(crate) fn open(lua: &Lua) -> mlua::Result<Table> {
     let kind = kind(lua)?;
     let ssl = lua.create_table()?;
     ssl.set("_VERSION", "1.3.2")?;

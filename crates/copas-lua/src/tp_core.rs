@@ -65,7 +65,7 @@ fn port_number(port: i64) -> Option<u16> {
 }
 
 /// Builds the `socket.tp.core` table.
-pub fn open(lua: &Lua) -> Result<Table> {
+pub(crate) fn open(lua: &Lua) -> Result<Table> {
     let core = lua.create_table()?;
     core.set(
         "reply",

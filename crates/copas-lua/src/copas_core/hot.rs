@@ -15,7 +15,7 @@
 //! to drop, pushes results (which may raise "not enough memory") or raises an error.
 
 use std::cell::RefCell;
-use std::ffi::c_int;
+use crate::lua_api::c_int;
 use std::time::Duration;
 
 use luasocket_core::{ReceivePattern, SendRange};

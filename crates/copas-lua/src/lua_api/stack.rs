@@ -75,7 +75,7 @@ impl Stack {
     /// The integer at `index` (0 for a value that is not a number).
     pub(crate) fn integer(self, index: c_int) -> i64 {
         // SAFETY: as for `number`.
-        i64::from(unsafe { ffi::lua_tointeger(self.state, index) })
+        unsafe { ffi::lua_tointeger(self.state, index) }
     }
 
     /// Whether the value at `index` is true for Lua (neither nil nor false).

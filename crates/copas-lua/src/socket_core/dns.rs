@@ -8,7 +8,7 @@ use mlua::{IntoLuaMulti, Lua, LuaString, MultiValue, Result, Table};
 ///
 /// `getaddrinfo(host, service, family, passive)` takes more than LuaSocket's
 /// `getaddrinfo(host)` so `socket.connect` can resolve with the same function.
-pub fn register(lua: &Lua, native: &Table) -> Result<()> {
+pub(crate) fn register(lua: &Lua, native: &Table) -> Result<()> {
     native.set(
         "toip",
         lua.create_function(|lua, address: LuaString| {

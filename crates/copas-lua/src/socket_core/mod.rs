@@ -20,7 +20,7 @@ mod time;
 pub(crate) mod udp;
 
 /// Builds the `socket.core` table.
-pub fn open(lua: &Lua) -> Result<Table> {
+pub(crate) fn open(lua: &Lua) -> Result<Table> {
     let core = lua.create_table()?;
     core.set("_VERSION", "LuaSocket 3.1.0")?;
     core.set("_DEBUG", true)?;

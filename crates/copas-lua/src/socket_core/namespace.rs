@@ -8,7 +8,7 @@ const NAMESPACE_SOURCE: &str = include_str!("namespace.lua");
 
 /// Adds the namespace functions (`select`, `dns`, `sleep`, `gettime`, `skip`,
 /// `newtry`, `protect`, `connect`, `__unload`) to `core`.
-pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+pub(crate) fn register(lua: &Lua, core: &Table) -> Result<()> {
     let native = lua.create_table()?;
     select::register(lua, &native)?;
     dns::register(lua, &native)?;

@@ -15,7 +15,7 @@
 //! value; it touches nothing but the object, so it is safe while the state closes.
 
 use std::cell::RefMut;
-use std::ffi::c_void;
+use crate::lua_api::c_void;
 use std::marker::PhantomData;
 use std::rc::Rc;
 

@@ -8,7 +8,7 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table};
 /// Adds `poll(read_fds, write_fds, timeout)` to the primitives table. It returns the
 /// ready descriptors as two ascending lists, or `nil, "timeout"`, or `nil, message`
 /// when the wait itself failed.
-pub fn register(lua: &Lua, native: &Table) -> Result<()> {
+pub(crate) fn register(lua: &Lua, native: &Table) -> Result<()> {
     native.set(
         "poll",
         lua.create_function(

@@ -99,7 +99,7 @@ pub(crate) fn kind(lua: &Lua) -> Result<Rc<Kind<TcpObject>>> {
 }
 
 /// Adds the `tcp` constructors to `socket.core`.
-pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+pub(crate) fn register(lua: &Lua, core: &Table) -> Result<()> {
     let kind = kind(lua)?;
     for (name, family) in [
         ("tcp", Family::Unspec),

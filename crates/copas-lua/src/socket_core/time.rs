@@ -1,6 +1,6 @@
 //! `gettime` and the sleeping half of `sleep`.
 
-use std::ffi::c_int;
+use crate::lua_api::c_int;
 
 use mlua::{Lua, Result, Table};
 
@@ -18,7 +18,7 @@ unsafe extern "C-unwind" fn gettime(state: *mut LuaState) -> c_int {
 
 /// Adds `gettime(...)` (extra arguments ignored, as in LuaSocket) and
 /// `sleep(seconds: number)` to the primitives table.
-pub fn register(lua: &Lua, native: &Table) -> Result<()> {
+pub(crate) fn register(lua: &Lua, native: &Table) -> Result<()> {
     // SAFETY: `gettime` follows the lua_CFunction protocol and cannot raise.
     native.set("gettime", unsafe { c_function(lua, gettime)? })?;
     native.set(

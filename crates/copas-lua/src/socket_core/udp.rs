@@ -71,7 +71,7 @@ pub(crate) fn borrow<'a>(
 }
 
 /// Adds the `udp` constructors and `_DATAGRAMSIZE` to `socket.core`.
-pub fn register(lua: &Lua, core: &Table) -> Result<()> {
+pub(crate) fn register(lua: &Lua, core: &Table) -> Result<()> {
     let (kind, created) = Kind::<UdpObject>::for_state(lua)?;
     if created {
         let methods = method_table(lua, &kind)?;
