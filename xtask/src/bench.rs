@@ -118,12 +118,16 @@ pub enum TargetKind {
     LuaJit,
     Original,
     Reference,
+    /// Our lua5.4 module from another build (COPAS_BEFORE), for before/after figures
+    /// of a change in one sitting.
+    Before,
 }
 
 impl TargetKind {
-    const ALL: [TargetKind; 5] = [
+    const ALL: [TargetKind; 6] = [
         TargetKind::Runner,
         TargetKind::Lua54,
+        TargetKind::Before,
         TargetKind::LuaJit,
         TargetKind::Original,
         TargetKind::Reference,
@@ -136,6 +140,7 @@ impl TargetKind {
             TargetKind::LuaJit => "luajit",
             TargetKind::Original => "original",
             TargetKind::Reference => "ref",
+            TargetKind::Before => "before",
         }
     }
 
@@ -482,6 +487,23 @@ fn prepare(workspace: &Workspace, kind: TargetKind) -> Result<Target> {
             target.program = PathBuf::from(version.program());
             let dir = workspace.target.join("lua-modules").join(version.name());
             target.lua_cpath = format!("{}/?.so", dir.display());
+        }
+        TargetKind::Before => {
+            let Some(dir) = std::env::var_os("COPAS_BEFORE") else {
+                target.about = Err(
+                    "set COPAS_BEFORE to the lua-modules/lua54 directory of another build \
+                     (e.g. a clone of the commit before a change, after `cargo xtask \
+                     build-module --release --lua lua54` there)"
+                        .into(),
+                );
+                return Ok(target);
+            };
+            if find_program("lua5.4").is_none() {
+                target.about = Err("lua5.4 is not on PATH".into());
+                return Ok(target);
+            }
+            target.program = PathBuf::from("lua5.4");
+            target.lua_cpath = format!("{}/?.so", PathBuf::from(dir).display());
         }
         TargetKind::Original => {
             let Some(dirs) = std::env::var_os("COPAS_ORIGINAL") else {
