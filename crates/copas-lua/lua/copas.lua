@@ -15,6 +15,7 @@ local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.wa
 local c_idle, c_counts = core.idle, core.counts
 local c_resolve, c_resolved = core.resolve, core.resolved
 local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, core.recvfrom
+local c_connect = core.connect
 local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
 
@@ -633,6 +634,16 @@ function copas.sendto(client, data, ip, port)
 end
 
 local function connect_address(skt, host, port)
+  local id = task_id(3)
+  if id then
+    local timeout = connect_timeouts[skt]
+    local a, b = c_connect(id, skt, host, port, timeout, true)
+    while a == false do
+      park()
+      a, b = c_connect(id, skt, host, port, timeout, false)
+    end
+    if a ~= true then return settled(id, a, b) end
+  end
   local tried = false
   return io_loop(skt, function() return "w" end, connect_timeouts[skt], function()
     local ret, e = skt:connect(host, port)

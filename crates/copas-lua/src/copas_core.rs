@@ -252,6 +252,11 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
     )?;
     let d = shared.clone();
     core.set(
+        "connect",
+        lua.create_function(move |lua, args| connect(lua, &d, args))?,
+    )?;
+    let d = shared.clone();
+    core.set(
         "recvfrom",
         lua.create_function(move |lua, args| recvfrom(lua, &d, args))?,
     )?;
@@ -305,6 +310,43 @@ fn accept(
         Progress::Done(client) => Ok(MultiValue::from_vec(vec![Value::UserData(
             tcp::wrap_client(lua, client)?,
         )])),
+        Progress::Parked => unfinished(lua, Progress::Parked),
+        Progress::Failed(message) => unfinished(lua, Progress::Failed(message)),
+    }
+}
+
+/// connect(id, skt, host, port, timeout, first): `1` | `nil, err` | `false` (parked) |
+/// `true` (not ours). `host` is an address (Copas resolved the name already).
+fn connect(
+    lua: &Lua,
+    dispatcher: &SharedDispatcher,
+    (id, skt, host, port, timeout, first): (i64, AnyUserData, Value, Value, Option<f64>, bool),
+) -> Result<MultiValue> {
+    let (Some(host), Some(port)) = (lua.coerce_string(host)?, lua.coerce_string(port)?) else {
+        return not_ours();
+    };
+    let connected = {
+        let Some(mut socket) = tcp::borrow(lua, &skt) else {
+            return not_ours();
+        };
+        let address = if first {
+            if socket.socket.state() == TcpState::Server {
+                return not_ours();
+            }
+            let found = socket.socket.resolve_peer(&host.to_str()?, &port.to_str()?);
+            match found.map(|found| found.into_iter().next()) {
+                Ok(Some(address)) => Some(address),
+                Ok(None) => return not_ours(),
+                Err(err) => return unfinished(lua, Progress::Failed(err.to_string())),
+            }
+        } else {
+            None
+        };
+        let attempt = Attempt { id, timeout, first };
+        io::connect(dispatcher, &mut socket, address.as_ref(), attempt)?
+    };
+    match connected {
+        Progress::Done(()) => Ok(MultiValue::from_vec(vec![Value::Integer(1)])),
         Progress::Parked => unfinished(lua, Progress::Parked),
         Progress::Failed(message) => unfinished(lua, Progress::Failed(message)),
     }

@@ -14,8 +14,8 @@
 //! leaves its output bytes in [`HotPath`]'s buffers, and only then, with nothing left
 //! to drop, pushes results (which may raise "not enough memory") or raises an error.
 
-use std::cell::RefCell;
 use crate::lua_api::c_int;
+use std::cell::RefCell;
 use std::time::Duration;
 
 use luasocket_core::{ReceivePattern, SendRange};

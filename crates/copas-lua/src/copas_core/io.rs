@@ -3,7 +3,7 @@
 //! In the manner of mio's `IoSource::do_io`: [`drive`] tries the operation; when the
 //! socket would block it registers interest with the reactor and parks the task;
 //! when the task runs again, the caller retries. `receive`, `send`, `accept` and
-//! `receivefrom` on TCP, UDP and TLS objects are each one function here over the
+//! `receivefrom`, and `connect` on TCP, UDP and TLS objects are each one function here over the
 //! [`Stream`] or [`Pollable`] traits, with one implementation of receive patterns and
 //! prefixes; the C functions in `hot` and the mlua functions in `copas_core` only
 //! read arguments and push results. Objects that are not ours (any Lua object with
@@ -175,6 +175,31 @@ pub(crate) fn accept(
         match server.socket.try_accept() {
             Poll::Pending => Step::Want(Interest::Read),
             Poll::Ready(Ok(client)) => Step::Done(client),
+            Poll::Ready(Err(err)) => Step::Failed(err.to_string()),
+        }
+    })
+}
+
+/// `copas.connect` of a TCP object: starts connecting to `address` on the first
+/// attempt (`Some`), and after each wait (`None`) checks how it went.
+pub(crate) fn connect(
+    dispatcher: &SharedDispatcher,
+    socket: &mut TcpObject,
+    address: Option<&luasocket_core::SockAddr>,
+    attempt: Attempt,
+) -> Result<Progress<()>> {
+    if address.is_some() {
+        // Connecting may give the object a new descriptor.
+        socket.forget_registration();
+    }
+    drive(dispatcher, socket, attempt, |socket| {
+        let connected = match address {
+            Some(address) => socket.socket.start_connect(address),
+            None => socket.socket.finish_connect(),
+        };
+        match connected {
+            Poll::Pending => Step::Want(Interest::Write),
+            Poll::Ready(Ok(())) => Step::Done(()),
             Poll::Ready(Err(err)) => Step::Failed(err.to_string()),
         }
     })

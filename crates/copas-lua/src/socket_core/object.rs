@@ -14,8 +14,8 @@
 //! LuaSocket's `tcp{client} expected` errors. `__gc` is a C function that drops the
 //! value; it touches nothing but the object, so it is safe while the state closes.
 
-use std::cell::RefMut;
 use crate::lua_api::c_void;
+use std::cell::RefMut;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
