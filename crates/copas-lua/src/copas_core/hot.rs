@@ -16,6 +16,7 @@
 
 use crate::lua_api::c_int;
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use luasocket_core::{ReceivePattern, SendRange};
@@ -232,21 +233,23 @@ fn send_on<S: Stream>(
 
 /// Pushes the results of `settled` and returns their count, or raises.
 ///
+/// The buffers are moved out of `hot` while Lua runs: a push may run a collection
+/// step, and a finalizer may call these functions again, which must find buffers of
+/// their own rather than change the ones being pushed. They are held in
+/// `ManuallyDrop`, so if a push raises (out of memory) they leak instead of being
+/// skipped over with a destructor pending.
+///
 /// # Safety
 /// Called last by a function made by [`register`]: no Rust value that needs dropping
 /// may be alive in the caller, as pushing may raise a memory error.
 unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled) -> c_int {
-    // The buffers are not borrowed while Lua runs: a collection step inside a push may
-    // run finalizers that use the dispatcher (never these buffers, but keep it simple).
-    let data: *const [u8] = hot.data.borrow().as_slice();
-    let message: *const [u8] = hot.message.borrow().as_bytes();
-    // SAFETY: the pointers stay valid: nothing touches the buffers until the next call.
-    // Pushing at most three values fits in the free slots; per the contract nothing is
-    // left to drop if a push raises.
-    unsafe {
+    let data = ManuallyDrop::new(hot.data.take());
+    let message = ManuallyDrop::new(hot.message.take());
+    // SAFETY: per the contract; pushing at most three values fits in the free slots.
+    let count = unsafe {
         let push_value = |value: Option<f64>| match value {
             Some(n) => stack.push_number(n),
-            None => stack.push_bytes(&*data),
+            None => stack.push_bytes(&data),
         };
         match settled {
             Settled::NotOurs => {
@@ -275,13 +278,23 @@ unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled) -> c_int {
             }
             Settled::Failed(value) => {
                 stack.push_nil();
-                stack.push_bytes(&*message);
+                stack.push_bytes(message.as_bytes());
                 push_value(value);
                 3
             }
-            Settled::Raise => stack.raise(&*message),
+            Settled::Raise => {
+                stack.push_bytes(message.as_bytes());
+                0
+            }
         }
+    };
+    hot.data.replace(ManuallyDrop::into_inner(data));
+    hot.message.replace(ManuallyDrop::into_inner(message));
+    if let Settled::Raise = settled {
+        // SAFETY: the buffers are back in `hot`: nothing is left to drop.
+        return unsafe { stack.raise_top() };
     }
+    count
 }
 
 /// recv(id, skt, pattern, prefix, timeout, first): `data` | `nil, err, partial` |
@@ -542,9 +555,7 @@ unsafe fn raise(stack: Stack, hot: &HotPath) -> c_int {
 /// of the tasks to resume into `ready[1..n]` and of the alarms due into `alarms`.
 unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`. The Rust part runs in `guarded` with every
-    // guard dropped before the tables are written; the ids are read through a pointer
-    // into `hot.ids`, which nothing touches until the next call (a collection step
-    // inside a table write may run finalizers, which use only the dispatcher).
+    // guard dropped before the tables are written.
     unsafe {
         let stack = Stack::new(state);
         let Some(hot) = hot_path(stack) else {
@@ -596,12 +607,14 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                 return raise(stack, hot);
             }
         };
-        let ids: *const [i64] = hot.ids.borrow().as_slice();
+        // Out of `hot` while the tables are written, as in `finish`.
+        let ids = ManuallyDrop::new(hot.ids.take());
         for (table, first, count) in [(2, 0, ready), (3, ready, alarms)] {
             for index in 0..count {
-                stack.raw_set_integer(table, (index + 1) as i64, (*ids)[first + index]);
+                stack.raw_set_integer(table, (index + 1) as i64, ids[first + index]);
             }
         }
+        hot.ids.replace(ManuallyDrop::into_inner(ids));
         stack.push_integer(ready as i64);
         stack.push_integer(alarms as i64);
         2

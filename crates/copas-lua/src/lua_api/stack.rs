@@ -217,9 +217,18 @@ impl Stack {
     pub(crate) unsafe fn raise(self, message: &[u8]) -> c_int {
         // SAFETY: per the contract.
         unsafe {
-            ffi::lua_pushlstring(self.state, message.as_ptr().cast(), message.len());
-            ffi::lua_error(self.state)
+            self.push_bytes(message);
+            self.raise_top()
         }
+    }
+
+    /// Raises the value on top of the stack as a Lua error. Never returns.
+    ///
+    /// # Safety
+    /// As for [`raise`](Self::raise).
+    pub(crate) unsafe fn raise_top(self) -> c_int {
+        // SAFETY: per the contract.
+        unsafe { ffi::lua_error(self.state) }
     }
 
     /// Yields the running coroutine with no values.
