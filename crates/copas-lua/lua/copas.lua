@@ -100,11 +100,23 @@ local debug_log                -- copas.debug.start()
 local NESTED = "cannot yield to Copas from a coroutine created inside a Copas thread; "
   .. "call Copas functions from the Copas thread itself"
 
+-- Plain Lua 5.1 cannot yield across pcall, so programs wrap calls in coxpcall's
+-- copcall, which runs them in a coroutine of its own and passes its yields on to the
+-- Copas thread: there a Copas call from a nested coroutine yields, as upstream's
+-- does. Elsewhere pcall yields by itself, and a nested coroutine is a generator whose
+-- resumer would swallow the yield, so it is an error.
+local NESTED_YIELDS = _VERSION == "Lua 5.1" and rawget(_G, "jit") == nil
+
+-- True when `co` (the running coroutine) runs on behalf of the current task.
+local function in_task(co)
+  return co ~= nil and (co == current_co or (NESTED_YIELDS and current_co ~= nil))
+end
+
 -- The id of the calling task; nil outside any task (blocking behaviour applies);
 -- an error from a coroutine nested inside a task, whose yield would be swallowed.
 local function task_id(level)
   local co = coroutine_running()
-  if co == current_co and co ~= nil then return current_id end
+  if in_task(co) then return current_id end
   if current_co ~= nil then error(NESTED, (level or 2) + 1) end
   return nil
 end
@@ -273,9 +285,11 @@ function copas.sleep(sleeptime)
   end
   local co = coroutine_running()
   if co ~= current_co or co == nil then
-    if current_co ~= nil then error(NESTED, 2) end
-    if sleeptime > 0 then socket.sleep(sleeptime) end
-    return
+    if not in_task(co) then
+      if current_co ~= nil then error(NESTED, 2) end
+      if sleeptime > 0 then socket.sleep(sleeptime) end
+      return
+    end
   end
   if debug_log then
     c_sleep(current_id, sleeptime)
@@ -564,7 +578,7 @@ end
 -- it.
 function copas.receive(client, pattern, part)
   local co = coroutine_running()
-  if co == current_co and co ~= nil then
+  if (co == current_co and co ~= nil) or in_task(co) then
     local id = current_id
     local timeout = receive_timeouts[client]
     local a, b, c = c_recv(id, client, pattern, part, timeout, true)
@@ -605,7 +619,7 @@ end
 
 function copas.send(client, data, from, to)
   local co = coroutine_running()
-  if co == current_co and co ~= nil then
+  if (co == current_co and co ~= nil) or in_task(co) then
     local id = current_id
     local timeout = send_timeouts[client]
     local a, b, c = c_send(id, client, data, from, to, timeout, true)
@@ -688,7 +702,7 @@ do
     local blocking = dns[name]
     dns[name] = function(a, b)
       local co = coroutine_running()
-      local id = co ~= nil and co == current_co and current_id
+      local id = in_task(co) and current_id
       local plain = (type(a) == "string" or (a == nil and name == "getnameinfo"))
         and (b == nil or type(b) == "string")
         and (a ~= nil or b ~= nil)
