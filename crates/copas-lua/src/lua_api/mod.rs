@@ -14,9 +14,11 @@
 //! - [`userdata`]: socket objects' userdata with metatables we own.
 //! - [`argerror`]: `bad argument #n to 'f' (...)` raised by `luaL_argerror` itself.
 //! - [`table`]: tables of strings built on the raw stack.
+//! - [`gc`]: collector steps for memory held outside Lua.
 
 pub(crate) mod argerror;
 pub(crate) mod closure;
+pub(crate) mod gc;
 pub(crate) mod stack;
 pub(crate) mod table;
 pub(crate) mod userdata;

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use mlua::{AnyUserData, Function, LightUserData, Lua, MultiValue, Table, Value};
 
 use crate::lua_api::userdata::{finalizer, new_slot, set_metatable, slot_from_address};
-use crate::lua_api::Slot;
+use crate::lua_api::{gc, Slot};
 
 pub(crate) mod args;
 pub(crate) mod raise;
@@ -42,6 +42,11 @@ pub(crate) trait SocketClass: Sized + 'static {
     /// The object's current class number.
     fn class(&self) -> usize;
 }
+
+/// What LuaSocket's socket userdata weighs (its receive buffer is inside it), in KiB:
+/// each new object of ours steps Lua's collector by as much, so dropped objects are
+/// collected, and their descriptors closed, at LuaSocket's pace.
+const LUASOCKET_OBJECT_KB: i32 = 8;
 
 /// Which objects a method accepts.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +137,7 @@ impl<T: SocketClass> Kind<T> {
         let metatable = self.metatables[object.class()].clone();
         let (userdata, address) = new_slot(lua, metatable, object)?;
         self.live.raw_set(&userdata, address)?;
+        gc::account(lua, LUASOCKET_OBJECT_KB)?;
         Ok(userdata)
     }
 
