@@ -8,7 +8,14 @@
 -- for; a coroutine that yields any other way is reported as Copas reports it.
 
 local core = require("copas.core")
-local socket = require("socket")
+-- Copas runs without LuaSocket (on LuaSystem) when `require "socket"` fails, as a
+-- program may make it; our socket.core is part of this very library, so its
+-- functions stand in.
+local socket
+do
+  local found, loaded = pcall(require, "socket")
+  socket = found and loaded or require("socket.core")
+end
 
 local c_spawn, c_remove, c_step, c_sleep = core.spawn, core.remove, core.step, core.sleep
 local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.waitfd, core.timedout
