@@ -121,15 +121,21 @@ pub enum TargetKind {
     /// Our lua5.4 module from another build (COPAS_BEFORE), for before/after figures
     /// of a change in one sitting.
     Before,
+    /// An idiomatic echo server on luv (libuv, callbacks), Debian's lua-luv on lua5.4.
+    Luv,
+    /// An idiomatic echo server on cqueues (coroutines), Debian's lua-cqueues on lua5.4.
+    Cqueues,
 }
 
 impl TargetKind {
-    const ALL: [TargetKind; 6] = [
+    const ALL: [TargetKind; 8] = [
         TargetKind::Runner,
         TargetKind::Lua54,
         TargetKind::Before,
         TargetKind::LuaJit,
         TargetKind::Original,
+        TargetKind::Luv,
+        TargetKind::Cqueues,
         TargetKind::Reference,
     ];
 
@@ -141,12 +147,28 @@ impl TargetKind {
             TargetKind::Original => "original",
             TargetKind::Reference => "ref",
             TargetKind::Before => "before",
+            TargetKind::Luv => "luv",
+            TargetKind::Cqueues => "cqueues",
         }
     }
 
-    /// The reference only serves echo: it has no Lua to run the other workloads.
+    /// The reference and the other event loops only serve echo: the other workloads
+    /// are Copas programs.
     fn runs(self, kind: Kind) -> bool {
-        self != TargetKind::Reference || matches!(kind, Kind::Echo { .. } | Kind::IdleConns { .. })
+        let echo_only = matches!(
+            self,
+            TargetKind::Reference | TargetKind::Luv | TargetKind::Cqueues
+        );
+        !echo_only || matches!(kind, Kind::Echo { .. } | Kind::IdleConns { .. })
+    }
+
+    /// The echo server script of a Lua target.
+    fn echo_script(self) -> &'static str {
+        match self {
+            TargetKind::Luv => "echo_luv.lua",
+            TargetKind::Cqueues => "echo_cqueues.lua",
+            _ => "echo_server.lua",
+        }
     }
 }
 
@@ -488,6 +510,21 @@ fn prepare(workspace: &Workspace, kind: TargetKind) -> Result<Target> {
             let dir = workspace.target.join("lua-modules").join(version.name());
             target.lua_cpath = format!("{}/?.so", dir.display());
         }
+        TargetKind::Luv | TargetKind::Cqueues => {
+            let (module, package) = if kind == TargetKind::Luv {
+                ("luv", "lua-luv")
+            } else {
+                ("cqueues", "lua-cqueues")
+            };
+            target.about = peer_loop(module, package);
+            if target.about.is_ok() {
+                target.program = PathBuf::from("lua5.4");
+                // ";;": the system's paths, where Debian installs the library.
+                target.lua_path = format!("{own_path};;");
+                target.lua_cpath = ";;".into();
+            }
+            return Ok(target);
+        }
         TargetKind::Before => {
             let Some(dir) = std::env::var_os("COPAS_BEFORE") else {
                 target.about = Err(
@@ -555,6 +592,55 @@ fn prepare(workspace: &Workspace, kind: TargetKind) -> Result<Target> {
         )),
     };
     Ok(target)
+}
+
+/// Whether lua5.4 loads `module` (installing the Debian `package` when it does not and
+/// apt-get can), with the version it reports.
+fn peer_loop(module: &str, package: &str) -> std::result::Result<String, String> {
+    if find_program("lua5.4").is_none() {
+        return Err("lua5.4 is not on PATH".into());
+    }
+    let probe = || {
+        let mut command = Command::new("lua5.4");
+        command.args([
+            "-e",
+            &format!(
+                "local m = require('{module}') \
+                 print((m.version_string and m.version_string()) or m.VERSION or '?')"
+            ),
+        ]);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(|n| n.starts_with("LUA_")) {
+                command.env_remove(name);
+            }
+        }
+        command
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+    };
+    let found = probe().or_else(|| {
+        let installed = find_program("apt-get").is_some()
+            && Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends", package])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|status| status.success());
+        if installed {
+            probe()
+        } else {
+            None
+        }
+    });
+    match found {
+        Some(output) => Ok(format!(
+            "{module} {} (Debian {package}) on lua5.4",
+            String::from_utf8_lossy(&output.stdout).trim()
+        )),
+        None => Err(format!(
+            "lua5.4 cannot load {module} (Debian package {package})"
+        )),
+    }
 }
 
 impl Target {
@@ -640,7 +726,11 @@ impl Bench<'_> {
         let command = match target.kind {
             TargetKind::Reference => pinned(Some(SERVER_CORE), &target.program),
             _ => target.lua(
-                &self.workspace.root.join(LUA_DIR).join("echo_server.lua"),
+                &self
+                    .workspace
+                    .root
+                    .join(LUA_DIR)
+                    .join(target.kind.echo_script()),
                 &[],
                 Some(SERVER_CORE),
             ),

@@ -1,0 +1,30 @@
+-- Line echo server on luv (libuv's Lua binding), written the way a luv user writes
+-- one: callbacks, and each read's complete lines echoed in one write.
+-- usage: echo_luv.lua [PORT=0]; prints "LISTENING <port>" once bound.
+local uv = require("luv")
+
+local server = uv.new_tcp()
+assert(server:bind("127.0.0.1", tonumber(arg[1]) or 0))
+assert(server:listen(4096, function(err)
+  assert(not err, err)
+  local client = uv.new_tcp()
+  server:accept(client)
+  client:nodelay(true)
+  local pending = ""
+  client:read_start(function(read_err, data)
+    if read_err or not data then
+      client:close()
+      return
+    end
+    pending = pending .. data
+    local last = pending:match(".*()\n")
+    if last then
+      client:write(pending:sub(1, last))
+      pending = pending:sub(last + 1)
+    end
+  end)
+end))
+
+io.write("LISTENING ", server:getsockname().port, "\n")
+io.flush()
+uv.run()
