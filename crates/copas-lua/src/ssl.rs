@@ -23,13 +23,10 @@
 use std::cell::RefMut;
 use std::rc::Rc;
 
-use copas_tls::{
-    AlpnChooser, Mode, PeerCertificate, Protocol, TlsContext, TlsParams, TlsSocket, Verify,
-};
+use copas_tls::{AlpnChooser, Mode, PeerCertificate, TlsContext, TlsSocket};
 use luasocket_core::{Complete, Interest, ReceivePattern, SendRange, TcpSocket};
 use mlua::{
-    AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataMethods, Value,
-    WeakLua,
+    AnyUserData, Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value, WeakLua,
 };
 
 use crate::copas_core::Registration;
@@ -39,9 +36,13 @@ use crate::socket_core::object::raise::{self, argument, Outcome};
 use crate::socket_core::object::{self, Kind, Require, SocketClass};
 use crate::socket_core::tcp::{self, Request};
 
+mod certificate;
 mod messages;
+mod params;
 
+use certificate::SslCertificate;
 use messages::message;
+use params::params_from_table;
 
 /// A server's `alpn` callback and the state to call it in.
 #[derive(Clone)]
@@ -174,145 +175,6 @@ impl UserData for SslContext {
             Ok(format!("SSL context: {:p}", Rc::as_ptr(&context.context)))
         });
     }
-}
-
-/// A certificate, as `conn:getpeercertificate()` and `ssl.loadcertificate` return it.
-#[derive(Debug, Clone)]
-pub(crate) struct SslCertificate(Rc<PeerCertificate>);
-
-fn name_table(lua: &Lua, entries: &[copas_tls::NameEntry]) -> mlua::Result<Table> {
-    let list = lua.create_table()?;
-    for entry in entries {
-        let item = lua.create_table()?;
-        item.set("oid", entry.oid.as_str())?;
-        item.set("name", entry.name.as_str())?;
-        item.set("value", entry.value.as_str())?;
-        list.push(item)?;
-    }
-    Ok(list)
-}
-
-impl UserData for SslCertificate {
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("subject", |lua, cert, ()| name_table(lua, &cert.0.subject));
-        methods.add_method("issuer", |lua, cert, ()| name_table(lua, &cert.0.issuer));
-        methods.add_method("notbefore", |_, cert, ()| Ok(cert.0.not_before.clone()));
-        methods.add_method("notafter", |_, cert, ()| Ok(cert.0.not_after.clone()));
-        methods.add_method("serial", |_, cert, ()| Ok(cert.0.serial.clone()));
-        methods.add_method("pem", |_, cert, ()| Ok(cert.0.pem()));
-        methods.add_method("digest", |lua, cert, algorithm: Option<String>| match cert
-            .0
-            .digest(algorithm.as_deref().unwrap_or("sha1"))
-        {
-            Ok(hex) => (Value::String(lua.create_string(hex)?), Value::Nil).into_lua_multi(lua),
-            Err(error) => (Value::Nil, message(&error)).into_lua_multi(lua),
-        });
-        // LuaSec's shape: { ["2.5.29.17"] = { name = ..., dNSName = { ... }, ... } }.
-        methods.add_method("extensions", |lua, cert, ()| {
-            let extensions = lua.create_table()?;
-            if !cert.0.alt_names.is_empty() {
-                let names = lua.create_table()?;
-                names.set("name", "X509v3 Subject Alternative Name")?;
-                for (kind, value) in &cert.0.alt_names {
-                    let list = match names.get::<Option<Table>>(*kind)? {
-                        Some(list) => list,
-                        None => {
-                            let list = lua.create_table()?;
-                            names.set(*kind, list.clone())?;
-                            list
-                        }
-                    };
-                    list.push(value.as_str())?;
-                }
-                extensions.set("2.5.29.17", names)?;
-            }
-            Ok(extensions)
-        });
-        methods.add_meta_method("__tostring", |_, cert, ()| {
-            Ok(format!("X509 certificate: {:p}", Rc::as_ptr(&cert.0)))
-        });
-        methods.add_meta_method("__eq", |_, cert, other: AnyUserData| {
-            Ok(other
-                .borrow::<SslCertificate>()
-                .is_ok_and(|other| other.0.der == cert.0.der))
-        });
-    }
-}
-
-/// A string or a list of strings (LuaSec accepts both for `verify`, `options`, `alpn`, ...).
-fn string_list(key: &str, value: Value) -> Result<Vec<String>, String> {
-    match value {
-        Value::Nil => Ok(Vec::new()),
-        Value::String(text) => Ok(vec![text.to_string_lossy()]),
-        Value::Table(list) => list
-            .sequence_values::<Value>()
-            .map(|item| match item {
-                Ok(Value::String(text)) => Ok(text.to_string_lossy()),
-                _ => Err(format!("invalid value in '{key}' (strings expected)")),
-            })
-            .collect(),
-        other => Err(format!(
-            "invalid '{key}' ({} given, string or table expected)",
-            other.type_name()
-        )),
-    }
-}
-
-fn optional_string(params: &Table, key: &str) -> Result<Option<String>, String> {
-    match params.raw_get::<Value>(key).map_err(|e| e.to_string())? {
-        Value::Nil => Ok(None),
-        Value::String(text) => Ok(Some(text.to_string_lossy())),
-        other => Err(format!(
-            "invalid '{key}' ({} given, string expected)",
-            other.type_name()
-        )),
-    }
-}
-
-/// LuaSec's parameter table as [`TlsParams`]. Keys LuaSec knows but rustls has no use for
-/// (`depth`, `dhparam`, ...) are ignored, as LuaSec ignores unknown keys.
-fn params_from_table(params: &Table) -> Result<TlsParams, String> {
-    let mut out = TlsParams::default();
-    if let Some(mode) = optional_string(params, "mode")? {
-        out.mode = Mode::from_name(&mode).map_err(|e| message(&e))?;
-    }
-    if let Some(protocol) = optional_string(params, "protocol")? {
-        out.protocol = Protocol::from_name(&protocol).map_err(|e| message(&e))?;
-    }
-    out.key = optional_string(params, "key")?.map(Into::into);
-    out.certificate = optional_string(params, "certificate")?.map(Into::into);
-    let get = |key: &str| params.raw_get::<Value>(key).map_err(|e| e.to_string());
-    out.certificates = string_list("certificates", get("certificates")?)?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    out.password = match get("password")? {
-        Value::Function(_) => {
-            return Err("a 'password' callback is not supported (encrypted keys are not)".into())
-        }
-        _ => optional_string(params, "password")?,
-    };
-    out.cafile = optional_string(params, "cafile")?.map(Into::into);
-    out.capath = optional_string(params, "capath")?.map(Into::into);
-    let verify = string_list("verify", get("verify")?)?;
-    if !verify.is_empty() {
-        out.verify =
-            Some(Verify::from_names(verify.iter().map(String::as_str)).map_err(|e| message(&e))?);
-    }
-    out.options = string_list("options", get("options")?)?;
-    out.ciphers = optional_string(params, "ciphers")?;
-    out.ciphersuites = optional_string(params, "ciphersuites")?;
-    out.curve = match optional_string(params, "curve")? {
-        Some(curve) => Some(curve),
-        None => optional_string(params, "curves_list")?,
-    };
-    out.alpn = match get("alpn")? {
-        // A server's callback, kept by the Lua context (see `new_context`).
-        Value::Function(_) => Vec::new(),
-        other => string_list("alpn", other)?,
-    };
-    out.server_name = optional_string(params, "servername")?;
-    Ok(out)
 }
 
 /// `nil, message`.

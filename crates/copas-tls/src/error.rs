@@ -39,7 +39,8 @@ pub enum Error {
     /// The transport ended without a close_notify alert.
     #[error("connection ended without close_notify")]
     ClosedWithoutNotify,
-    /// The connection was closed locally, or the transport was handed on.
+    /// The connection is closed: locally, or by the peer and everything it sent was
+    /// received.
     #[error("closed")]
     Closed,
     /// The server's ALPN chooser failed; its message.
