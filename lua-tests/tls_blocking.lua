@@ -192,6 +192,34 @@ t.test("non-blocking handshake on both sides returns false, 'wantread'", functio
   server:close()
 end)
 
+t.test("STARTTLS: a record that arrived with the last plain line is not lost", function()
+  local srv = assert(socket.bind("127.0.0.1", 0))
+  local _, lport = srv:getsockname()
+  local c = assert(socket.connect("127.0.0.1", lport))
+  local s = assert(srv:accept())
+  srv:close()
+  t.eq(c:send("STARTTLS\n"), 9)
+  local client = assert(ssl.wrap(c, tls.client()))
+  client:settimeout(0)
+  -- The ClientHello goes out right behind the line, before the server wraps.
+  t.eq({ client:dohandshake() }, { false, "wantread" })
+  s:settimeout(5)
+  t.eq(s:receive("*l"), "STARTTLS")
+  t.eq(s:dirty(), true, "the ClientHello came with the line")
+  local server = assert(ssl.wrap(s, tls.server()))
+  server:settimeout(0)
+  local done_c, done_s = false, false
+  for _ = 1, 200 do
+    done_s = done_s or server:dohandshake()
+    done_c = done_c or client:dohandshake()
+    if done_c and done_s then break end
+    socket.select({ client, server }, nil, 0.1)
+  end
+  t.ok(done_c and done_s, "both handshakes finished")
+  client:close()
+  server:close()
+end)
+
 t.test("argument errors are raised, configuration errors returned", function()
   t.err("bad argument #1 to '[%w.?]*' %(table expected, got string%)", ssl.newcontext, "x")
   t.err("bad argument #1 to '[%w.?]*' %(tcp{client} expected%)", ssl.wrap, {}, tls.client())

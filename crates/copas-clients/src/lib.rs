@@ -16,6 +16,8 @@
 //! assert_eq!(reply.text, b"220-hello\n220 ready");
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod ftp;
 pub mod http;

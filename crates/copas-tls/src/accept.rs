@@ -36,6 +36,7 @@ impl<T: Transport> TlsAccept<T> {
     pub fn new(context: &TlsContext, transport: T) -> Result<Self, Error> {
         let Side::Server(config) = context.side() else {
             return Err(Error::config(
+                "mode",
                 "an accepting handshake needs a server context",
             ));
         };
@@ -57,11 +58,11 @@ impl<T: Transport> TlsAccept<T> {
         };
         let accepted = loop {
             match self.acceptor.read_tls(&mut Adapter(&mut *transport)) {
-                Ok(0) => return Err(Error::Closed),
+                Ok(0) => return Err(Error::ClosedWithoutNotify),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Status::WantRead),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::Io(e)),
+                Err(e) => return Err(e.into()),
             }
             match self.acceptor.accept() {
                 Ok(Some(accepted)) => break accepted,

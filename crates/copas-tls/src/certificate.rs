@@ -15,17 +15,22 @@ pub struct NameEntry {
     pub oid: String,
     /// Short name, e.g. `"CN"`; the OID again when it has none.
     pub name: String,
+    /// The attribute's value as text.
     pub value: String,
 }
 
 /// A peer certificate, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate {
+    /// The certificate as sent, in DER.
     pub der: Vec<u8>,
+    /// Subject name, attribute by attribute in certificate order.
     pub subject: Vec<NameEntry>,
+    /// Issuer name, likewise.
     pub issuer: Vec<NameEntry>,
     /// OpenSSL's format, as LuaSec's `cert:notbefore()`: `"Jan  2 03:04:05 2025 GMT"`.
     pub not_before: String,
+    /// End of validity, in the same format.
     pub not_after: String,
     /// Hexadecimal, upper case.
     pub serial: String,
@@ -35,9 +40,10 @@ pub struct PeerCertificate {
 }
 
 impl PeerCertificate {
+    /// Decodes a DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
-        let (_, cert) = X509Certificate::from_der(der)
-            .map_err(|e| Error::Tls(format!("cannot decode peer certificate: {e}")))?;
+        let (_, cert) =
+            X509Certificate::from_der(der).map_err(|e| Error::BadCertificate(e.to_string()))?;
         Ok(Self {
             der: der.to_vec(),
             subject: name_entries(cert.subject()),
@@ -52,7 +58,7 @@ impl PeerCertificate {
     /// The first certificate of a PEM text (LuaSec's `ssl.loadcertificate`).
     pub fn from_pem(pem: &[u8]) -> Result<Self, Error> {
         let der = CertificateDer::from_pem_slice(pem)
-            .map_err(|e| Error::config(format!("cannot read certificate: {e}")))?;
+            .map_err(|e| Error::BadCertificate(e.to_string()))?;
         Self::from_der(&der)
     }
 
@@ -77,11 +83,7 @@ impl PeerCertificate {
             "sha256" => &digest::SHA256,
             "sha384" => &digest::SHA384,
             "sha512" => &digest::SHA512,
-            other => {
-                return Err(Error::config(format!(
-                    "unsupported digest '{other}' (use 'sha1', 'sha256', 'sha384' or 'sha512')"
-                )))
-            }
+            other => return Err(Error::UnsupportedDigest(other.to_owned())),
         };
         let hash = digest::digest(algorithm, &self.der);
         Ok(hash.as_ref().iter().map(|b| format!("{b:02x}")).collect())

@@ -45,8 +45,10 @@ impl TlsContext {
         let identity = match (chain.is_empty(), key) {
             (true, None) => None,
             (false, Some(key)) => Some((chain, key)),
-            (false, None) => return Err(Error::config("a certificate needs a key")),
-            (true, Some(_)) => return Err(Error::config("a key needs a certificate")),
+            (false, None) => return Err(Error::config("key", "a certificate needs a key")),
+            (true, Some(_)) => {
+                return Err(Error::config("certificate", "a key needs a certificate"))
+            }
         };
         let alpn: Vec<Vec<u8>> = params.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         let verifies_peer = match params.mode {
@@ -60,7 +62,7 @@ impl TlsContext {
                 let verify = params.verify.unwrap_or(Verify::PEER);
                 let builder = ClientConfig::builder_with_provider(provider.clone())
                     .with_protocol_versions(versions)
-                    .map_err(|e| Error::config(e.to_string()))?;
+                    .map_err(|e| Error::config("protocol", e.to_string()))?;
                 let builder = if verify.peer {
                     builder.with_root_certificates(roots(params, true)?)
                 } else {
@@ -71,7 +73,7 @@ impl TlsContext {
                 let mut config = match identity {
                     Some((chain, key)) => builder
                         .with_client_auth_cert(chain, key)
-                        .map_err(|e| Error::config(format!("certificate/key: {e}")))?,
+                        .map_err(|e| Error::config("key", format!("certificate/key: {e}")))?,
                     None => builder.with_no_client_auth(),
                 };
                 config.alpn_protocols = alpn;
@@ -85,7 +87,7 @@ impl TlsContext {
                 let verify = params.verify.unwrap_or(Verify::NONE);
                 let builder = ServerConfig::builder_with_provider(provider.clone())
                     .with_protocol_versions(versions)
-                    .map_err(|e| Error::config(e.to_string()))?;
+                    .map_err(|e| Error::config("protocol", e.to_string()))?;
                 let builder = if verify.peer || verify.fail_if_no_peer_cert {
                     let roots = Arc::new(roots(params, false)?);
                     let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
@@ -94,19 +96,22 @@ impl TlsContext {
                     } else {
                         verifier.allow_unauthenticated()
                     };
-                    let verifier = verifier
-                        .build()
-                        .map_err(|e| Error::config(format!("client verification: {e}")))?;
+                    let verifier = verifier.build().map_err(|e| {
+                        Error::config("verify", format!("client verification: {e}"))
+                    })?;
                     builder.with_client_cert_verifier(verifier)
                 } else {
                     builder.with_no_client_auth()
                 };
                 let Some((chain, key)) = identity else {
-                    return Err(Error::config("a server needs a certificate and a key"));
+                    return Err(Error::config(
+                        "certificate",
+                        "a server needs a certificate and a key",
+                    ));
                 };
                 let mut config = builder
                     .with_single_cert(chain, key)
-                    .map_err(|e| Error::config(format!("certificate/key: {e}")))?;
+                    .map_err(|e| Error::config("key", format!("certificate/key: {e}")))?;
                 config.alpn_protocols = alpn;
                 Side::Server(Arc::new(config))
             }
@@ -117,6 +122,7 @@ impl TlsContext {
         })
     }
 
+    /// Which side of the handshake connections made from it take.
     pub fn mode(&self) -> Mode {
         match self.side {
             Side::Client { .. } => Mode::Client,
@@ -163,14 +169,14 @@ fn provider(params: &TlsParams) -> Result<CryptoProvider, Error> {
             None => suites.extend(defaults.iter().copied().filter(|s| s.tls13().is_none())),
         }
         if suites.is_empty() {
-            return Err(Error::config("no cipher suites left"));
+            return Err(Error::config("ciphers", "no cipher suites left"));
         }
         provider.cipher_suites = suites;
     }
     if let Some(list) = &params.curve {
         let groups = parse_curves(list)?;
         if groups.is_empty() {
-            return Err(Error::config("no curves left"));
+            return Err(Error::config("curve", "no curves left"));
         }
         provider.kx_groups = groups;
     }
@@ -180,40 +186,50 @@ fn provider(params: &TlsParams) -> Result<CryptoProvider, Error> {
 fn certificate_chain(params: &TlsParams) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut chain = Vec::new();
     for path in params.certificate.iter().chain(&params.certificates) {
-        let certs = load_certificates(path)?;
+        let certs = load_certificates("certificate", path)?;
         if certs.is_empty() {
-            return Err(Error::config(format!(
-                "{}: no certificate found",
-                path.display()
-            )));
+            return Err(Error::config(
+                "certificate",
+                format!("{}: no certificate found", path.display()),
+            ));
         }
         chain.extend(certs);
     }
     Ok(chain)
 }
 
-fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let pem = read(path)?;
+fn load_certificates(
+    parameter: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let pem = read(parameter, path)?;
     CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::config(format!("{}: {e}", path.display())))
+        .map_err(|e| Error::config(parameter, format!("{}: {e}", path.display())))
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
-    let pem = read(path)?;
+    let pem = read("key", path)?;
     let text = String::from_utf8_lossy(&pem);
     if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(Error::config(format!(
-            "{}: encrypted private keys are not supported",
-            path.display()
-        )));
+        return Err(Error::config(
+            "key",
+            format!(
+                "{}: encrypted private keys are not supported",
+                path.display()
+            ),
+        ));
     }
-    PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| Error::config(format!("{}: no private key found ({e})", path.display())))
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        Error::config(
+            "key",
+            format!("{}: no private key found ({e})", path.display()),
+        )
+    })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::config(format!("{}: {e}", path.display())))
+fn read(parameter: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::config(parameter, format!("{}: {e}", path.display())))
 }
 
 /// Trust anchors: `cafile` and `capath` when given, else (`fallback`) the Mozilla roots
@@ -221,23 +237,29 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
 fn roots(params: &TlsParams, fallback: bool) -> Result<RootCertStore, Error> {
     let mut store = RootCertStore::empty();
     if let Some(cafile) = &params.cafile {
-        add_roots(&mut store, cafile, load_certificates(cafile)?)?;
+        add_roots(
+            &mut store,
+            "cafile",
+            cafile,
+            load_certificates("cafile", cafile)?,
+        )?;
     }
     if let Some(capath) = &params.capath {
         let entries = std::fs::read_dir(capath)
-            .map_err(|e| Error::config(format!("{}: {e}", capath.display())))?;
+            .map_err(|e| Error::config("capath", format!("{}: {e}", capath.display())))?;
         for entry in entries {
-            let path = entry.map_err(Error::Io)?.path();
+            let path = entry.map_err(Error::from)?.path();
             // Hash links and other files that hold no PEM certificate are skipped, as OpenSSL
             // skips files that do not match what it looks up.
-            if let Ok(certs) = load_certificates(&path) {
-                add_roots(&mut store, &path, certs)?;
+            if let Ok(certs) = load_certificates("capath", &path) {
+                add_roots(&mut store, "capath", &path, certs)?;
             }
         }
     }
     if store.is_empty() {
         if params.cafile.is_some() || params.capath.is_some() || !fallback {
             return Err(Error::config(
+                "cafile",
                 "no CA certificates found (give 'cafile' or 'capath' to verify peers)",
             ));
         }
@@ -248,13 +270,14 @@ fn roots(params: &TlsParams, fallback: bool) -> Result<RootCertStore, Error> {
 
 fn add_roots(
     store: &mut RootCertStore,
+    parameter: &'static str,
     path: &Path,
     certs: Vec<CertificateDer<'static>>,
 ) -> Result<(), Error> {
     for cert in certs {
         store
             .add(cert)
-            .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::config(parameter, format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }

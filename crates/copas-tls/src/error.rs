@@ -1,66 +1,140 @@
-//! The crate's one error type; its Display is the message a LuaSec user sees.
+//! The crate's one error type. Its variants carry what went wrong, not the message a Lua
+//! program sees: the `ssl` binding words them as LuaSec does, in one place.
 
-use rustls::CertificateError;
+use std::io;
+use std::sync::Arc;
 
-/// Everything that can go wrong configuring or driving a TLS stream.
+use luasocket_core::Interest;
+use rustls::{AlertDescription, CertificateError};
+
+/// Everything that can go wrong configuring or driving a TLS connection.
 ///
-/// "wantread"/"wantwrite" are not errors: they are [`crate::Status`] values.
-#[derive(Debug, thiserror::Error)]
+/// It is `Clone` because a broken [`crate::TlsSocket`] reports the error that broke it
+/// again at every later operation.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A parameter that cannot be honoured (unknown name, unreadable file, ...).
-    #[error("{0}")]
-    Config(String),
+    #[error("{message}")]
+    Config {
+        /// The LuaSec parameter at fault (`"protocol"`, `"cafile"`, `"ciphers"`, ...).
+        parameter: &'static str,
+        /// What is wrong with it, naming the value or file.
+        message: String,
+    },
     /// The peer's certificate was refused.
-    #[error("certificate verify failed: {0}")]
-    CertificateVerify(String),
-    /// The TLS protocol failed (bad record, alert from the peer, ...).
-    #[error("{0}")]
-    Tls(String),
+    #[error("certificate verify failed: {cause}")]
+    CertificateVerify {
+        /// The kind of refusal.
+        reason: VerifyReason,
+        /// rustls' account of it.
+        cause: CertificateError,
+    },
+    /// The peer sent a fatal alert.
+    #[error("alert received from peer: {0:?}")]
+    AlertReceived(AlertDescription),
+    /// The handshake or a record failed otherwise (bad message, no common version, ...).
+    #[error(transparent)]
+    Protocol(rustls::Error),
     /// The transport ended without a close_notify alert.
+    #[error("connection ended without close_notify")]
+    ClosedWithoutNotify,
+    /// The connection is closed: locally, or by the peer and everything it sent was
+    /// received.
     #[error("closed")]
     Closed,
+    /// The server's ALPN chooser failed; its message.
+    #[error("alpn chooser failed: {0}")]
+    AlpnChooser(String),
+    /// A certificate that cannot be decoded.
+    #[error("cannot decode certificate: {0}")]
+    BadCertificate(String),
+    /// A digest algorithm `PeerCertificate::digest` does not know.
+    #[error("unsupported digest '{0}'")]
+    UnsupportedDigest(String),
+    /// A blocking operation's timeout ran out.
+    #[error("timeout")]
+    Timeout,
+    /// A blocking operation with a zero timeout found the socket not ready: call it
+    /// again once the descriptor is ready for this.
+    #[error("would block ({0:?})")]
+    WouldBlock(Interest),
     /// The transport failed.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Io(Arc<io::Error>),
+}
+
+/// Why a certificate was refused, in the terms of OpenSSL's verify messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyReason {
+    /// No trusted CA issued it.
+    UnknownIssuer,
+    /// Its validity ended.
+    Expired,
+    /// Its validity has not started.
+    NotYetValid,
+    /// It does not name the host (or address) connected to.
+    HostnameMismatch,
+    /// It was revoked.
+    Revoked,
+    /// Anything else rustls refuses (bad signature, wrong usage, ...).
+    Other,
 }
 
 impl Error {
-    pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self::Config(message.into())
+    pub(crate) fn config(parameter: &'static str, message: impl Into<String>) -> Self {
+        Self::Config {
+            parameter,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        Self::Io(Arc::new(error))
     }
 }
 
 impl From<rustls::Error> for Error {
     fn from(error: rustls::Error) -> Self {
         match error {
-            rustls::Error::InvalidCertificate(reason) => {
-                Self::CertificateVerify(certificate_reason(&reason))
-            }
-            rustls::Error::AlertReceived(alert) => {
-                Self::Tls(format!("alert received from peer: {alert:?}"))
-            }
-            other => Self::Tls(other.to_string()),
+            rustls::Error::InvalidCertificate(cause) => Self::CertificateVerify {
+                reason: VerifyReason::of(&cause),
+                cause,
+            },
+            rustls::Error::AlertReceived(alert) => Self::AlertReceived(alert),
+            other => Self::Protocol(other),
         }
     }
 }
 
-/// Words close to OpenSSL's verify messages, with rustls' detail where it has one.
-fn certificate_reason(reason: &CertificateError) -> String {
-    match reason {
-        CertificateError::UnknownIssuer => {
-            "unable to get local issuer certificate (unknown CA)".to_owned()
+impl From<luasocket_core::Error> for Error {
+    fn from(error: luasocket_core::Error) -> Self {
+        match error {
+            luasocket_core::Error::Timeout => Self::Timeout,
+            luasocket_core::Error::Closed => Self::Closed,
+            luasocket_core::Error::Os(io) => io.into(),
+            other => io::Error::other(other).into(),
         }
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            format!("certificate has expired ({reason})")
+    }
+}
+
+impl VerifyReason {
+    fn of(cause: &CertificateError) -> Self {
+        match cause {
+            CertificateError::UnknownIssuer => Self::UnknownIssuer,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => Self::Expired,
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                Self::NotYetValid
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                Self::HostnameMismatch
+            }
+            CertificateError::Revoked => Self::Revoked,
+            _ => Self::Other,
         }
-        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            format!("certificate is not yet valid ({reason})")
-        }
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            format!("hostname mismatch ({reason})")
-        }
-        CertificateError::Revoked => "certificate revoked".to_owned(),
-        other => other.to_string(),
     }
 }
 
@@ -69,16 +143,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn certificate_failures_read_like_openssl() {
+    fn certificate_failures_keep_their_kind() {
         let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
-        assert_eq!(
-            Error::from(unknown).to_string(),
-            "certificate verify failed: unable to get local issuer certificate (unknown CA)"
-        );
+        assert!(matches!(
+            Error::from(unknown),
+            Error::CertificateVerify {
+                reason: VerifyReason::UnknownIssuer,
+                ..
+            }
+        ));
         let expired = rustls::Error::InvalidCertificate(CertificateError::Expired);
-        assert!(Error::from(expired)
-            .to_string()
-            .starts_with("certificate verify failed: certificate has expired"));
-        assert_eq!(Error::Closed.to_string(), "closed");
+        assert!(matches!(
+            Error::from(expired),
+            Error::CertificateVerify {
+                reason: VerifyReason::Expired,
+                cause: CertificateError::Expired
+            }
+        ));
+        let alert = rustls::Error::AlertReceived(AlertDescription::HandshakeFailure);
+        assert!(matches!(
+            Error::from(alert),
+            Error::AlertReceived(AlertDescription::HandshakeFailure)
+        ));
+    }
+
+    #[test]
+    fn socket_errors_map_to_their_variants() {
+        assert!(matches!(
+            Error::from(luasocket_core::Error::Timeout),
+            Error::Timeout
+        ));
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        match Error::from(luasocket_core::Error::Os(refused)) {
+            Error::Io(io) => assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -12,6 +12,9 @@
 //! `capath` or, without them, the Mozilla roots from webpki-roots. `verify = "none"` on a
 //! client accepts any certificate: only for tests and for peers authenticated some other way.
 //!
+//! [`TlsSocket`] builds LuaSec's connection on a stream: LuaSocket's receive patterns and
+//! partial results, statistics, `want()`, and blocking calls that wait up to a timeout.
+//!
 //! ```no_run
 //! use copas_tls::{Status, TlsContext, TlsParams, TlsStream};
 //!
@@ -30,19 +33,24 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 mod accept;
 mod certificate;
 mod context;
 mod error;
 mod names;
 mod params;
+mod socket;
 mod stream;
 mod transport;
 
 pub use accept::TlsAccept;
 pub use certificate::{NameEntry, PeerCertificate};
 pub use context::TlsContext;
-pub use error::Error;
+pub use error::{Error, VerifyReason};
 pub use params::{Mode, Protocol, TlsParams, Verify};
+pub use socket::{AlpnChooser, EndOfStream, Step, TlsSocket};
 pub use stream::{SessionInfo, Status, TlsStream};
 pub use transport::Transport;

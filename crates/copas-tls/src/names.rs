@@ -95,9 +95,10 @@ pub(crate) fn parse_suites(list: &str, tls13: bool) -> Result<Vec<SupportedCiphe
             Some(_) => {
                 let field = if tls13 { "ciphersuites" } else { "ciphers" };
                 let belongs = if tls13 { "ciphers" } else { "ciphersuites" };
-                return Err(Error::config(format!(
-                    "{field}: '{name}' belongs in '{belongs}'"
-                )));
+                return Err(Error::config(
+                    field,
+                    format!("{field}: '{name}' belongs in '{belongs}'"),
+                ));
             }
             None => {
                 let known: Vec<&str> = SUITES
@@ -105,10 +106,13 @@ pub(crate) fn parse_suites(list: &str, tls13: bool) -> Result<Vec<SupportedCiphe
                     .filter(|(_, _, s)| is_tls13(s) == tls13)
                     .map(|(n, _, _)| *n)
                     .collect();
-                return Err(Error::config(format!(
-                    "unsupported cipher '{name}' (supported: {})",
-                    known.join(":")
-                )));
+                return Err(Error::config(
+                    if tls13 { "ciphersuites" } else { "ciphers" },
+                    format!(
+                        "unsupported cipher '{name}' (supported: {})",
+                        known.join(":")
+                    ),
+                ));
             }
         }
     }
@@ -128,9 +132,10 @@ pub(crate) fn parse_curves(list: &str) -> Result<Vec<&'static dyn SupportedKxGro
             "x25519" => Ok(kx_group::X25519),
             "prime256v1" | "p-256" | "secp256r1" => Ok(kx_group::SECP256R1),
             "secp384r1" | "p-384" => Ok(kx_group::SECP384R1),
-            _ => Err(Error::config(format!(
-                "unsupported curve '{name}' (supported: X25519, prime256v1, secp384r1)"
-            ))),
+            _ => Err(Error::config(
+                "curve",
+                format!("unsupported curve '{name}' (supported: X25519, prime256v1, secp384r1)"),
+            )),
         })
         .collect()
 }

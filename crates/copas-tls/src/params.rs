@@ -7,8 +7,10 @@ use crate::Error;
 /// Which side of the handshake we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
+    /// Connects and verifies the server (LuaSec's default).
     #[default]
     Client,
+    /// Accepts, presenting a certificate.
     Server,
 }
 
@@ -18,9 +20,10 @@ impl Mode {
         match name {
             "client" => Ok(Self::Client),
             "server" => Ok(Self::Server),
-            _ => Err(Error::config(format!(
-                "invalid mode '{name}' (expected 'client' or 'server')"
-            ))),
+            _ => Err(Error::config(
+                "mode",
+                format!("invalid mode '{name}' (expected 'client' or 'server')"),
+            )),
         }
     }
 }
@@ -31,7 +34,9 @@ pub enum Protocol {
     /// TLS 1.2 and 1.3.
     #[default]
     Any,
+    /// TLS 1.2 only.
     Tlsv1_2,
+    /// TLS 1.3 only.
     Tlsv1_3,
 }
 
@@ -44,12 +49,14 @@ impl Protocol {
             "any" => Ok(Self::Any),
             "tlsv1_2" => Ok(Self::Tlsv1_2),
             "tlsv1_3" => Ok(Self::Tlsv1_3),
-            "sslv2" | "sslv3" | "sslv23" | "tlsv1" | "tlsv1_1" => Err(Error::config(format!(
-                "protocol '{name}' is not supported (use 'any', 'tlsv1_2' or 'tlsv1_3')"
-            ))),
-            _ => Err(Error::config(format!(
-                "invalid protocol '{name}' (use 'any', 'tlsv1_2' or 'tlsv1_3')"
-            ))),
+            "sslv2" | "sslv3" | "sslv23" | "tlsv1" | "tlsv1_1" => Err(Error::config(
+                "protocol",
+                format!("protocol '{name}' is not supported (use 'any', 'tlsv1_2' or 'tlsv1_3')"),
+            )),
+            _ => Err(Error::config(
+                "protocol",
+                format!("invalid protocol '{name}' (use 'any', 'tlsv1_2' or 'tlsv1_3')"),
+            )),
         }
     }
 }
@@ -69,6 +76,7 @@ impl Verify {
         peer: false,
         fail_if_no_peer_cert: false,
     };
+    /// Verify the peer's certificate.
     pub const PEER: Self = Self {
         peer: true,
         fail_if_no_peer_cert: false,
@@ -84,7 +92,9 @@ impl Verify {
                 "fail_if_no_peer_cert" => verify.fail_if_no_peer_cert = true,
                 "client_once" => {}
                 _ => {
-                    return Err(Error::config(format!(
+                    return Err(Error::config(
+                        "verify",
+                        format!(
                         "invalid verify option '{name}' (expected 'none', 'peer' or 'fail_if_no_peer_cert')"
                     )))
                 }
@@ -98,7 +108,9 @@ impl Verify {
 /// [`crate::TlsContext::new`].
 #[derive(Debug, Clone, Default)]
 pub struct TlsParams {
+    /// `mode`: client or server.
     pub mode: Mode,
+    /// `protocol`: the versions offered.
     pub protocol: Protocol,
     /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1; not encrypted).
     pub key: Option<PathBuf>,

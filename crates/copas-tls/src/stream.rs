@@ -15,11 +15,23 @@ use crate::Error;
 /// The outcome of an operation that may have to wait for the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status<T> {
+    /// The operation finished with this value.
     Done(T),
     /// Wait until the transport's fd is readable, then call the same operation again.
     WantRead,
     /// Wait until the transport's fd is writable, then call the same operation again.
     WantWrite,
+}
+
+impl<T> Status<T> {
+    /// The same status, with `f` applied to the value of `Done`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Status<U> {
+        match self {
+            Status::Done(value) => Status::Done(f(value)),
+            Status::WantRead => Status::WantRead,
+            Status::WantWrite => Status::WantWrite,
+        }
+    }
 }
 
 /// What was negotiated, for LuaSec's `conn:info()`.
@@ -57,14 +69,16 @@ impl<T: Transport> TlsStream<T> {
                 verifying,
             } => {
                 let name = match server_name.as_deref().or(host) {
-                    Some(name) => ServerName::try_from(name.to_owned())
-                        .map_err(|_| Error::config(format!("invalid server name '{name}'")))?,
+                    Some(name) => ServerName::try_from(name.to_owned()).map_err(|_| {
+                        Error::config("servername", format!("invalid server name '{name}'"))
+                    })?,
                     // Without verification a name is only needed for SNI; an IP sends none.
                     None if !verifying => {
                         ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into())
                     }
                     None => {
                         return Err(Error::config(
+                            "servername",
                             "no server name to verify the certificate against",
                         ))
                     }
@@ -106,7 +120,7 @@ impl<T: Transport> TlsStream<T> {
                 return Ok(Status::Done(()));
             }
             match self.read_tls()? {
-                Some(0) => return Err(Error::Closed),
+                Some(0) => return Err(Error::ClosedWithoutNotify),
                 Some(_) => {}
                 None => return Ok(Status::WantRead),
             }
@@ -123,8 +137,10 @@ impl<T: Transport> TlsStream<T> {
             match self.connection.reader().read(buf) {
                 Ok(n) => return Ok(Status::Done(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Error::Closed),
-                Err(e) => return Err(Error::Io(e)),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(Error::ClosedWithoutNotify)
+                }
+                Err(e) => return Err(e.into()),
             }
             if self.read_tls()?.is_none() {
                 return Ok(if self.connection.wants_write() {
@@ -211,18 +227,22 @@ impl<T: Transport> TlsStream<T> {
         matches!(self.connection.reader().fill_buf(), Ok(chunk) if !chunk.is_empty())
     }
 
+    /// True until the handshake completed.
     pub fn is_handshaking(&self) -> bool {
         self.connection.is_handshaking()
     }
 
-    pub fn fd(&self) -> RawFd {
+    /// The transport's descriptor.
+    pub fn fd(&self) -> Option<RawFd> {
         self.transport.fd()
     }
 
+    /// The transport.
     pub fn transport(&self) -> &T {
         &self.transport
     }
 
+    /// The transport, for what the stream does not do (socket options, ...).
     pub fn transport_mut(&mut self) -> &mut T {
         &mut self.transport
     }
@@ -239,7 +259,7 @@ impl<T: Transport> TlsStream<T> {
                 Ok(_) => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Io(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -251,7 +271,7 @@ impl<T: Transport> TlsStream<T> {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Io(e)),
+                Err(e) => return Err(e.into()),
             }
         };
         if let Err(error) = self.connection.process_new_packets() {

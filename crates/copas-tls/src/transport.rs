@@ -1,7 +1,9 @@
-//! What a TLS stream needs from the socket under it.
+//! What a TLS connection needs from the socket under it.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+
+use luasocket_core::TcpSocket;
 
 /// A non-blocking byte transport.
 ///
@@ -9,10 +11,16 @@ use std::os::fd::{AsRawFd, RawFd};
 /// turns that into [`crate::Status::WantRead`] / [`crate::Status::WantWrite`]. `read` returning
 /// `Ok(0)` means end of stream.
 pub trait Transport {
+    /// Reads what the socket has, up to `buf.len()` bytes.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes as much of `buf` as the socket takes.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
-    /// The descriptor to wait on for readiness.
-    fn fd(&self) -> RawFd;
+    /// The descriptor to wait on for readiness; `None` once there is none.
+    fn fd(&self) -> Option<RawFd>;
+    /// The peer's address as text: the name a client verifies when it was given none.
+    fn peer_host(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Transport for std::net::TcpStream {
@@ -24,8 +32,32 @@ impl Transport for std::net::TcpStream {
         io::Write::write(self, buf)
     }
 
-    fn fd(&self) -> RawFd {
-        self.as_raw_fd()
+    fn fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
+
+    fn peer_host(&self) -> Option<String> {
+        self.peer_addr().ok().map(|peer| peer.ip().to_string())
+    }
+}
+
+/// A client TCP object of luasocket-core, through its raw I/O (its receive patterns,
+/// timeouts and statistics stay out of the way).
+impl Transport for TcpSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_raw(buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_raw(buf)
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        TcpSocket::fd(self)
+    }
+
+    fn peer_host(&self) -> Option<String> {
+        self.peer_address().ok().map(|(host, _)| host)
     }
 }
 

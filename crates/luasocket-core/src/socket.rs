@@ -123,6 +123,16 @@ impl Endpoint {
         self.descriptor = None;
     }
 
+    /// Moves the descriptor to a new endpoint of the same family and kind.
+    pub(crate) fn take(&mut self) -> Option<Endpoint> {
+        let descriptor = self.descriptor.take()?;
+        Some(Endpoint {
+            descriptor: Some(descriptor),
+            family: self.family,
+            kind: self.kind,
+        })
+    }
+
     /// Gives the descriptor away without closing it.
     pub(crate) fn release(&mut self) -> Option<RawFd> {
         self.descriptor.take().map(Descriptor::release)

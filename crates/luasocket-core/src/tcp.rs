@@ -7,6 +7,7 @@
 //! the last syscall returned `EAGAIN` (safe for edge-triggered readiness), and a
 //! pending receive leaves every byte in the buffer for the next attempt.
 
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::Poll;
@@ -446,7 +447,7 @@ impl TcpSocket {
                         count
                     })
                 } else {
-                    descriptor.recv(socket::as_uninit(free))
+                    recv_raw(descriptor, free)
                 }
             });
             self.drained = match &read {
@@ -576,20 +577,72 @@ impl TcpSocket {
 
     /// One `send(2)` of `data`.
     fn send_now(&mut self, data: &[u8]) -> Poll<Result<usize>> {
-        let descriptor = match self.endpoint.open_descriptor() {
-            Ok(descriptor) => descriptor,
-            Err(err) => return Poll::Ready(Err(err)),
-        };
+        if self.endpoint.descriptor().is_none() {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        match self.send_raw(data) {
+            Ok(count) => Poll::Ready(Ok(count)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+            Err(err) => Poll::Ready(Err(Error::from_io(err))),
+        }
+    }
+
+    /// One `send(2)` without `SIGPIPE`, retried when interrupted.
+    fn send_raw(&self, data: &[u8]) -> io::Result<usize> {
+        let descriptor = self.endpoint.descriptor().ok_or_else(no_descriptor)?;
         loop {
             match descriptor.send_with_flags(data, libc::MSG_NOSIGNAL) {
-                Ok(count) => return Poll::Ready(Ok(count)),
-                Err(err) => match err.raw_os_error() {
-                    Some(libc::EAGAIN) => return Poll::Pending,
-                    Some(libc::EINTR) => continue,
-                    _ => return Poll::Ready(Err(Error::from_io(err))),
-                },
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                sent => return sent,
             }
         }
+    }
+
+    /// Non-blocking byte I/O for a protocol layered on the connection (the TLS records
+    /// of an `ssl` connection): one `recv(2)`, `ErrorKind::WouldBlock` when nothing is
+    /// there, `Ok(0)` at the end of the stream. Bytes a receive already buffered come
+    /// first, so nothing read off the wire before the layer took over is lost. Neither
+    /// the statistics nor the timeouts are involved.
+    pub fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.buffer.is_empty() {
+            let part = self.buffer.partial(ReceivePattern::Count(buf.len()));
+            let (count, _) = self.buffer.take(part, |bytes| {
+                buf[..bytes.len()].copy_from_slice(bytes);
+                bytes.len()
+            });
+            return Ok(count);
+        }
+        let descriptor = self.endpoint.descriptor().ok_or_else(no_descriptor)?;
+        recv_raw(descriptor, buf)
+    }
+
+    /// The sending half of [`read_raw`](Self::read_raw): one `send(2)`, after any data
+    /// held back by [`defer_send`](Self::defer_send) (`WouldBlock` while that cannot go).
+    pub fn write_raw(&mut self, data: &[u8]) -> io::Result<usize> {
+        while !self.deferred.is_empty() {
+            let count = self.send_raw(&self.deferred)?;
+            self.deferred.drain(..count);
+        }
+        self.send_raw(data)
+    }
+
+    /// Moves the connection to a new object for another layer to own: the descriptor
+    /// and any received bytes not returned yet, with fresh statistics and timeouts.
+    /// This object is left without a descriptor, as after
+    /// [`release_fd`](Self::release_fd). `None` when there is no descriptor.
+    pub fn hand_over(&mut self) -> Option<TcpSocket> {
+        self.flush_before_release();
+        let endpoint = self.endpoint.take()?;
+        Some(TcpSocket {
+            endpoint,
+            state: self.state,
+            timeout: Timeout::INFINITE,
+            buffer: std::mem::take(&mut self.buffer),
+            stats: Stats::new(),
+            tracks_drain: false,
+            drained: false,
+            deferred: Vec::new(),
+        })
     }
 
     /// Shuts down one or both directions; errors are ignored, as in LuaSocket.
@@ -648,6 +701,21 @@ impl TcpSocket {
 
     fn raw_fd(&self) -> Result<RawFd> {
         self.endpoint.fd().ok_or(Error::Closed)
+    }
+}
+
+/// What raw I/O on an object without a descriptor fails with: what the syscall would.
+fn no_descriptor() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// One `recv(2)`, retried when interrupted.
+fn recv_raw(descriptor: &socket::Descriptor, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match descriptor.recv(socket::as_uninit(buf)) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            read => return read,
+        }
     }
 }
 
@@ -878,6 +946,33 @@ mod tests {
             Ok(()) | Err("already connected")
         ));
         assert_eq!(client.state(), TcpState::Client);
+    }
+
+    #[test]
+    fn hand_over_moves_the_descriptor_and_unread_bytes() {
+        let (_server, mut client, mut accepted) = pair();
+        client.send(b"one\ntwo");
+        wait_readable(&accepted);
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (b"one".to_vec(), None)
+        );
+        assert!(accepted.has_buffered_data(), "one recv took both lines");
+        let fd = accepted.fd();
+        let mut moved = accepted.hand_over().unwrap();
+        assert_eq!((accepted.fd(), moved.fd()), (None, fd));
+        assert!(accepted.hand_over().is_none());
+        let mut raw = [0u8; 16];
+        assert_eq!(moved.read_raw(&mut raw).unwrap(), 3);
+        assert_eq!(&raw[..3], b"two");
+        let nothing = moved.read_raw(&mut raw).unwrap_err();
+        assert_eq!(nothing.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(moved.write_raw(b"back\n").unwrap(), 5);
+        assert_eq!(
+            receive(&mut client, ReceivePattern::Line),
+            (b"back".to_vec(), None)
+        );
+        assert_eq!(moved.stats().sent, 0, "raw I/O is not counted");
     }
 
     #[test]

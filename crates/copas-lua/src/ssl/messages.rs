@@ -1,0 +1,69 @@
+//! The one place where copas-tls's errors become the messages LuaSec returns.
+
+use copas_tls::{Error, VerifyReason};
+use luasocket_core::Interest;
+
+/// The second value of a failed `ssl` call (`nil, message` / `false, message`).
+pub(crate) fn message(error: &Error) -> String {
+    match error {
+        Error::Config { message, .. } => message.clone(),
+        Error::CertificateVerify { reason, cause } => {
+            let why = match reason {
+                VerifyReason::UnknownIssuer => {
+                    "unable to get local issuer certificate (unknown CA)".to_owned()
+                }
+                VerifyReason::Expired => format!("certificate has expired ({cause})"),
+                VerifyReason::NotYetValid => format!("certificate is not yet valid ({cause})"),
+                VerifyReason::HostnameMismatch => format!("hostname mismatch ({cause})"),
+                VerifyReason::Revoked => "certificate revoked".to_owned(),
+                _ => cause.to_string(),
+            };
+            format!("certificate verify failed: {why}")
+        }
+        Error::AlertReceived(alert) => format!("alert received from peer: {alert:?}"),
+        Error::Protocol(cause) => cause.to_string(),
+        // LuaSec reports an end without close_notify as the end of the stream.
+        Error::Closed | Error::ClosedWithoutNotify => "closed".to_owned(),
+        Error::AlpnChooser(cause) => format!("alpn callback failed: {cause}"),
+        Error::BadCertificate(cause) => format!("cannot read certificate: {cause}"),
+        Error::UnsupportedDigest(name) => {
+            format!("unsupported digest '{name}' (use 'sha1', 'sha256', 'sha384' or 'sha512')")
+        }
+        Error::Timeout => luasocket_core::Error::Timeout.to_string(),
+        Error::WouldBlock(Interest::Read) => "wantread".to_owned(),
+        Error::WouldBlock(Interest::Write) => "wantwrite".to_owned(),
+        // A reset or broken pipe is "closed", in LuaSocket's words for OS errors.
+        Error::Io(io) => match io.raw_os_error() {
+            Some(code) => {
+                luasocket_core::Error::from_io(std::io::Error::from_raw_os_error(code)).to_string()
+            }
+            None => io.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// LuaSec's `conn:want()`: what the last operation waited for.
+pub(crate) fn want(interest: Option<Interest>) -> &'static str {
+    match interest {
+        None => "nothing",
+        Some(Interest::Read) => "read",
+        Some(Interest::Write) => "write",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luasec_words() {
+        assert_eq!(message(&Error::ClosedWithoutNotify), "closed");
+        assert_eq!(message(&Error::WouldBlock(Interest::Write)), "wantwrite");
+        assert_eq!(message(&Error::Timeout), "timeout");
+        let reset = std::io::Error::from_raw_os_error(libc::ECONNRESET);
+        assert_eq!(message(&Error::from(reset)), "closed");
+        assert_eq!(want(Some(Interest::Read)), "read");
+        assert_eq!(want(None), "nothing");
+    }
+}
