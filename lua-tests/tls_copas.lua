@@ -298,4 +298,41 @@ t.test("TLS 1.2 only, with an OpenSSL cipher name", function()
   end)
 end)
 
+t.test("a server chooses its context by the client's server name (sni names, strict)", function()
+  local ssl = require("ssl")
+  harness.run(function()
+    local named = assert(ssl.newcontext(tls.server("wronghost")))
+    local params = { wrap = tls.server(), sni = { names = { ["example.invalid"] = named } } }
+    -- A name on the list gets its certificate, which the client verifies by that name.
+    local _, port = serve_once(params, function(skt) skt:send("named\n") end)
+    local c = assert(connect(port, { wrap = tls.client(), sni = { names = "example.invalid" } }))
+    t.eq(c:receive(), "named")
+    c:close()
+    -- Another name gets the default context.
+    _, port = serve_once(params, function(skt) skt:send("default\n") end)
+    c = assert(connect(port, { wrap = tls.client(), sni = { names = "localhost" } }))
+    t.eq(c:receive(), "default")
+    c:close()
+    -- A strict server refuses it, and the client is told (it does not wait forever).
+    params.sni.strict = true
+    local called = false
+    _, port = serve_once(params, function() called = true end)
+    local refused, err = connect(port, { wrap = tls.client(), sni = { names = "localhost" } })
+    t.eq(refused, nil)
+    t.ok(err:find("TLS/SSL handshake failed", 1, true), err)
+    copas.pause(0.05)
+    t.eq(called, false, "the handler ran after a refused handshake")
+  end, true)
+end)
+
+t.test("ssl.wrap takes a socket that has no descriptor yet, as LuaSec does", function()
+  local ssl = require("ssl")
+  local conn = ssl.wrap(socket.tcp(), tls.client())
+  t.ok(tostring(conn):find("^SSL connection"), tostring(conn))
+  local ok, err = conn:dohandshake()
+  t.eq(ok, false)
+  t.eq(type(err), "string")
+  conn:close()
+end)
+
 t.run()

@@ -233,9 +233,7 @@ fn wrap(lua: &Lua, kind: &Kind<SslConnection>, args: &Args) -> Outcome {
     // The connection owns the descriptor from now on; the reactor must not keep the TCP
     // object's registration for it.
     tcp.forget_registration();
-    let Some(transport) = tcp.socket.hand_over() else {
-        return failed(lua, "closed");
-    };
+    let transport = tcp.socket.hand_over();
     drop(tcp);
     let connection = SslConnection {
         socket: TlsSocket::new(
@@ -409,13 +407,54 @@ fn info(connection: &mut SslConnection, call: &object::Call<'_, SslConnection>) 
 /// answer with their one certificate; several contexts by name are not supported.
 fn sni(connection: &mut SslConnection, call: &object::Call<'_, SslConnection>) -> Outcome {
     if connection.socket.context().mode() == Mode::Server {
-        return Err(argument(
-            2,
-            "SNI with several server contexts is not supported",
-        ));
+        return server_names(connection, call);
     }
     let name = call.args.check_string(call.lua, 2)?.to_string_lossy();
     if connection.socket.set_server_name(name) {
+        Ok(MultiValue::new())
+    } else {
+        Err(argument(1, "sni must be set before the handshake"))
+    }
+}
+
+/// A server's `sni(names, strict)`: `names` maps each server name to the context (from
+/// `ssl.newcontext`) to serve it with; with `strict`, a client asking for another name
+/// is refused.
+fn server_names(connection: &mut SslConnection, call: &object::Call<'_, SslConnection>) -> Outcome {
+    let args = call.args;
+    let Some(Value::Table(table)) = args.get(2) else {
+        return Err(args.type_error(2, "table"));
+    };
+    let mut names = Vec::new();
+    for pair in table.pairs::<Value, Value>() {
+        let (name, context) = pair?;
+        let name = match name {
+            Value::String(name) => name.to_string_lossy(),
+            _ => return Err(argument(2, "server names must be strings")),
+        };
+        let context = match context {
+            Value::UserData(context) => context
+                .borrow::<SslContext>()
+                .ok()
+                .map(|c| c.context.clone()),
+            _ => None,
+        };
+        let Some(context) = context else {
+            return Err(argument(
+                2,
+                format!("the value for '{name}' is not an SSL context"),
+            ));
+        };
+        if context.mode() != Mode::Server {
+            return Err(argument(
+                2,
+                format!("the context for '{name}' is not a server's"),
+            ));
+        }
+        names.push((name, TlsContext::clone(&context)));
+    }
+    let strict = matches!(args.get(3), Some(Value::Boolean(true)));
+    if connection.socket.set_server_names(names, strict) {
         Ok(MultiValue::new())
     } else {
         Err(argument(1, "sni must be set before the handshake"))

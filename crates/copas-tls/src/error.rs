@@ -43,6 +43,10 @@ pub enum Error {
     /// received.
     #[error("closed")]
     Closed,
+    /// A client asked a server with a strict list of names (LuaSec's `sni(names, true)`)
+    /// for one not on it; the server answered with an `unrecognized_name` alert.
+    #[error("unrecognized server name '{0}'")]
+    UnrecognizedName(String),
     /// The server's ALPN chooser failed; its message.
     #[error("alpn chooser failed: {0}")]
     AlpnChooser(String),

@@ -90,6 +90,9 @@ enum Link<T> {
 pub struct TlsSocket<T> {
     context: TlsContext,
     alpn: Option<AlpnChooser>,
+    /// A server's contexts by the name a client asks for, and whether other names are
+    /// refused (see [`TlsSocket::set_server_names`]).
+    server_names: Option<(Vec<(String, TlsContext)>, bool)>,
     link: Link<T>,
     server_name: Option<String>,
     buffer: ReceiveBuffer,
@@ -127,6 +130,7 @@ impl<T: Transport> TlsSocket<T> {
         Self {
             context: context.clone(),
             alpn,
+            server_names: None,
             link: Link::Fresh(transport),
             server_name: None,
             buffer: ReceiveBuffer::new(),
@@ -151,6 +155,18 @@ impl<T: Transport> TlsSocket<T> {
             return false;
         }
         self.server_name = Some(name.into());
+        true
+    }
+
+    /// A server's contexts by server name (LuaSec's server `sni(names, strict)`): a client
+    /// asking for one of `names` is served with its context, another with this
+    /// connection's, or with `strict` refused with an `unrecognized_name` alert. `false`
+    /// for a client, or once the handshake has started.
+    pub fn set_server_names(&mut self, names: Vec<(String, TlsContext)>, strict: bool) -> bool {
+        if self.context.mode() != Mode::Server || !matches!(self.link, Link::Fresh(_)) {
+            return false;
+        }
+        self.server_names = Some((names, strict));
         true
     }
 
@@ -394,32 +410,43 @@ impl<T: Transport> TlsSocket<T> {
         }
     }
 
-    /// A server with an ALPN chooser reads the ClientHello first, to ask the chooser.
+    /// A server with an ALPN chooser or contexts by server name reads the ClientHello
+    /// first, to choose.
     fn accept_step(&mut self) -> Step<()> {
         if let Some(error) = &self.broken {
             return Step::Failed(error.clone());
         }
-        if self.alpn.is_none() {
+        if self.alpn.is_none() && self.server_names.is_none() {
             return Step::Done(());
         }
         if let Link::Fresh(_) = self.link {
             if let Link::Fresh(transport) = std::mem::replace(&mut self.link, Link::Closed) {
-                match TlsAccept::new(&self.context, transport) {
+                let accept =
+                    TlsAccept::new(&self.context, transport).and_then(|accept| {
+                        match &self.server_names {
+                            Some((names, strict)) => accept.with_server_names(names, *strict),
+                            None => Ok(accept),
+                        }
+                    });
+                match accept {
                     Ok(accept) => self.link = Link::Accepting(Box::new(accept)),
                     Err(error) => return Step::Failed(self.fail(error)),
                 }
             }
         }
-        let (Some(chooser), Link::Accepting(accept)) = (self.alpn.as_mut(), &mut self.link) else {
+        let Link::Accepting(accept) = &mut self.link else {
             return Step::Done(());
         };
         let mut failure = None;
-        let polled = accept.poll(|offered| {
-            chooser(offered).unwrap_or_else(|message| {
-                failure = Some(message);
-                None
-            })
+        let choose = self.alpn.as_mut().map(|chooser| {
+            |offered: &[&[u8]]| {
+                chooser(offered).unwrap_or_else(|message| {
+                    failure = Some(message);
+                    None
+                })
+            }
         });
+        let polled = accept.poll(choose);
         match polled {
             Ok(Status::Done(stream)) => {
                 self.link = Link::Open(Box::new(stream));

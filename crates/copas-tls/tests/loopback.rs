@@ -364,10 +364,10 @@ fn accept_lets_the_server_choose_alpn_from_the_client_hello() {
         let mut accept = TlsAccept::new(&context, socket).unwrap();
         let mut seen = Vec::new();
         let mut stream = drive(|| {
-            accept.poll(|offered| {
+            accept.poll(Some(|offered: &[&[u8]]| {
                 seen = offered.iter().map(|p| p.to_vec()).collect();
                 offered.last().map(|p| p.to_vec())
-            })
+            }))
         })
         .unwrap();
         drive(|| stream.handshake()).unwrap();
@@ -382,4 +382,60 @@ fn accept_lets_the_server_choose_alpn_from_the_client_hello() {
     let (seen, chosen) = server.join().unwrap();
     assert_eq!(seen, vec![b"first".to_vec(), b"second".to_vec()]);
     assert_eq!(chosen, Some(b"second".to_vec()));
+}
+
+/// A server with contexts by server name: each client is served the certificate of the
+/// name it asks for, an unlisted name gets the default one, and a strict server refuses
+/// it with an alert the client reports (instead of leaving it waiting).
+#[test]
+fn server_chooses_its_context_by_server_name() {
+    use common::drive;
+    use copas_tls::TlsAccept;
+    use std::net::TcpListener;
+
+    let ca = Ca::new("copas-rs test CA");
+    let default = Pki::signed_by(&ca, &["localhost"], false);
+    let alpha = Pki::signed_by(&ca, &["alpha.test"], false);
+    let serve = |strict: bool| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (default_params, alpha_params) = (default.server_params(), alpha.server_params());
+        let server = std::thread::spawn(move || {
+            let context = TlsContext::new(&default_params).unwrap();
+            let names = vec![(
+                "alpha.test".to_owned(),
+                TlsContext::new(&alpha_params).unwrap(),
+            )];
+            let (socket, _) = listener.accept().unwrap();
+            socket.set_nonblocking(true).unwrap();
+            let mut accept = TlsAccept::new(&context, socket)
+                .unwrap()
+                .with_server_names(&names, strict)
+                .unwrap();
+            let mut stream = drive(|| accept.poll(None::<fn(&[&[u8]]) -> Option<Vec<u8>>>))?;
+            drive(|| stream.handshake())
+        });
+        (port, server)
+    };
+    let client = default.client_params();
+
+    let (port, server) = serve(false);
+    connect(&client, port, "alpha.test").unwrap();
+    server.join().unwrap().unwrap();
+
+    let (port, server) = serve(false);
+    connect(&client, port, "localhost").unwrap();
+    server.join().unwrap().unwrap();
+
+    let (port, server) = serve(true);
+    let refused = connect(&client, port, "localhost").unwrap_err();
+    assert!(
+        matches!(refused, Error::AlertReceived(_)),
+        "client saw {refused:?}"
+    );
+    let server_side = server.join().unwrap().unwrap_err();
+    assert!(
+        matches!(server_side, Error::UnrecognizedName(ref name) if name == "localhost"),
+        "{server_side:?}"
+    );
 }

@@ -123,14 +123,13 @@ impl Endpoint {
         self.descriptor = None;
     }
 
-    /// Moves the descriptor to a new endpoint of the same family and kind.
-    pub(crate) fn take(&mut self) -> Option<Endpoint> {
-        let descriptor = self.descriptor.take()?;
-        Some(Endpoint {
-            descriptor: Some(descriptor),
+    /// Moves the descriptor, if any, to a new endpoint of the same family and kind.
+    pub(crate) fn take(&mut self) -> Endpoint {
+        Endpoint {
+            descriptor: self.descriptor.take(),
             family: self.family,
             kind: self.kind,
-        })
+        }
     }
 
     /// Gives the descriptor away without closing it.

@@ -629,11 +629,12 @@ impl TcpSocket {
     /// Moves the connection to a new object for another layer to own: the descriptor
     /// and any received bytes not returned yet, with fresh statistics and timeouts.
     /// This object is left without a descriptor, as after
-    /// [`release_fd`](Self::release_fd). `None` when there is no descriptor.
-    pub fn hand_over(&mut self) -> Option<TcpSocket> {
+    /// [`release_fd`](Self::release_fd). Without a descriptor (never opened, or
+    /// closed), the new object has none either, as LuaSec wraps such a socket.
+    pub fn hand_over(&mut self) -> TcpSocket {
         self.flush_before_release();
-        let endpoint = self.endpoint.take()?;
-        Some(TcpSocket {
+        let endpoint = self.endpoint.take();
+        TcpSocket {
             endpoint,
             state: self.state,
             timeout: Timeout::INFINITE,
@@ -642,7 +643,7 @@ impl TcpSocket {
             tracks_drain: false,
             drained: false,
             deferred: Vec::new(),
-        })
+        }
     }
 
     /// Shuts down one or both directions; errors are ignored, as in LuaSocket.
@@ -959,9 +960,9 @@ mod tests {
         );
         assert!(accepted.has_buffered_data(), "one recv took both lines");
         let fd = accepted.fd();
-        let mut moved = accepted.hand_over().unwrap();
+        let mut moved = accepted.hand_over();
         assert_eq!((accepted.fd(), moved.fd()), (None, fd));
-        assert!(accepted.hand_over().is_none());
+        assert_eq!(accepted.hand_over().fd(), None);
         let mut raw = [0u8; 16];
         assert_eq!(moved.read_raw(&mut raw).unwrap(), 3);
         assert_eq!(&raw[..3], b"two");

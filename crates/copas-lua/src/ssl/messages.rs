@@ -24,6 +24,8 @@ pub(crate) fn message(error: &Error) -> String {
         Error::Protocol(cause) => cause.to_string(),
         // LuaSec reports an end without close_notify as the end of the stream.
         Error::Closed | Error::ClosedWithoutNotify => "closed".to_owned(),
+        // OpenSSL's words for the alert a strict server sends.
+        Error::UnrecognizedName(_) => "tlsv1 unrecognized name".to_owned(),
         Error::AlpnChooser(cause) => format!("alpn callback failed: {cause}"),
         Error::BadCertificate(cause) => format!("cannot read certificate: {cause}"),
         Error::UnsupportedDigest(name) => {
