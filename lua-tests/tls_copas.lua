@@ -130,7 +130,7 @@ local function refused(cert, want)
 end
 
 t.test("wrong host name refused by default, accepted with verify = 'none'", function()
-  refused("wronghost", "hostname mismatch")
+  refused("wronghost", "Hostname mismatch")
 end)
 
 t.test("expired certificate refused by default, accepted with verify = 'none'", function()
@@ -138,7 +138,7 @@ t.test("expired certificate refused by default, accepted with verify = 'none'", 
 end)
 
 t.test("unknown CA refused by default, accepted with verify = 'none'", function()
-  refused("selfsigned", "unknown CA")
+  refused("selfsigned", "self-signed certificate")
 end)
 
 t.test("handshake timeout: nil, 'timeout', and the handler is not called", function()

@@ -13,9 +13,11 @@ if not tls.have("openssl") then
 end
 
 -- `openssl s_server -www` for one connection on an ephemeral port: the process and port.
+-- `cert` names a test certificate, or is a path without ".pem" / ".key".
 local function s_server(cert, extra)
+  local base = cert:find("/", 1, true) and cert or tls.path(cert)
   local command = ("openssl s_server -accept 127.0.0.1:0 -www -naccept 1 -cert %s -key %s %s 2>/dev/null")
-    :format(tls.path(cert .. ".pem"), tls.path(cert .. ".key"), extra or "")
+    :format(base .. ".pem", base .. ".key", extra or "")
   local proc = assert(io.popen(command))
   for _ = 1, 20 do
     local line = proc:read("*l")
@@ -71,8 +73,58 @@ t.test("copas client against openssl s_server, and refused when the name is wron
   c:close()
   proc:close()
   t.ok(page and page:find("^HTTP/1.0 200 ok"), "status page: " .. tostring(page))
-  t.ok(refused and refused:find("certificate verify failed: hostname mismatch", 1, true),
+  t.ok(refused and refused:find("certificate verify failed: Hostname mismatch", 1, true),
     tostring(refused))
+end)
+
+-- A blocking client's handshake with an s_server using `cert`, verifying against `cafile`:
+-- true, or false and the message.
+local function handshake_with(cert, cafile, name)
+  local proc, port = s_server(cert)
+  local c = assert(socket.connect("127.0.0.1", port))
+  local conn = assert(ssl.wrap(c, tls.client({ cafile = cafile })))
+  conn:settimeout(10)
+  conn:sni(name or "localhost")
+  local ok, err = conn:dohandshake()
+  conn:close()
+  proc:close()
+  return ok, err
+end
+
+t.test("a self-signed certificate is trusted when it is the cafile, as OpenSSL trusts it", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  local base = dir .. "/self"
+  -- What `openssl req -x509` makes: a CA certificate (CA:TRUE) naming the host in its CN only.
+  local made = os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost "
+    .. "-days 2 -keyout %s.key -out %s.pem >/dev/null 2>&1"):format(base, base))
+  t.ok(made == true or made == 0, "openssl req failed")
+  t.eq(handshake_with(base, base .. ".pem"), true)
+  local ok, err = handshake_with(base, base .. ".pem", "otherhost")
+  t.eq(ok, false)
+  t.eq(err, "certificate verify failed: Hostname mismatch")
+  ok, err = handshake_with(base, tls.path("ca.pem"))
+  t.eq(ok, false)
+  t.eq(err, "certificate verify failed: self-signed certificate")
+  os.execute("rm -rf " .. dir)
+end)
+
+t.test("verification failures read like OpenSSL's", function()
+  local cases = {
+    { "wronghost", "Hostname mismatch" },
+    { "expired", "certificate has expired" },
+    { "selfsigned", "self-signed certificate" },
+  }
+  for _, case in ipairs(cases) do
+    local ok, err = handshake_with(case[1], tls.path("ca.pem"))
+    t.eq(ok, false, case[1])
+    t.eq(err, "certificate verify failed: " .. case[2])
+  end
+  -- Our CA's localhost certificate against an unrelated CA: the issuer is unknown.
+  local ok, err = handshake_with("localhost", tls.path("selfsigned.pem"))
+  t.eq(ok, false)
+  t.eq(err, "certificate verify failed: unable to get local issuer certificate")
 end)
 
 -- Runs `openssl s_client` against a Copas TLS server handling one connection with

@@ -15,6 +15,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::names::{parse_curves, parse_suites};
 use crate::params::{Mode, Protocol, TlsParams, Verify};
+use crate::trust::ServerTrust;
 use crate::Error;
 
 /// A configuration ready to start connections: LuaSec's `ssl.newcontext` result.
@@ -64,7 +65,14 @@ impl TlsContext {
                     .with_protocol_versions(versions)
                     .map_err(|e| Error::config("protocol", e.to_string()))?;
                 let builder = if verify.peer {
-                    builder.with_root_certificates(roots(params, true)?)
+                    let (roots, explicit) = trust_anchors(params, true)?;
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(ServerTrust::new(
+                            roots,
+                            explicit,
+                            provider.clone(),
+                        )?))
                 } else {
                     builder
                         .dangerous()
@@ -89,7 +97,7 @@ impl TlsContext {
                     .with_protocol_versions(versions)
                     .map_err(|e| Error::config("protocol", e.to_string()))?;
                 let builder = if verify.peer || verify.fail_if_no_peer_cert {
-                    let roots = Arc::new(roots(params, false)?);
+                    let roots = Arc::new(trust_anchors(params, false)?.0);
                     let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
                     let verifier = if verify.fail_if_no_peer_cert {
                         verifier
@@ -233,16 +241,18 @@ fn read(parameter: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Trust anchors: `cafile` and `capath` when given, else (`fallback`) the Mozilla roots
-/// compiled in from webpki-roots.
-fn roots(params: &TlsParams, fallback: bool) -> Result<RootCertStore, Error> {
+/// compiled in from webpki-roots; and the certificates given, which a client also
+/// trusts as themselves (see `trust`).
+fn trust_anchors(
+    params: &TlsParams,
+    fallback: bool,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), Error> {
     let mut store = RootCertStore::empty();
+    let mut explicit = Vec::new();
     if let Some(cafile) = &params.cafile {
-        add_roots(
-            &mut store,
-            "cafile",
-            cafile,
-            load_certificates("cafile", cafile)?,
-        )?;
+        let certs = load_certificates("cafile", cafile)?;
+        explicit.extend(certs.iter().cloned());
+        add_roots(&mut store, "cafile", cafile, certs)?;
     }
     if let Some(capath) = &params.capath {
         let entries = std::fs::read_dir(capath)
@@ -252,6 +262,7 @@ fn roots(params: &TlsParams, fallback: bool) -> Result<RootCertStore, Error> {
             // Hash links and other files that hold no PEM certificate are skipped, as OpenSSL
             // skips files that do not match what it looks up.
             if let Ok(certs) = load_certificates("capath", &path) {
+                explicit.extend(certs.iter().cloned());
                 add_roots(&mut store, "capath", &path, certs)?;
             }
         }
@@ -265,7 +276,7 @@ fn roots(params: &TlsParams, fallback: bool) -> Result<RootCertStore, Error> {
         }
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    Ok(store)
+    Ok((store, explicit))
 }
 
 fn add_roots(

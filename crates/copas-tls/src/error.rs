@@ -4,6 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
+use crate::trust::Untrusted;
 use luasocket_core::Interest;
 use rustls::{AlertDescription, CertificateError};
 
@@ -82,6 +83,10 @@ pub enum VerifyReason {
     HostnameMismatch,
     /// It was revoked.
     Revoked,
+    /// It signs itself and is not trusted.
+    SelfSigned,
+    /// Its chain ends in a self-signed certificate that is not trusted.
+    SelfSignedInChain,
     /// Anything else rustls refuses (bad signature, wrong usage, ...).
     Other,
 }
@@ -137,6 +142,11 @@ impl VerifyReason {
                 Self::HostnameMismatch
             }
             CertificateError::Revoked => Self::Revoked,
+            CertificateError::Other(other) => match other.0.downcast_ref::<Untrusted>() {
+                Some(Untrusted::SelfSigned) => Self::SelfSigned,
+                Some(Untrusted::SelfSignedInChain) => Self::SelfSignedInChain,
+                None => Self::Other,
+            },
             _ => Self::Other,
         }
     }

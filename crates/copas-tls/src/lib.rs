@@ -45,12 +45,15 @@ mod params;
 mod socket;
 mod stream;
 mod transport;
+mod trust;
 
 pub use accept::TlsAccept;
 pub use certificate::{NameEntry, PeerCertificate};
 pub use context::TlsContext;
 pub use error::{Error, VerifyReason};
 pub use params::{Mode, Protocol, TlsParams, Verify};
+/// rustls' account of a refused certificate, carried by [`Error::CertificateVerify`].
+pub use rustls::CertificateError;
 pub use socket::{AlpnChooser, EndOfStream, Step, TlsSocket};
 pub use stream::{SessionInfo, Status, TlsStream};
 pub use transport::Transport;

@@ -1,5 +1,6 @@
 //! The one place where copas-tls's errors become the messages LuaSec returns.
 
+use copas_tls::CertificateError;
 use copas_tls::{Error, VerifyReason};
 use luasocket_core::Interest;
 
@@ -8,17 +9,10 @@ pub(crate) fn message(error: &Error) -> String {
     match error {
         Error::Config { message, .. } => message.clone(),
         Error::CertificateVerify { reason, cause } => {
-            let why = match reason {
-                VerifyReason::UnknownIssuer => {
-                    "unable to get local issuer certificate (unknown CA)".to_owned()
-                }
-                VerifyReason::Expired => format!("certificate has expired ({cause})"),
-                VerifyReason::NotYetValid => format!("certificate is not yet valid ({cause})"),
-                VerifyReason::HostnameMismatch => format!("hostname mismatch ({cause})"),
-                VerifyReason::Revoked => "certificate revoked".to_owned(),
-                _ => cause.to_string(),
-            };
-            format!("certificate verify failed: {why}")
+            format!(
+                "certificate verify failed: {}",
+                verify_reason(*reason, cause)
+            )
         }
         Error::AlertReceived(alert) => format!("alert received from peer: {alert:?}"),
         Error::Protocol(cause) => cause.to_string(),
@@ -42,6 +36,25 @@ pub(crate) fn message(error: &Error) -> String {
             None => io.to_string(),
         },
         other => other.to_string(),
+    }
+}
+
+/// OpenSSL's words for a verification failure (`X509_verify_cert_error_string`).
+fn verify_reason(reason: VerifyReason, cause: &CertificateError) -> &'static str {
+    match reason {
+        VerifyReason::UnknownIssuer => "unable to get local issuer certificate",
+        VerifyReason::SelfSigned => "self-signed certificate",
+        VerifyReason::SelfSignedInChain => "self-signed certificate in certificate chain",
+        VerifyReason::Expired => "certificate has expired",
+        VerifyReason::NotYetValid => "certificate is not yet valid",
+        VerifyReason::HostnameMismatch => "Hostname mismatch",
+        VerifyReason::Revoked => "certificate revoked",
+        _ => match cause {
+            CertificateError::BadSignature => "certificate signature failure",
+            CertificateError::InvalidPurpose => "unsupported certificate purpose",
+            CertificateError::BadEncoding => "unable to decode certificate",
+            _ => "certificate rejected",
+        },
     }
 }
 
