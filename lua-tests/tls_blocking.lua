@@ -220,6 +220,39 @@ t.test("STARTTLS: a record that arrived with the last plain line is not lost", f
   server:close()
 end)
 
+-- A server handshake with a peer that `behave`s on a plain TCP connection: LuaSec's
+-- (OpenSSL's) messages, which programs test for (a plain HTTP request is redirected to
+-- https by looking for "http request").
+local function server_handshake_with(behave, params)
+  local srv = assert(socket.bind("127.0.0.1", 0))
+  local _, port = srv:getsockname()
+  local peer = assert(socket.connect("127.0.0.1", port))
+  behave(peer)
+  srv:settimeout(5)
+  local accepted = assert(srv:accept())
+  srv:close()
+  local conn = assert(ssl.wrap(accepted, params or tls.server()))
+  conn:settimeout(5)
+  local ok, err = conn:dohandshake()
+  conn:close()
+  peer:close()
+  return ok, err
+end
+
+t.test("a TLS server's handshake says 'http request' to plain HTTP, as LuaSec does", function()
+  local get = function(peer) peer:send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n") end
+  t.eq({ server_handshake_with(get) }, { false, "http request" })
+  local alpn = tls.server(nil, { alpn = function() return nil end })
+  t.eq({ server_handshake_with(get, alpn) }, { false, "http request" })
+  local connect = function(peer) peer:send("CONNECT example.org:443 HTTP/1.1\r\n\r\n") end
+  t.eq({ server_handshake_with(connect) }, { false, "https proxy request" })
+end)
+
+t.test("a peer that closes before the handshake: 'unexpected eof while reading'", function()
+  local close = function(peer) peer:shutdown("send") end
+  t.eq({ server_handshake_with(close) }, { false, "unexpected eof while reading" })
+end)
+
 t.test("argument errors are raised, configuration errors returned", function()
   t.err("bad argument #1 to '[%w.?]*' %(table expected, got string%)", ssl.newcontext, "x")
   t.err("bad argument #1 to '[%w.?]*' %(tcp{client} expected%)", ssl.wrap, {}, tls.client())

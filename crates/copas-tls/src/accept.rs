@@ -10,7 +10,7 @@ use rustls::{Connection, ServerConfig};
 
 use crate::context::{Side, TlsContext};
 use crate::stream::{Status, TlsStream};
-use crate::transport::{Adapter, Transport};
+use crate::transport::{Adapter, FirstBytes, Transport};
 use crate::Error;
 
 /// The start of a server connection, up to the ClientHello.
@@ -26,6 +26,7 @@ pub struct TlsAccept<T> {
     /// Refuse a server name that is not in `names`.
     strict: bool,
     transport: Option<T>,
+    first: FirstBytes,
 }
 
 /// A fatal `unrecognized_name` alert as a plaintext TLS 1.2 record: what a server sends
@@ -56,6 +57,7 @@ impl<T: Transport> TlsAccept<T> {
             names: Vec::new(),
             strict: false,
             transport: Some(transport),
+            first: FirstBytes::default(),
         })
     }
 
@@ -93,8 +95,11 @@ impl<T: Transport> TlsAccept<T> {
             return Err(Error::Closed);
         };
         let accepted = loop {
-            match self.acceptor.read_tls(&mut Adapter(&mut *transport)) {
-                Ok(0) => return Err(Error::ClosedWithoutNotify),
+            match self
+                .acceptor
+                .read_tls(&mut self.first.reader(&mut *transport))
+            {
+                Ok(0) => return Err(Error::EofInHandshake),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Status::WantRead),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -106,7 +111,7 @@ impl<T: Transport> TlsAccept<T> {
                 Err((error, mut alert)) => {
                     // Tell the client why; it may not be able to take it.
                     let _ = alert.write(&mut Adapter(&mut *transport));
-                    return Err(error.into());
+                    return Err(self.first.explain(error.into()));
                 }
             }
         };

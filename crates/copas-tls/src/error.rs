@@ -48,6 +48,15 @@ pub enum Error {
     /// for one not on it; the server answered with an `unrecognized_name` alert.
     #[error("unrecognized server name '{0}'")]
     UnrecognizedName(String),
+    /// The peer closed the connection before the handshake completed.
+    #[error("the peer closed the connection during the handshake")]
+    EofInHandshake,
+    /// A server's peer sent a plain HTTP request instead of a ClientHello.
+    #[error("a plain HTTP request reached a TLS server")]
+    HttpRequest,
+    /// A server's peer sent a plain HTTP `CONNECT` (proxy) request instead of a ClientHello.
+    #[error("a plain HTTP CONNECT request reached a TLS server")]
+    HttpsProxyRequest,
     /// The server's ALPN chooser failed; its message.
     #[error("alpn chooser failed: {0}")]
     AlpnChooser(String),

@@ -9,7 +9,7 @@ use rustls_pki_types::ServerName;
 use crate::certificate::PeerCertificate;
 use crate::context::{Side, TlsContext};
 use crate::names::suite_name;
-use crate::transport::{Adapter, Transport};
+use crate::transport::{Adapter, FirstBytes, Transport};
 use crate::Error;
 
 /// The outcome of an operation that may have to wait for the socket.
@@ -56,6 +56,8 @@ pub struct TlsStream<T> {
     connection: Connection,
     transport: T,
     close_notify_queued: bool,
+    /// A server's first received bytes, while handshaking.
+    first: Option<FirstBytes>,
 }
 
 impl<T: Transport> TlsStream<T> {
@@ -91,19 +93,23 @@ impl<T: Transport> TlsStream<T> {
                 Connection::Server(ServerConnection::new(config.clone()).map_err(Error::from)?)
             }
         };
+        let first = matches!(connection, Connection::Server(_)).then(FirstBytes::default);
         Ok(Self {
             connection,
             transport,
             close_notify_queued: false,
+            first,
         })
     }
 
-    /// A stream over a connection started elsewhere ([`crate::TlsAccept`]).
+    /// A stream over a connection started elsewhere ([`crate::TlsAccept`]), which has
+    /// looked at the first bytes already.
     pub(crate) fn from_parts(connection: Connection, transport: T) -> Self {
         Self {
             connection,
             transport,
             close_notify_queued: false,
+            first: None,
         }
     }
 
@@ -120,7 +126,7 @@ impl<T: Transport> TlsStream<T> {
                 return Ok(Status::Done(()));
             }
             match self.read_tls()? {
-                Some(0) => return Err(Error::ClosedWithoutNotify),
+                Some(0) => return Err(Error::EofInHandshake),
                 Some(_) => {}
                 None => return Ok(Status::WantRead),
             }
@@ -266,8 +272,17 @@ impl<T: Transport> TlsStream<T> {
 
     /// One read from the transport, processed; `None` when it would block.
     fn read_tls(&mut self) -> Result<Option<usize>, Error> {
+        if !self.connection.is_handshaking() {
+            self.first = None;
+        }
         let n = loop {
-            match self.connection.read_tls(&mut Adapter(&mut self.transport)) {
+            let read = match &mut self.first {
+                Some(first) => self
+                    .connection
+                    .read_tls(&mut first.reader(&mut self.transport)),
+                None => self.connection.read_tls(&mut Adapter(&mut self.transport)),
+            };
+            match read {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -277,7 +292,11 @@ impl<T: Transport> TlsStream<T> {
         if let Err(error) = self.connection.process_new_packets() {
             // Tell the peer why (rustls queued an alert); it may not be able to take it.
             let _ = self.write_tls();
-            return Err(error.into());
+            let error = Error::from(error);
+            return Err(match &self.first {
+                Some(first) => first.explain(error),
+                None => error,
+            });
         }
         Ok(Some(n))
     }

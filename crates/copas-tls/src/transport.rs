@@ -79,3 +79,60 @@ impl<T: Transport> io::Write for Adapter<'_, T> {
         Ok(())
     }
 }
+
+/// How many of a server's first received bytes are kept to recognise a plain-text
+/// request sent to it.
+const FIRST_BYTES: usize = 8;
+
+/// The first bytes a server received, to tell a plain HTTP request (what OpenSSL reports
+/// as "http request") from other garbage when the handshake fails.
+#[derive(Debug, Default)]
+pub(crate) struct FirstBytes(Vec<u8>);
+
+impl FirstBytes {
+    /// Reads from `transport` for rustls, keeping a copy of the first bytes.
+    pub(crate) fn reader<'a, T: Transport>(&'a mut self, transport: &'a mut T) -> Recording<'a, T> {
+        Recording {
+            transport,
+            first: &mut self.0,
+        }
+    }
+
+    /// The error to report instead of `error` when the peer spoke plain HTTP.
+    pub(crate) fn explain(&self, error: crate::Error) -> crate::Error {
+        const METHODS: [&[u8]; 7] = [
+            b"GET ",
+            b"POST ",
+            b"HEAD ",
+            b"PUT ",
+            b"DELETE ",
+            b"OPTIONS ",
+            b"PATCH ",
+        ];
+        if self.0.starts_with(b"CONNECT ") {
+            crate::Error::HttpsProxyRequest
+        } else if METHODS.iter().any(|method| {
+            let len = method.len().min(self.0.len());
+            len >= 4 && self.0[..len] == method[..len]
+        }) {
+            crate::Error::HttpRequest
+        } else {
+            error
+        }
+    }
+}
+
+/// [`Adapter`]'s reading half, recording into [`FirstBytes`].
+pub(crate) struct Recording<'a, T> {
+    transport: &'a mut T,
+    first: &'a mut Vec<u8>,
+}
+
+impl<T: Transport> io::Read for Recording<'_, T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.transport.read(buf)?;
+        let room = FIRST_BYTES.saturating_sub(self.first.len());
+        self.first.extend_from_slice(&buf[..n.min(room)]);
+        Ok(n)
+    }
+}

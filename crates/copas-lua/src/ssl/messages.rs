@@ -18,6 +18,10 @@ pub(crate) fn message(error: &Error) -> String {
         Error::Protocol(cause) => cause.to_string(),
         // LuaSec reports an end without close_notify as the end of the stream.
         Error::Closed | Error::ClosedWithoutNotify => "closed".to_owned(),
+        // OpenSSL's words: programs test for "http request" to redirect to https.
+        Error::EofInHandshake => "unexpected eof while reading".to_owned(),
+        Error::HttpRequest => "http request".to_owned(),
+        Error::HttpsProxyRequest => "https proxy request".to_owned(),
         // OpenSSL's words for the alert a strict server sends.
         Error::UnrecognizedName(_) => "tlsv1 unrecognized name".to_owned(),
         Error::AlpnChooser(cause) => format!("alpn callback failed: {cause}"),
