@@ -155,6 +155,10 @@ const LUA_MODULES: &[LuaModule] = &[
         name: "copas.smtp",
         source: include_str!("../lua/copas/smtp.lua"),
     },
+    LuaModule {
+        name: "ssl.https",
+        source: include_str!("../lua/ssl/https.lua"),
+    },
 ];
 
 /// Marks a Lua state whose `package.preload` already holds our modules.
@@ -233,5 +237,6 @@ mod entry_points {
         socket_smtp => "socket.smtp",
         copas_ftp => "copas.ftp",
         copas_smtp => "copas.smtp",
+        ssl_https => "ssl.https",
     }
 }
