@@ -16,6 +16,9 @@
 //! assert_eq!(reply.text, b"220-hello\n220 ready");
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod error;
 pub mod ftp;
 pub mod http;
