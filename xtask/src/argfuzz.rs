@@ -19,7 +19,7 @@ const SCRIPT: &str = "fuzz/lua/argfuzz.lua";
 const DEFAULT_CALLS: u64 = 100_000;
 const TIME_LIMIT: Duration = Duration::from_secs(3600);
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let mut calls = DEFAULT_CALLS;
     let mut seed = 1u64;
     let mut interpreters = None;

@@ -40,7 +40,7 @@ const CARGO_STEPS: [(&str, &[&str]); 4] = [
     ("test", &["test", "--workspace"]),
 ];
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     if let Some(arg) = args.first() {
         return Err(format!("ci: unexpected argument '{arg}'").into());
     }

@@ -3,6 +3,8 @@
 //! Kept to std, libc and rcgen (the test certificates) so that it compiles quickly on a
 //! cold CI machine.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod argfuzz;
 mod bench;
 mod certs;

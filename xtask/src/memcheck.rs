@@ -53,7 +53,7 @@ const ERROR_EXIT_CODE: i32 = 97;
 const FILES_AT_ONCE: usize = 2;
 const SUPPRESSIONS: &str = "xtask/valgrind/ring.supp";
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let mut all = false;
     let mut selection = Selection::Default;
     for arg in args {
@@ -80,7 +80,7 @@ pub fn command(args: &[String]) -> Result {
 
 /// Which files run.
 #[derive(Debug)]
-pub enum Selection {
+pub(crate) enum Selection {
     /// Every lua-tests file but those in [`SKIPPED`] (unless `--all`).
     Default,
     /// Those of the default selection whose name contains this.
@@ -91,7 +91,7 @@ pub enum Selection {
 
 /// Builds the release module, runs the selected files under valgrind, and fails unless
 /// every file passed its tests with no valgrind error.
-pub fn run(workspace: &Workspace, all: bool, selection: Selection) -> Result {
+pub(crate) fn run(workspace: &Workspace, all: bool, selection: Selection) -> Result {
     let lua = LuaVersion::Lua54;
     for program in ["valgrind", lua.program()] {
         if find_program(program).is_none() {

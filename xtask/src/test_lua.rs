@@ -29,7 +29,7 @@ const LUA_PATH: &str = "lua-tests/support/?.lua";
 /// Variables through which an interpreter would find other modules or run other code.
 const LUA_VARIABLES: [&str; 3] = ["LUA_PATH", "LUA_CPATH", "LUA_INIT"];
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let mut interpreters = None;
     let mut filter = None;
     let mut args = args.iter();
@@ -54,7 +54,11 @@ pub fn command(args: &[String]) -> Result {
 
 /// Builds what `interpreters` need, runs the test files whose name contains `filter`,
 /// and fails unless every test ran and passed.
-pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&str>) -> Result {
+pub(crate) fn run(
+    workspace: &Workspace,
+    interpreters: &[Interpreter],
+    filter: Option<&str>,
+) -> Result {
     let files = test_files(&workspace.root.join(TESTS_DIR), filter)?;
     if files.is_empty() {
         return Err(format!("no {TESTS_DIR}/*.lua matches '{}'", filter.unwrap_or("")).into());
