@@ -27,9 +27,11 @@ end)
 
 t.test("sleeps wake in deadline order", function()
   local log = {}
-  copas.addthread(function() copas.sleep(0.03); log[#log + 1] = "c" end)
-  copas.addthread(function() copas.sleep(0.01); log[#log + 1] = "a" end)
-  copas.addthread(function() copas.sleep(0.02); log[#log + 1] = "b" end)
+  -- Each deadline counts from the thread's first run, so the gaps between them must
+  -- dwarf the time it takes to start the next thread, even under valgrind.
+  copas.addthread(function() copas.sleep(0.3); log[#log + 1] = "c" end)
+  copas.addthread(function() copas.sleep(0.1); log[#log + 1] = "a" end)
+  copas.addthread(function() copas.sleep(0.2); log[#log + 1] = "b" end)
   copas.addthread(function() copas.sleep(0); log[#log + 1] = "0" end)
   copas.loop()
   t.eq(table.concat(log), "0abc")

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::child;
 use crate::lua::{Interpreter, LuaVersion};
+use crate::module::Profile;
 use crate::test_lua::prepare;
 use crate::workspace::{self, Workspace};
 use crate::Result;
@@ -18,7 +19,7 @@ const SCRIPT: &str = "fuzz/lua/argfuzz.lua";
 const DEFAULT_CALLS: u64 = 100_000;
 const TIME_LIMIT: Duration = Duration::from_secs(3600);
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let mut calls = DEFAULT_CALLS;
     let mut seed = 1u64;
     let mut interpreters = None;
@@ -49,7 +50,7 @@ pub fn command(args: &[String]) -> Result {
     }
     let mut failures = Vec::new();
     for interpreter in interpreters {
-        let setup = prepare(&workspace, interpreter)?;
+        let setup = prepare(&workspace, interpreter, Profile::Debug)?;
         let mut command = setup.command(Path::new(SCRIPT));
         command.arg(calls.to_string()).arg(seed.to_string());
         let finished = child::run(command, TIME_LIMIT)?;

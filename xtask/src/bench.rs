@@ -40,11 +40,11 @@ const CLIENT_THREADS: usize = 10;
 const SERVER_CORE: usize = 0;
 const CLIENT_CORE: usize = 1;
 /// Machine load (% of one core) under which a run may start.
-pub const QUIET_LOAD: f64 = 15.0;
+pub(crate) const QUIET_LOAD: f64 = 15.0;
 
 /// What a scenario does; its figures are the JSON the workload or the loadgen prints.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `conns` connections, each with `burst` 64-byte lines in flight.
     Echo { conns: usize, burst: usize },
     /// Server RSS growth per connection with `conns` idle connections open.
@@ -60,12 +60,12 @@ pub enum Kind {
 }
 
 #[derive(Debug)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     pub name: &'static str,
     pub kind: Kind,
 }
 
-pub const SCENARIOS: [Scenario; 13] = [
+pub(crate) const SCENARIOS: [Scenario; 13] = [
     echo("echo-10", 10, 1),
     echo("echo-100", 100, 1),
     echo("echo-1000", 1000, 1),
@@ -112,7 +112,7 @@ const fn echo(name: &'static str, conns: usize, burst: usize) -> Scenario {
 
 /// What runs the workloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetKind {
+pub(crate) enum TargetKind {
     Runner,
     Lua54,
     LuaJit,
@@ -139,7 +139,7 @@ impl TargetKind {
         TargetKind::Reference,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TargetKind::Runner => "runner",
             TargetKind::Lua54 => "lua54",
@@ -256,7 +256,7 @@ fn parse_targets(list: &str) -> Result<Vec<TargetKind>> {
 
 /// Durations and sizes: the full run, or `--quick` for a smoke test.
 #[derive(Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub runs: usize,
     pub warmup: f64,
     pub duration: f64,
@@ -300,7 +300,7 @@ impl Settings {
 
 /// A target ready to run workloads, or why it cannot.
 #[derive(Debug)]
-pub struct Target {
+pub(crate) struct Target {
     pub kind: TargetKind,
     program: PathBuf,
     lua_path: String,
@@ -311,7 +311,7 @@ pub struct Target {
 
 /// The figures of one run, or why there are none.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Measured(BTreeMap<String, f64>),
     /// The target lacks something the scenario needs (a module, a tool).
     Skipped(String),
@@ -320,18 +320,18 @@ pub enum Outcome {
 
 /// Every run of one scenario on one target.
 #[derive(Debug)]
-pub struct Cell {
+pub(crate) struct Cell {
     pub target: TargetKind,
     pub runs: Vec<Outcome>,
 }
 
 #[derive(Debug)]
-pub struct ScenarioResult {
+pub(crate) struct ScenarioResult {
     pub scenario: &'static Scenario,
     pub cells: Vec<Cell>,
 }
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let options = Options::parse(args)?;
     let settings = Settings::new(&options);
     let workspace = Workspace::locate()?;

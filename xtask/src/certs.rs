@@ -19,7 +19,7 @@ use crate::Result;
 const LOCAL_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// Writes the files into `dir` (created, or emptied first).
-pub fn generate(dir: &Path) -> Result {
+pub(crate) fn generate(dir: &Path) -> Result {
     if dir.exists() {
         fs::remove_dir_all(dir)?;
     }

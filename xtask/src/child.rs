@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     pub status: ExitStatus,
     pub timed_out: bool,
     pub stdout: String,
@@ -23,7 +23,7 @@ pub struct Finished {
 /// The child leads a process group of its own, and the whole group is killed once the
 /// child has exited: processes it spawned (tests start servers and runners) cannot
 /// outlive it or keep the output pipes open.
-pub fn run(mut command: Command, limit: Duration) -> io::Result<Finished> {
+pub(crate) fn run(mut command: Command, limit: Duration) -> io::Result<Finished> {
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
@@ -59,7 +59,7 @@ pub fn run(mut command: Command, limit: Duration) -> io::Result<Finished> {
 
 /// Raises this process's soft limit on open files to the hard limit, for the children
 /// it starts: some tests open thousands of sockets.
-pub fn raise_open_file_limit() -> io::Result<()> {
+pub(crate) fn raise_open_file_limit() -> io::Result<()> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

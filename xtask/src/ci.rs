@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::lua::Interpreter;
+use crate::memcheck::{self, Selection};
 use crate::test_lua;
 use crate::workspace::{self, Workspace};
 use crate::Result;
@@ -39,7 +40,7 @@ const CARGO_STEPS: [(&str, &[&str]); 4] = [
     ("test", &["test", "--workspace"]),
 ];
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     if let Some(arg) = args.first() {
         return Err(format!("ci: unexpected argument '{arg}'").into());
     }
@@ -66,6 +67,10 @@ pub fn command(args: &[String]) -> Result {
     }
     step("test-lua", &|| {
         test_lua::run(&workspace, &Interpreter::available(), None)
+    })?;
+    // Last: the slowest step, and the one that needs valgrind installed.
+    step("memcheck", &|| {
+        memcheck::run(&workspace, false, Selection::Default)
     })?;
 
     println!();

@@ -17,7 +17,7 @@ const STB_GLOBAL: u8 = 1;
 const STB_WEAK: u8 = 2;
 
 /// Names of the global functions `image` defines for the dynamic linker.
-pub fn exported_functions(image: &[u8]) -> Result<Vec<String>, String> {
+pub(crate) fn exported_functions(image: &[u8]) -> Result<Vec<String>, String> {
     if image.get(..4) != Some(b"\x7fELF".as_slice()) {
         return Err("not an ELF file".into());
     }

@@ -8,7 +8,7 @@ use crate::Result;
 /// A Lua version the loadable module is built for; its name is also the cargo feature
 /// and the directory under target/lua-modules/.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LuaVersion {
+pub(crate) enum LuaVersion {
     Lua54,
     Lua51,
     LuaJit,
@@ -17,7 +17,7 @@ pub enum LuaVersion {
 impl LuaVersion {
     const ALL: [LuaVersion; 3] = [LuaVersion::Lua54, LuaVersion::Lua51, LuaVersion::LuaJit];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             LuaVersion::Lua54 => "lua54",
             LuaVersion::Lua51 => "lua51",
@@ -26,7 +26,7 @@ impl LuaVersion {
     }
 
     /// The stock interpreter's command, as Debian names it.
-    pub fn program(self) -> &'static str {
+    pub(crate) fn program(self) -> &'static str {
         match self {
             LuaVersion::Lua54 => "lua5.4",
             LuaVersion::Lua51 => "lua5.1",
@@ -39,7 +39,7 @@ impl LuaVersion {
     }
 
     /// The versions whose stock interpreter is on PATH.
-    pub fn installed() -> Vec<LuaVersion> {
+    pub(crate) fn installed() -> Vec<LuaVersion> {
         Self::ALL
             .into_iter()
             .filter(|version| find_program(version.program()).is_some())
@@ -47,7 +47,7 @@ impl LuaVersion {
     }
 
     /// Parses a comma-separated list such as `lua54,luajit`.
-    pub fn parse_list(list: &str) -> Result<Vec<LuaVersion>> {
+    pub(crate) fn parse_list(list: &str) -> Result<Vec<LuaVersion>> {
         parse_list(list, LuaVersion::from_name)
     }
 }
@@ -60,7 +60,7 @@ impl fmt::Display for LuaVersion {
 
 /// What runs a test file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interpreter {
+pub(crate) enum Interpreter {
     /// The `copas` binary of crates/copas-lua, with every module preloaded.
     Runner,
     /// A stock interpreter loading our module through LUA_CPATH.
@@ -69,14 +69,14 @@ pub enum Interpreter {
 
 impl Interpreter {
     /// The runner and every stock interpreter on PATH.
-    pub fn available() -> Vec<Interpreter> {
+    pub(crate) fn available() -> Vec<Interpreter> {
         std::iter::once(Interpreter::Runner)
             .chain(LuaVersion::installed().into_iter().map(Interpreter::Stock))
             .collect()
     }
 
     /// Parses a comma-separated list such as `runner,lua51`.
-    pub fn parse_list(list: &str) -> Result<Vec<Interpreter>> {
+    pub(crate) fn parse_list(list: &str) -> Result<Vec<Interpreter>> {
         parse_list(list, |name| match name {
             "runner" => Some(Interpreter::Runner),
             _ => LuaVersion::from_name(name).map(Interpreter::Stock),

@@ -3,6 +3,8 @@
 //! Kept to std, libc and rcgen (the test certificates) so that it compiles quickly on a
 //! cold CI machine.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod argfuzz;
 mod bench;
 mod certs;
@@ -10,6 +12,7 @@ mod child;
 mod ci;
 mod elf;
 mod lua;
+mod memcheck;
 mod module;
 mod soak;
 mod test_lua;
@@ -33,7 +36,11 @@ commands:
   test-certs DIR
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
-  ci    fmt, clippy, cargo test and test-lua: everything CI checks
+  memcheck [--all] [FILTER | SCRIPT.lua...]
+        run lua-tests/*.lua (those whose name contains FILTER, or the scripts named)
+        on lua5.4 under valgrind with the release module; any valgrind error fails a
+        file; logs in target/memcheck/. Skips the ticker files unless --all
+  ci    fmt, clippy, cargo test, test-lua and memcheck: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
         lua54,luajit: every call must return or raise a Lua error, never panic or abort
@@ -54,6 +61,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
+        "memcheck" => memcheck::command(rest),
         "ci" => ci::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),

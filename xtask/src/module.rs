@@ -17,12 +17,12 @@ use crate::Result;
 const LIBRARY: &str = "copas.so";
 
 #[derive(Clone, Copy, Debug)]
-pub enum Profile {
+pub(crate) enum Profile {
     Debug,
     Release,
 }
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let mut profile = Profile::Debug;
     let mut versions = None;
     let mut args = args.iter();
@@ -56,14 +56,18 @@ pub fn command(args: &[String]) -> Result {
 
 /// A module directory ready for `LUA_CPATH=<dir>/?.so`.
 #[derive(Debug)]
-pub struct Installed {
+pub(crate) struct Installed {
     pub dir: PathBuf,
     /// Module names, as given to `require`.
     pub modules: Vec<String>,
 }
 
 /// Builds the module for `version` and installs it into target/lua-modules/<version>/.
-pub fn build(workspace: &Workspace, version: LuaVersion, profile: Profile) -> Result<Installed> {
+pub(crate) fn build(
+    workspace: &Workspace,
+    version: LuaVersion,
+    profile: Profile,
+) -> Result<Installed> {
     let target_dir = workspace.target.join(format!("module-{version}"));
     println!("building copas-lua as a {version} module");
     let mut cargo = workspace.cargo();

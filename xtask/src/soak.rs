@@ -33,7 +33,7 @@ struct Counts {
     abusive: AtomicU64,
 }
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let mut secs = 300u64;
     let mut conns = 10_000u64;
     let mut args = args.iter();

@@ -5,7 +5,7 @@
 //! LUA_CPATH our module directory alone, so a system LuaSocket can never answer.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,12 +24,12 @@ use crate::Result;
 
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 const FILES_AT_ONCE: usize = 2;
-const TESTS_DIR: &str = "lua-tests";
+pub(crate) const TESTS_DIR: &str = "lua-tests";
 const LUA_PATH: &str = "lua-tests/support/?.lua";
 /// Variables through which an interpreter would find other modules or run other code.
 const LUA_VARIABLES: [&str; 3] = ["LUA_PATH", "LUA_CPATH", "LUA_INIT"];
 
-pub fn command(args: &[String]) -> Result {
+pub(crate) fn command(args: &[String]) -> Result {
     let mut interpreters = None;
     let mut filter = None;
     let mut args = args.iter();
@@ -54,26 +54,23 @@ pub fn command(args: &[String]) -> Result {
 
 /// Builds what `interpreters` need, runs the test files whose name contains `filter`,
 /// and fails unless every test ran and passed.
-pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&str>) -> Result {
+pub(crate) fn run(
+    workspace: &Workspace,
+    interpreters: &[Interpreter],
+    filter: Option<&str>,
+) -> Result {
     let files = test_files(&workspace.root.join(TESTS_DIR), filter)?;
     if files.is_empty() {
         return Err(format!("no {TESTS_DIR}/*.lua matches '{}'", filter.unwrap_or("")).into());
     }
 
     // Every interpreter needs the runner: the runner_*.lua files start it.
-    println!("building the runner");
-    let mut cargo = workspace.cargo();
-    cargo.args(["build", "--quiet", "-p", "copas-lua", "--bin", "copas"]);
-    workspace::run(cargo)?;
+    build_runner(workspace)?;
     let mut setups = Vec::new();
     for &interpreter in interpreters {
-        setups.push(prepare(workspace, interpreter)?);
+        setups.push(prepare(workspace, interpreter, Profile::Debug)?);
     }
-    let certs = workspace
-        .target
-        .join("test-certs")
-        .join(std::process::id().to_string());
-    certs::generate(&certs)?;
+    let certs = generate_certs(workspace)?;
     for setup in &mut setups {
         setup.certs.clone_from(&certs);
     }
@@ -81,18 +78,27 @@ pub fn run(workspace: &Workspace, interpreters: &[Interpreter], filter: Option<&
         .iter()
         .flat_map(|setup| files.iter().map(move |file| Job { setup, file }))
         .collect();
-    if let Err(error) = child::raise_open_file_limit() {
-        eprintln!("warning: cannot raise the open file limit: {error}");
-    }
+    raise_open_file_limit();
 
     let mut total = Tally::default();
     let mut broken = Vec::new();
-    run_jobs(&jobs, |job, outcome| {
+    let run = |job: &Job<'_>| Outcome::of(child::run(job.command(), TIME_LIMIT), TIME_LIMIT);
+    run_jobs(&jobs, FILES_AT_ONCE, run, |job, outcome| {
         total.add(outcome.tally());
-        println!("{}", outcome.line(job));
-        if let Some(problem) = outcome.problem() {
+        let problem = outcome.problem();
+        println!(
+            "{}",
+            file_line(
+                job.setup.interpreter,
+                job.file,
+                problem.is_some(),
+                &outcome.shown(),
+                outcome.elapsed()
+            )
+        );
+        if let Some(problem) = problem {
             print_indented(&outcome.details());
-            println!("      reproduce: {}", job.command_line());
+            println!("      reproduce: {}", shell_line(&job.command()));
             broken.push(format!(
                 "{} {}: {problem}",
                 job.setup.interpreter,
@@ -134,8 +140,19 @@ pub(crate) struct Setup<'a> {
 impl Setup<'_> {
     /// Runs `file` (relative to the root) in the root, seeing only our modules.
     pub(crate) fn command(&self, file: &Path) -> Command {
+        self.command_under(&[], file)
+    }
+
+    /// Like [`Setup::command`], with the interpreter started by `wrapper` (a program and
+    /// its arguments, such as valgrind's): the wrapper's children see the same environment.
+    pub(crate) fn command_under(&self, wrapper: &[OsString], file: &Path) -> Command {
         let workspace = self.workspace;
-        let mut command = Command::new(&self.program);
+        let mut words = wrapper.iter().map(OsString::as_os_str);
+        let mut command = Command::new(words.next().unwrap_or(self.program.as_os_str()));
+        command.args(words);
+        if !wrapper.is_empty() {
+            command.arg(&self.program);
+        }
         command
             .arg(file.strip_prefix(&workspace.root).unwrap_or(file))
             .current_dir(&workspace.root);
@@ -154,17 +171,27 @@ impl Setup<'_> {
             .env("COPAS_TEST_CERTS", &self.certs);
         command
     }
+
+    /// Gives the files the certificates of [`generate_certs`] as COPAS_TEST_CERTS.
+    pub(crate) fn use_certs(&mut self, dir: &Path) {
+        dir.clone_into(&mut self.certs);
+    }
 }
 
-/// How to run files on `interpreter`; for a stock one, builds the module it loads.
-pub(crate) fn prepare(workspace: &Workspace, interpreter: Interpreter) -> Result<Setup<'_>> {
+/// How to run files on `interpreter`; for a stock one, builds the module it loads with
+/// `profile` (the runner is always the debug one).
+pub(crate) fn prepare(
+    workspace: &Workspace,
+    interpreter: Interpreter,
+    profile: Profile,
+) -> Result<Setup<'_>> {
     let (program, cpath) = match interpreter {
         Interpreter::Runner => (workspace.runner(), String::new()),
         Interpreter::Stock(version) => {
             if find_program(version.program()).is_none() {
                 return Err(format!("{} is not on PATH", version.program()).into());
             }
-            let installed = module::build(workspace, version, Profile::Debug)?;
+            let installed = module::build(workspace, version, profile)?;
             let cpath = format!("{}/?.so", installed.dir.display());
             (PathBuf::from(version.program()), cpath)
         }
@@ -178,7 +205,35 @@ pub(crate) fn prepare(workspace: &Workspace, interpreter: Interpreter) -> Result
     })
 }
 
-fn test_files(dir: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>> {
+/// Builds the debug runner, which COPAS_RUNNER names for the files that start it.
+pub(crate) fn build_runner(workspace: &Workspace) -> Result {
+    println!("building the runner");
+    let mut cargo = workspace.cargo();
+    cargo.args(["build", "--quiet", "-p", "copas-lua", "--bin", "copas"]);
+    workspace::run(cargo)
+}
+
+/// Writes a fresh set of test certificates for this run, in a directory of its own so
+/// that concurrent runs do not overwrite each other's.
+pub(crate) fn generate_certs(workspace: &Workspace) -> Result<PathBuf> {
+    let certs = workspace
+        .target
+        .join("test-certs")
+        .join(std::process::id().to_string());
+    certs::generate(&certs)?;
+    Ok(certs)
+}
+
+/// Raises the open-file limit the files inherit; without it only the tests that open
+/// thousands of sockets fail, so it is worth a warning rather than the run.
+pub(crate) fn raise_open_file_limit() {
+    if let Err(error) = child::raise_open_file_limit() {
+        eprintln!("warning: cannot raise the open file limit: {error}");
+    }
+}
+
+/// The lua-tests/*.lua files whose name contains `filter`, sorted.
+pub(crate) fn test_files(dir: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>> {
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut files = Vec::new();
     for entry in entries {
@@ -192,7 +247,7 @@ fn test_files(dir: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+pub(crate) fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
     path.file_name()
         .unwrap_or(path.as_os_str())
         .to_string_lossy()
@@ -207,43 +262,45 @@ impl Job<'_> {
     fn command(&self) -> Command {
         self.setup.command(self.file)
     }
-
-    /// The command as a shell line, to rerun a failure by hand.
-    fn command_line(&self) -> String {
-        let command = self.command();
-        let (set, unset): (Vec<_>, Vec<_>) =
-            command.get_envs().partition(|(_, value)| value.is_some());
-        let unset = unset
-            .into_iter()
-            .map(|(name, _)| format!("-u {}", name.display()));
-        let set = set
-            .into_iter()
-            .filter_map(|(name, value)| Some(format!("{}='{}'", name.display(), value?.display())));
-        let words = std::iter::once(command.get_program())
-            .chain(command.get_args())
-            .map(|word| word.display().to_string());
-        std::iter::once("env".to_owned())
-            .chain(unset)
-            .chain(set)
-            .chain(words)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
 }
 
-/// Runs the jobs, FILES_AT_ONCE at a time, reporting each in order.
-fn run_jobs(jobs: &[Job<'_>], mut report: impl FnMut(&Job<'_>, &Outcome)) {
+/// `command` as a shell line, to rerun a failure by hand.
+pub(crate) fn shell_line(command: &Command) -> String {
+    let (set, unset): (Vec<_>, Vec<_>) = command.get_envs().partition(|(_, value)| value.is_some());
+    let unset = unset
+        .into_iter()
+        .map(|(name, _)| format!("-u {}", name.display()));
+    let set = set
+        .into_iter()
+        .filter_map(|(name, value)| Some(format!("{}='{}'", name.display(), value?.display())));
+    let words = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|word| word.display().to_string());
+    std::iter::once("env".to_owned())
+        .chain(unset)
+        .chain(set)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `run` on every job, `at_once` at a time, and reports each outcome in job order.
+pub(crate) fn run_jobs<J: Sync, O: Send>(
+    jobs: &[J],
+    at_once: usize,
+    run: impl Fn(&J) -> O + Sync,
+    mut report: impl FnMut(&J, &O),
+) {
     let next = AtomicUsize::new(0);
     let (results, outcomes) = mpsc::channel();
     thread::scope(|scope| {
-        for _ in 0..FILES_AT_ONCE.min(jobs.len()) {
+        for _ in 0..at_once.clamp(1, jobs.len().max(1)) {
             let results = results.clone();
-            let next = &next;
+            let (next, run) = (&next, &run);
             scope.spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(index) else { break };
-                let outcome = Outcome::of(child::run(job.command(), TIME_LIMIT));
-                if results.send((index, outcome)).is_err() {
+                if results.send((index, run(job))).is_err() {
                     break;
                 }
             });
@@ -263,9 +320,9 @@ fn run_jobs(jobs: &[Job<'_>], mut report: impl FnMut(&Job<'_>, &Outcome)) {
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Tally {
-    passed: u64,
-    failed: u64,
+pub(crate) struct Tally {
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
 }
 
 impl fmt::Display for Tally {
@@ -276,33 +333,39 @@ impl fmt::Display for Tally {
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    pub(crate) fn add(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
     }
 }
 
 /// How one test file went.
-struct Outcome {
-    run: std::io::Result<Finished>,
+pub(crate) struct Outcome {
+    pub(crate) run: std::io::Result<Finished>,
     /// The file's own `N passed, N failed` line, if it printed one.
-    summary: Option<Tally>,
+    pub(crate) summary: Option<Tally>,
+    /// The time limit it ran under, for the message when it was killed.
+    limit: Duration,
 }
 
 impl Outcome {
-    fn of(run: std::io::Result<Finished>) -> Outcome {
+    pub(crate) fn of(run: std::io::Result<Finished>, limit: Duration) -> Outcome {
         let summary = run.as_ref().ok().and_then(|done| summary(&done.stdout));
-        Outcome { run, summary }
+        Outcome {
+            run,
+            summary,
+            limit,
+        }
     }
 
     /// Why the file counts as failed, if it does.
-    fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         let done = match &self.run {
             Ok(done) => done,
             Err(error) => return Some(format!("could not start: {error}")),
         };
         if done.timed_out {
-            return Some(format!("killed after {} s", TIME_LIMIT.as_secs()));
+            return Some(format!("killed after {} s", self.limit.as_secs()));
         }
         match self.summary {
             None => Some(format!("no 'N passed, N failed' line ({})", done.status)),
@@ -322,30 +385,22 @@ impl Outcome {
         tally
     }
 
-    /// One line per file: verdict, interpreter, file, counts or what went wrong, time.
-    fn line(&self, job: &Job<'_>) -> String {
-        let problem = self.problem();
-        let verdict = if problem.is_some() { "FAIL" } else { "ok" };
-        let result = match (self.summary, problem) {
+    /// What [`file_line`] shows: the counts, or what went wrong when the file never
+    /// counted a failure itself.
+    pub(crate) fn shown(&self) -> String {
+        match (self.summary, self.problem()) {
             (Some(summary), _) if summary.failed > 0 => summary.to_string(),
             (_, Some(problem)) => problem,
-            (Some(summary), None) => summary.to_string(),
-            (None, None) => String::new(),
-        };
-        let elapsed = self
-            .run
-            .as_ref()
-            .map(|done| format!("  ({:.1} s)", done.elapsed.as_secs_f64()))
-            .unwrap_or_default();
-        format!(
-            "{verdict:<4}  {:<7} {:<28} {result}{elapsed}",
-            job.setup.interpreter.to_string(),
-            file_name(job.file)
-        )
+            (summary, None) => summary.map(|s| s.to_string()).unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn elapsed(&self) -> Option<Duration> {
+        self.run.as_ref().ok().map(|done| done.elapsed)
     }
 
     /// What a failed file wrote to stderr, and stdout too when it never summed up.
-    fn details(&self) -> String {
+    pub(crate) fn details(&self) -> String {
         let Ok(done) = &self.run else {
             return String::new();
         };
@@ -357,7 +412,27 @@ impl Outcome {
     }
 }
 
-fn print_indented(text: &str) {
+/// One line per file: verdict, interpreter, file, then `shown` (the counts, or what went
+/// wrong) and the time it took.
+pub(crate) fn file_line(
+    interpreter: Interpreter,
+    file: &Path,
+    failed: bool,
+    shown: &str,
+    elapsed: Option<Duration>,
+) -> String {
+    let verdict = if failed { "FAIL" } else { "ok" };
+    let elapsed = elapsed
+        .map(|elapsed| format!("  ({:.1} s)", elapsed.as_secs_f64()))
+        .unwrap_or_default();
+    format!(
+        "{verdict:<4}  {:<7} {:<28} {shown}{elapsed}",
+        interpreter.to_string(),
+        file_name(file)
+    )
+}
+
+pub(crate) fn print_indented(text: &str) {
     for line in text.lines() {
         println!("      | {line}");
     }

@@ -7,14 +7,14 @@ use std::process::Command;
 use crate::Result;
 
 #[derive(Debug)]
-pub struct Workspace {
+pub(crate) struct Workspace {
     pub root: PathBuf,
     /// Absolute; `CARGO_TARGET_DIR` when set, as cargo itself does.
     pub target: PathBuf,
 }
 
 impl Workspace {
-    pub fn locate() -> Result<Self> {
+    pub(crate) fn locate() -> Result<Self> {
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let root = manifest_dir
             .parent()
@@ -28,7 +28,7 @@ impl Workspace {
     }
 
     /// A `cargo` command run in the workspace root, with the cargo that runs xtask.
-    pub fn cargo(&self) -> Command {
+    pub(crate) fn cargo(&self) -> Command {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let mut command = Command::new(cargo);
         command.current_dir(&self.root);
@@ -36,18 +36,18 @@ impl Workspace {
     }
 
     /// The `copas` runner binary as `cargo build -p copas-lua --bin copas` leaves it.
-    pub fn runner(&self) -> PathBuf {
+    pub(crate) fn runner(&self) -> PathBuf {
         self.target.join("debug").join("copas")
     }
 
     /// `path` relative to the root when it is inside it, for shorter messages.
-    pub fn show<'a>(&self, path: &'a Path) -> std::path::Display<'a> {
+    pub(crate) fn show<'a>(&self, path: &'a Path) -> std::path::Display<'a> {
         path.strip_prefix(&self.root).unwrap_or(path).display()
     }
 }
 
 /// Runs `command` to completion with inherited output; an unsuccessful exit is an error.
-pub fn run(mut command: Command) -> Result {
+pub(crate) fn run(mut command: Command) -> Result {
     let status = command
         .status()
         .map_err(|e| format!("cannot run {command:?}: {e}"))?;
@@ -59,7 +59,7 @@ pub fn run(mut command: Command) -> Result {
 }
 
 /// The executable `program` as found on PATH.
-pub fn find_program(program: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

@@ -12,6 +12,8 @@
 //! assert_eq!(latencies.percentile(50.0), 120);
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 use std::time::Duration;
 
 mod args;
@@ -21,12 +23,15 @@ pub use args::Args;
 /// What can go wrong in the tools: a bad command line or a socket error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The command line is wrong; the message says how, for printing with the usage.
     #[error("{0}")]
     Usage(String),
+    /// A socket or epoll call failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
+/// The result of the tools' fallible functions.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Values below this are counted exactly; above, each power of two is split into this
@@ -50,6 +55,7 @@ impl Default for Histogram {
 }
 
 impl Histogram {
+    /// An empty histogram; its buckets are allocated once, here.
     pub fn new() -> Self {
         Histogram {
             counts: vec![0; Self::bucket(u64::MAX) + 1],
@@ -78,24 +84,29 @@ impl Histogram {
         (SUB_BUCKETS + index % SUB_BUCKETS) << shift
     }
 
+    /// Counts one latency of `micros` microseconds.
     pub fn record(&mut self, micros: u64) {
         self.counts[Self::bucket(micros)] += 1;
         self.total += 1;
         self.max = self.max.max(micros);
     }
 
+    /// Counts one latency given as a `Duration` (saturating at `u64::MAX` µs).
     pub fn record_duration(&mut self, elapsed: Duration) {
         self.record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
     }
 
+    /// How many latencies were recorded.
     pub fn len(&self) -> u64 {
         self.total
     }
 
+    /// Whether nothing was recorded yet (percentiles are then 0).
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
 
+    /// The largest latency recorded, exactly (not rounded to a bucket), in µs.
     pub fn max(&self) -> u64 {
         self.max
     }

@@ -11,6 +11,8 @@
 //! connections open until its stdin is closed: the benchmark measures the server's
 //! memory per idle connection meanwhile.
 
+#![warn(missing_docs, unreachable_pub)]
+
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;

@@ -60,11 +60,21 @@ pub enum Error {
     Truncated(String),
     /// A URL that cannot be used for a request.
     #[error("invalid url '{url}': {reason}")]
-    Url { url: String, reason: String },
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it, such as a missing host.
+        reason: String,
+    },
     /// A scheme other than http and https.
     #[error("unsupported scheme '{0}'")]
     Scheme(String),
     /// A method, request target or header that would break the request's framing.
     #[error("invalid request {what}: {value}")]
-    Request { what: &'static str, value: String },
+    Request {
+        /// Which part of the request: "method", "target", "header name" or "header value".
+        what: &'static str,
+        /// The offending value as given.
+        value: String,
+    },
 }

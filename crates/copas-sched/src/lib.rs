@@ -34,6 +34,8 @@
 //! assert!(scheduler.is_empty());
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod pool;
 mod reactor;
 mod scheduler;

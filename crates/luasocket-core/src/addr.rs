@@ -107,7 +107,7 @@ pub struct Hints {
 
 /// Resolves `host` (or the wildcard when `None`) and `service` (a port number or a
 /// service name) to socket addresses, in the resolver's order.
-pub fn resolve(host: Option<&str>, service: &str, hints: Hints) -> Result<Vec<SockAddr>> {
+pub(crate) fn resolve(host: Option<&str>, service: &str, hints: Hints) -> Result<Vec<SockAddr>> {
     if let Some(address) = host.and_then(|host| literal_address(host, service, hints.family)) {
         return Ok(vec![address]);
     }

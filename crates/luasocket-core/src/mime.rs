@@ -95,6 +95,7 @@ pub struct Base64Encoder {
 }
 
 impl Base64Encoder {
+    /// An encoder at the start of a stream, with no partial atom held.
     pub fn new() -> Self {
         Base64Encoder {
             atom: Pending::EMPTY,
@@ -156,6 +157,7 @@ pub struct Base64Decoder {
 }
 
 impl Base64Decoder {
+    /// A decoder at the start of a stream, with no partial atom held.
     pub fn new() -> Self {
         Base64Decoder {
             atom: Pending::EMPTY,
@@ -329,6 +331,7 @@ pub struct QuotedPrintableDecoder {
 }
 
 impl QuotedPrintableDecoder {
+    /// A decoder at the start of a stream, with no partial `=XX` or CR held.
     pub fn new() -> Self {
         QuotedPrintableDecoder {
             pending: Pending::EMPTY,

@@ -257,7 +257,9 @@ impl Drop for Descriptor {
 /// What a blocking call waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interest {
+    /// Data to read, a connection to accept, or the peer closing.
     Read,
+    /// Room in the send buffer, or a pending connect finishing.
     Write,
 }
 

@@ -107,7 +107,7 @@ pub struct TcpSocket {
 
 /// How much [`TcpSocket::defer_send`] holds back at most: a pipelined burst of replies,
 /// not a buffer that hides a peer that stopped reading.
-pub const DEFER_LIMIT: usize = 16 * 1024;
+pub(crate) const DEFER_LIMIT: usize = 16 * 1024;
 
 impl TcpSocket {
     /// `socket.tcp()` (`Unspec`: the descriptor is created by bind/connect),

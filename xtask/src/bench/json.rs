@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub(super) enum Value {
     Number(f64),
     Text(String),
     Bool(bool),
@@ -12,7 +12,7 @@ pub enum Value {
 }
 
 /// Parses one flat object such as `{"a":1,"b":"x"}`; None when it is anything else.
-pub fn parse_object(text: &str) -> Option<BTreeMap<String, Value>> {
+pub(super) fn parse_object(text: &str) -> Option<BTreeMap<String, Value>> {
     let mut rest = text.trim().strip_prefix('{')?.trim_start();
     let mut object = BTreeMap::new();
     if let Some(after) = rest.strip_prefix('}') {
@@ -77,7 +77,7 @@ fn string(text: &str) -> Option<(String, &str)> {
 }
 
 /// `text` as a JSON string literal, quotes included.
-pub fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -94,7 +94,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A number as JSON (which has no NaN or infinity).
-pub fn number(value: f64) -> String {
+pub(super) fn number(value: f64) -> String {
     if value.is_finite() {
         format!("{value}")
     } else {

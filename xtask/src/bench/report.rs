@@ -263,7 +263,7 @@ fn missing(cell: &Cell) -> Option<(&'static str, &str)> {
 }
 
 /// One line per run for the progress output.
-pub fn summary(scenario: &Scenario, outcome: &Outcome) -> String {
+pub(super) fn summary(scenario: &Scenario, outcome: &Outcome) -> String {
     match outcome {
         Outcome::Skipped(why) => format!("n/a ({why})"),
         Outcome::Failed(why) => format!("FAILED ({why})"),
@@ -279,7 +279,7 @@ pub fn summary(scenario: &Scenario, outcome: &Outcome) -> String {
 }
 
 /// The side-by-side table, Markdown, with notes for the cells without figures.
-pub fn markdown(results: &[ScenarioResult], targets: &[TargetKind]) -> String {
+pub(super) fn markdown(results: &[ScenarioResult], targets: &[TargetKind]) -> String {
     let mut out = String::from("| scenario | metric |");
     for target in targets {
         let _ = write!(out, " {} |", target.name());
@@ -369,7 +369,7 @@ pub fn markdown(results: &[ScenarioResult], targets: &[TargetKind]) -> String {
 }
 
 /// How many runs started while other processes kept the machine busy.
-pub fn noise(results: &[ScenarioResult], settings: &Settings, waited: Duration) -> String {
+pub(super) fn noise(results: &[ScenarioResult], settings: &Settings, waited: Duration) -> String {
     let loads: Vec<f64> = results
         .iter()
         .flat_map(|result| &result.cells)
@@ -390,7 +390,7 @@ pub fn noise(results: &[ScenarioResult], settings: &Settings, waited: Duration) 
 }
 
 /// Every run's figures and the medians, for other tools.
-pub fn json(
+pub(super) fn json(
     results: &[ScenarioResult],
     targets: &[Target],
     settings: &Settings,

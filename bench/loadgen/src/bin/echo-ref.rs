@@ -4,6 +4,8 @@
 //!
 //! usage: echo-ref [--port 0] [--host 127.0.0.1]; prints `LISTENING <port>` once bound.
 
+#![warn(missing_docs, unreachable_pub)]
+
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
