@@ -61,6 +61,10 @@ const NATIVE_MODULES: &[NativeModule] = &[
         open: ssl::open,
     },
     NativeModule {
+        name: "ssl.x509",
+        open: ssl::open_x509,
+    },
+    NativeModule {
         name: "socket.http.core",
         open: http_core::open,
     },
@@ -156,6 +160,10 @@ const LUA_MODULES: &[LuaModule] = &[
         source: include_str!("../lua/copas/smtp.lua"),
     },
     LuaModule {
+        name: "ssl.config",
+        source: include_str!("../lua/ssl/config.lua"),
+    },
+    LuaModule {
         name: "ssl.https",
         source: include_str!("../lua/ssl/https.lua"),
     },
@@ -238,5 +246,7 @@ mod entry_points {
         copas_ftp => "copas.ftp",
         copas_smtp => "copas.smtp",
         ssl_https => "ssl.https",
+        ssl_x509 => "ssl.x509",
+        ssl_config => "ssl.config",
     }
 }

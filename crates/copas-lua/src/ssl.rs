@@ -246,15 +246,32 @@ fn wrap(lua: &Lua, kind: &Kind<SslConnection>, args: &Args) -> Outcome {
     values(vec![Value::UserData(kind.push(lua, connection)?)])
 }
 
-/// `ssl.loadcertificate(pem)`: a certificate, or `nil, message`.
+/// `ssl.loadcertificate(data [, format])` and `ssl.x509.load`: a certificate from PEM
+/// (the default) or DER, or `nil, message`.
 fn loadcertificate(lua: &Lua, args: &Args) -> Outcome {
-    let pem = args.check_string(lua, 1)?;
-    match PeerCertificate::from_pem(&pem.as_bytes()) {
+    let data = args.check_string(lua, 1)?;
+    let format = args.check_option(lua, 2, "pem", &["pem", "der"])?;
+    let loaded = if format == 0 {
+        PeerCertificate::from_pem(&data.as_bytes())
+    } else {
+        PeerCertificate::from_der(&data.as_bytes())
+    };
+    match loaded {
         Ok(cert) => values(vec![Value::UserData(
             lua.create_userdata(SslCertificate(Rc::new(cert)))?,
         )]),
         Err(error) => failed(lua, &message(&error)),
     }
+}
+
+/// Builds the `ssl.x509` table: `load`.
+pub(crate) fn open_x509(lua: &Lua) -> mlua::Result<Table> {
+    let x509 = lua.create_table()?;
+    x509.set(
+        "load",
+        raise::function(lua, |lua, args| loadcertificate(lua, &Args::new(args)))?,
+    )?;
+    Ok(x509)
 }
 
 type Body = fn(&mut SslConnection, &object::Call<'_, SslConnection>) -> Outcome;
@@ -521,6 +538,8 @@ pub(crate) fn open(lua: &Lua) -> mlua::Result<Table> {
     let kind = kind(lua)?;
     let ssl = lua.create_table()?;
     ssl.set("_VERSION", "1.3.2")?;
+    let require: Function = lua.globals().get("require")?;
+    ssl.set("config", require.call::<Value>("ssl.config")?)?;
     ssl.set(
         "newcontext",
         raise::function(lua, |lua, args| newcontext(lua, &Args::new(args)))?,

@@ -37,6 +37,24 @@ pub struct PeerCertificate {
     /// Subject alternative names as (LuaSec's kind, value): kinds are `"dNSName"`,
     /// `"iPAddress"`, `"rfc822Name"` and `"uniformResourceIdentifier"`.
     pub alt_names: Vec<(&'static str, String)>,
+    /// Start of validity, in seconds since the Unix epoch.
+    pub not_before_unix: i64,
+    /// End of validity, in seconds since the Unix epoch.
+    pub not_after_unix: i64,
+    /// The subject's public key.
+    pub public_key: PublicKeyInfo,
+}
+
+/// A certificate's public key, as LuaSec's `cert:pubkey()` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyInfo {
+    /// The SubjectPublicKeyInfo in PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub pem: String,
+    /// OpenSSL's name of the key type: `"RSA"`, `"EC"`, `"DSA"`, `"ED25519"`, `"ED448"`,
+    /// or `"unknown"`.
+    pub kind: &'static str,
+    /// The key size in bits (the modulus for RSA, the field for EC).
+    pub bits: usize,
 }
 
 impl PeerCertificate {
@@ -52,7 +70,15 @@ impl PeerCertificate {
             not_after: openssl_time(&cert.validity().not_after),
             serial: cert.raw_serial_as_string().replace(':', "").to_uppercase(),
             alt_names: alt_names(&cert),
+            not_before_unix: cert.validity().not_before.timestamp(),
+            not_after_unix: cert.validity().not_after.timestamp(),
+            public_key: public_key(&cert),
         })
+    }
+
+    /// Whether the certificate is valid at `unix_time` (LuaSec's `cert:validat(t)`).
+    pub fn valid_at(&self, unix_time: i64) -> bool {
+        (self.not_before_unix..=self.not_after_unix).contains(&unix_time)
     }
 
     /// The first certificate of a PEM text (LuaSec's `ssl.loadcertificate`).
@@ -64,14 +90,7 @@ impl PeerCertificate {
 
     /// The certificate in PEM, as `cert:pem()` returns it.
     pub fn pem(&self) -> String {
-        let encoded = base64(&self.der);
-        let mut text = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in encoded.as_bytes().chunks(64) {
-            text.push_str(&String::from_utf8_lossy(line));
-            text.push('\n');
-        }
-        text.push_str("-----END CERTIFICATE-----\n");
-        text
+        pem_text("CERTIFICATE", &self.der)
     }
 
     /// Lower-case hex digest of the DER bytes with `algorithm` (`"sha1"`, `"sha256"`,
@@ -141,6 +160,36 @@ fn ip_text(bytes: &[u8]) -> Option<String> {
         4 => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).to_string()),
         16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string()),
         _ => None,
+    }
+}
+
+/// `der` as a PEM block labelled `label`, in 64-column lines as OpenSSL writes them.
+fn pem_text(label: &str, der: &[u8]) -> String {
+    let encoded = base64(der);
+    let mut text = format!("-----BEGIN {label}-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push('\n');
+    }
+    text.push_str(&format!("-----END {label}-----\n"));
+    text
+}
+
+fn public_key(cert: &X509Certificate<'_>) -> PublicKeyInfo {
+    let info = cert.public_key();
+    let kind = match info.algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => "RSA",
+        "1.2.840.10045.2.1" => "EC",
+        "1.2.840.10040.4.1" => "DSA",
+        "1.3.101.112" => "ED25519",
+        "1.3.101.113" => "ED448",
+        _ => "unknown",
+    };
+    let bits = info.parsed().map_or(0, |key| key.key_size());
+    PublicKeyInfo {
+        pem: pem_text("PUBLIC KEY", info.raw),
+        kind,
+        bits,
     }
 }
 

@@ -48,7 +48,7 @@ mod transport;
 mod trust;
 
 pub use accept::TlsAccept;
-pub use certificate::{NameEntry, PeerCertificate};
+pub use certificate::{NameEntry, PeerCertificate, PublicKeyInfo};
 pub use context::TlsContext;
 pub use error::{Error, VerifyReason};
 pub use params::{Mode, Protocol, TlsParams, Verify};

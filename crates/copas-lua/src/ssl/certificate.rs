@@ -31,6 +31,22 @@ impl UserData for SslCertificate {
         methods.add_method("notafter", |_, cert, ()| Ok(cert.0.not_after.clone()));
         methods.add_method("serial", |_, cert, ()| Ok(cert.0.serial.clone()));
         methods.add_method("pem", |_, cert, ()| Ok(cert.0.pem()));
+        methods.add_method("validat", |_, cert, time: f64| {
+            Ok(cert.0.valid_at(time.floor() as i64))
+        });
+        // pem, type, bits, as LuaSec.
+        methods.add_method("pubkey", |_, cert, ()| {
+            let key = &cert.0.public_key;
+            Ok((key.pem.clone(), key.kind, key.bits))
+        });
+        // LuaSec chooses how names are decoded ("ai5" or "utf8"); ours are always UTF-8
+        // text, which is what both give for the names certificates carry today.
+        methods.add_method("setencode", |_, _, encoding: String| {
+            match encoding.as_str() {
+                "ai5" | "utf8" => Ok((Some(true), None)),
+                _ => Ok((None, Some("invalid encoding"))),
+            }
+        });
         methods.add_method("digest", |lua, cert, algorithm: Option<String>| match cert
             .0
             .digest(algorithm.as_deref().unwrap_or("sha1"))
