@@ -240,21 +240,41 @@ fn read(parameter: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::config(parameter, format!("{}: {e}", path.display())))
 }
 
-/// Trust anchors: `cafile` and `capath` when given, else (`fallback`) the Mozilla roots
-/// compiled in from webpki-roots; and the certificates given, which a client also
-/// trusts as themselves (see `trust`).
+/// Trust anchors: `cafile` and `capath` when given; for a client without them
+/// (`fallback`), the files `SSL_CERT_FILE` / `SSL_CERT_DIR` name, else the Mozilla roots
+/// compiled in from webpki-roots. Also the certificates given, which a client trusts as
+/// themselves (see `trust`).
 fn trust_anchors(
     params: &TlsParams,
     fallback: bool,
 ) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), Error> {
     let mut store = RootCertStore::empty();
     let mut explicit = Vec::new();
-    if let Some(cafile) = &params.cafile {
+    // Without `cafile`/`capath`, a client takes OpenSSL's environment variables for its
+    // default trust, as LuaSec (through OpenSSL) does: how a program that gives no CA
+    // (LuaRocks, say) is pointed at a private one.
+    let from_environment = |name: &str| {
+        (fallback && params.cafile.is_none() && params.capath.is_none())
+            .then(|| std::env::var_os(name))
+            .flatten()
+            .map(std::path::PathBuf::from)
+    };
+    let (cafile, capath) = (
+        params
+            .cafile
+            .clone()
+            .or_else(|| from_environment("SSL_CERT_FILE")),
+        params
+            .capath
+            .clone()
+            .or_else(|| from_environment("SSL_CERT_DIR")),
+    );
+    if let Some(cafile) = &cafile {
         let certs = load_certificates("cafile", cafile)?;
         explicit.extend(certs.iter().cloned());
         add_roots(&mut store, "cafile", cafile, certs)?;
     }
-    if let Some(capath) = &params.capath {
+    if let Some(capath) = &capath {
         let entries = std::fs::read_dir(capath)
             .map_err(|e| Error::config("capath", format!("{}: {e}", capath.display())))?;
         for entry in entries {
@@ -268,7 +288,7 @@ fn trust_anchors(
         }
     }
     if store.is_empty() {
-        if params.cafile.is_some() || params.capath.is_some() || !fallback {
+        if cafile.is_some() || capath.is_some() || !fallback {
             return Err(Error::config(
                 "cafile",
                 "no CA certificates found (give 'cafile' or 'capath' to verify peers)",
