@@ -129,6 +129,11 @@ t.test("Copas calls from a coroutine nested in a Copas thread raise a clear erro
     ok, err = coroutine.resume(inner)
   end)
   copas.loop()
+  if _VERSION == "Lua 5.1" and rawget(_G, "jit") == nil then
+    -- Plain 5.1 yields from nested coroutines, for coxpcall (see copas_nested.lua).
+    t.eq(ok, true)
+    return
+  end
   t.eq(ok, false)
   t.ok(tostring(err):find("coroutine created inside a Copas thread", 1, true), tostring(err))
 end)
