@@ -8,7 +8,7 @@ use std::task::Poll;
 
 use socket2::{SockAddr, Socket};
 
-use crate::addr::{Family, SocketKind};
+use crate::addr::{unix_address, unix_path, Family, SocketKind};
 use crate::buffer::{give_block, take_block, READ_BLOCK};
 use crate::options::{OptionValue, SocketOption};
 use crate::socket::{self, Endpoint, Interest};
@@ -38,6 +38,50 @@ impl UdpSocket {
             connected: false,
             timeout: Timeout::INFINITE,
         })
+    }
+
+    /// `socket.unix.dgram()`: a datagram socket in the Unix domain, addressed by paths.
+    pub fn new_unix() -> Result<Self> {
+        Self::new(Family::Unix)
+    }
+
+    /// `bind(path)`/`setsockname(path)` of a Unix datagram socket.
+    pub fn bind_path(&mut self, path: &[u8]) -> Result<()> {
+        let address = unix_address(path)?;
+        self.endpoint.bind_to(&address)
+    }
+
+    /// `connect(path)`/`setpeername(path)` of a Unix datagram socket: sends then go to
+    /// that socket, and only its datagrams are received.
+    pub fn connect_path(&mut self, path: &[u8]) -> Result<()> {
+        let address = unix_address(path)?;
+        self.endpoint
+            .open_descriptor()?
+            .connect(&address)
+            .map_err(Error::from_io)?;
+        self.connected = true;
+        Ok(())
+    }
+
+    /// `sendto(data, path)` of a Unix datagram socket, waiting per the timeouts.
+    pub fn send_to_path(&mut self, data: &[u8], path: &[u8]) -> Result<usize> {
+        let address = unix_address(path)?;
+        let deadline = self.timeout.start();
+        self.wait_writable(&deadline, |socket| socket.try_send_to(data, &address))
+    }
+
+    /// The bound path (`""` when unbound), for Unix datagram sockets.
+    pub fn local_path(&self) -> Result<Vec<u8>> {
+        self.endpoint
+            .local_sockaddr()
+            .map(|address| unix_path(&address))
+    }
+
+    /// The connected peer's path, for Unix datagram sockets.
+    pub fn peer_path(&self) -> Result<Vec<u8>> {
+        self.endpoint
+            .peer_sockaddr()
+            .map(|address| unix_path(&address))
     }
 
     /// True for `udp{connected}`, false for `udp{unconnected}`.
