@@ -861,8 +861,9 @@ function udp_methods.setsockname(self, ...) return self.socket:setsockname(...) 
 function udp_methods.close() return true end
 
 local function is_tcp(skt)
-  local prefix = tostring(skt):sub(1, 3)
-  return prefix == "tcp" or prefix == "SSL"
+  local name = tostring(skt)
+  local prefix = name:sub(1, 3)
+  return prefix == "tcp" or prefix == "SSL" or name:sub(1, 10) == "unixstream"
 end
 
 local function is_wrapped(skt)

@@ -45,22 +45,31 @@ impl UdpSocket {
         Self::new(Family::Unix)
     }
 
-    /// `bind(path)`/`setsockname(path)` of a Unix datagram socket.
+    /// `bind(path)`/`setsockname(path)` of a Unix datagram socket. As in LuaSocket's
+    /// `unixdgram`, a failure also closes the descriptor.
     pub fn bind_path(&mut self, path: &[u8]) -> Result<()> {
         let address = unix_address(path)?;
-        self.endpoint.bind_to(&address)
+        let bound = self.endpoint.bind_to(&address);
+        if bound.is_err() {
+            self.endpoint.close();
+        }
+        bound
     }
 
     /// `connect(path)`/`setpeername(path)` of a Unix datagram socket: sends then go to
-    /// that socket, and only its datagrams are received.
+    /// that socket, and only its datagrams are received. As in LuaSocket's
+    /// `unixdgram`, a failure closes the descriptor.
     pub fn connect_path(&mut self, path: &[u8]) -> Result<()> {
         let address = unix_address(path)?;
-        self.endpoint
-            .open_descriptor()?
-            .connect(&address)
-            .map_err(Error::from_io)?;
-        self.connected = true;
-        Ok(())
+        let connected = self
+            .endpoint
+            .open_descriptor()
+            .and_then(|descriptor| descriptor.connect(&address).map_err(Error::from_io));
+        match connected {
+            Ok(()) => self.connected = true,
+            Err(_) => self.endpoint.close(),
+        }
+        connected
     }
 
     /// `sendto(data, path)` of a Unix datagram socket, waiting per the timeouts.

@@ -17,7 +17,7 @@ use luasocket_core::{Error, ReceivePattern, TcpSocket, TcpState};
 use mlua::Result;
 
 use crate::dispatch::{park, timed_out, Attempt, Registration, SharedDispatcher};
-use crate::socket_core::tcp::TcpObject;
+use crate::socket_core::tcp::{Flavor, StreamObject};
 use crate::socket_core::udp::UdpObject;
 use crate::ssl::{self, SslConnection};
 
@@ -165,10 +165,10 @@ pub(crate) fn send<S: Stream + ?Sized>(
     })
 }
 
-/// `copas.accept` on a TCP server.
-pub(crate) fn accept(
+/// `copas.accept` on a stream server (TCP or Unix).
+pub(crate) fn accept<F: Flavor>(
     dispatcher: &SharedDispatcher,
-    server: &mut TcpObject,
+    server: &mut StreamObject<F>,
     attempt: Attempt,
 ) -> Result<Progress<TcpSocket>> {
     drive(dispatcher, server, attempt, |server| {
@@ -180,11 +180,11 @@ pub(crate) fn accept(
     })
 }
 
-/// `copas.connect` of a TCP object: starts connecting to `address` on the first
-/// attempt (`Some`), and after each wait (`None`) checks how it went.
-pub(crate) fn connect(
+/// `copas.connect` of a stream object (TCP or Unix): starts connecting to `address`
+/// on the first attempt (`Some`), and after each wait (`None`) checks how it went.
+pub(crate) fn connect<F: Flavor>(
     dispatcher: &SharedDispatcher,
-    socket: &mut TcpObject,
+    socket: &mut StreamObject<F>,
     address: Option<&luasocket_core::SockAddr>,
     attempt: Attempt,
 ) -> Result<Progress<()>> {
@@ -222,7 +222,7 @@ pub(crate) fn receive_from<R>(
     })
 }
 
-impl Pollable for TcpObject {
+impl<F: Flavor> Pollable for StreamObject<F> {
     fn fd(&self) -> Option<RawFd> {
         self.socket.fd()
     }
@@ -232,7 +232,7 @@ impl Pollable for TcpObject {
     }
 }
 
-impl Stream for TcpObject {
+impl<F: Flavor> Stream for StreamObject<F> {
     fn is_stream(&self) -> bool {
         self.socket.state() == TcpState::Client && self.socket.fd().is_some()
     }
