@@ -187,6 +187,56 @@ t.test("copas: stream echo through addserver, wrap, connect, receive, send", fun
   os.remove(path)
 end)
 
+t.test("copas: a failed connect leaves a master that can connect again", function()
+  local path = temp_path()
+  local first, second
+  copas.addthread(function()
+    local c = unix.stream()
+    first = { copas.connect(c, path) }
+    first[3] = tostring(c):match("^[^:]*")
+    local srv = stream_server(path)
+    second = { copas.connect(c, path) }
+    c:close()
+    srv:close()
+  end)
+  copas.loop()
+  t.eq(first, { nil, "No such file or directory", "unixstream{master}" })
+  t.eq(second, { 1 })
+  os.remove(path)
+end)
+
+t.test("copas: TLS over a unix stream (copas.handler server, wrapped client)", function()
+  local tls = require("tlsutil")
+  if not tls.dir then
+    print("skipped: COPAS_TEST_CERTS is not set")
+    return
+  end
+  local path = temp_path()
+  local srv = stream_server(path)
+  copas.addserver(srv, copas.handler(function(skt)
+    local line = skt:receive()
+    if line then skt:send(line:upper() .. "\n") end
+    skt:close()
+  end, tls.server()))
+  local reply, failure
+  copas.addthread(function()
+    copas.seterrorhandler(function(e) failure = tostring(e) end)
+    local c = copas.wrap(unix.stream(), { wrap = tls.client(), sni = { names = "localhost" } })
+    local ok, err = c:connect(path)
+    if not ok then
+      failure = err
+    else
+      c:send("secret\n")
+      reply = c:receive()
+      c:close()
+    end
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq({ reply, failure }, { "SECRET", nil })
+  os.remove(path)
+end)
+
 t.test("copas: 1,000 concurrent unix connections", function()
   local path = temp_path()
   local srv = stream_server(path)

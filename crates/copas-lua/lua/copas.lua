@@ -817,8 +817,9 @@ function tcp_methods.connect(self, host, ...)
   if res then
     if self.ssl_params.sni then
       self:sni()
-    elseif self.ssl_params.wrap and type(host) == "string" then
-      -- The name connected to is the one the certificate must be valid for (and the SNI).
+    elseif self.ssl_params.wrap and type(host) == "string" and (...) ~= nil then
+      -- The name connected to is the one the certificate must be valid for (and the SNI);
+      -- without a port the host is a Unix socket's path, which names no host.
       self:sni(host)
     end
     if self.ssl_params.wrap then res, err = self:dohandshake() end

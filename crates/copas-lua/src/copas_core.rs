@@ -363,7 +363,12 @@ fn connect(
         } else {
             None
         };
-        io::connect(dispatcher, &mut socket, address.as_ref(), attempt)?
+        let progress = io::connect(dispatcher, &mut socket, address.as_ref(), attempt)?;
+        if let Progress::Failed(_) = progress {
+            socket.forget_registration();
+            socket.socket.connect_failed();
+        }
+        progress
     } else {
         let Some(port) = lua.coerce_string(port)? else {
             return not_ours();

@@ -244,17 +244,26 @@ impl TcpSocket {
     /// descriptor, as LuaSocket's `unixstream` does.
     pub fn connect_path(&mut self, path: &[u8]) -> Result<()> {
         let address = unix_address(path)?;
-        let before = self.state;
         let deadline = self.timeout.start();
         let connected = match self.start_connect(&address) {
             Poll::Ready(result) => result,
             Poll::Pending => self.wait_connected(&deadline),
         };
         if connected.is_err() {
-            self.state = before;
-            self.endpoint.close();
+            self.connect_failed();
         }
         connected
+    }
+
+    /// Records that a connect failed or was given up (a scheduler's deadline passed).
+    /// A Unix stream is then a master without a descriptor again, as LuaSocket's
+    /// `unixstream` leaves it, so connecting again works; a TCP object stays a client
+    /// with its descriptor, as in LuaSocket's `tcp`.
+    pub fn connect_failed(&mut self) {
+        if self.endpoint.family() == Family::Unix {
+            self.state = TcpState::Master;
+            self.endpoint.close();
+        }
     }
 
     /// The path the object is bound to (`""` when unbound), for Unix streams.
