@@ -237,6 +237,36 @@ t.test("copas: TLS over a unix stream (copas.handler server, wrapped client)", f
   os.remove(path)
 end)
 
+t.test("copas: connects beyond a full listen backlog wait for room", function()
+  local path = temp_path()
+  local srv = assert(unix.stream())
+  assert(srv:bind(path))
+  assert(srv:listen(1))
+  local clients, ok = 20, 0
+  copas.addserver(srv, function(skt)
+    local line = copas.receive(skt)
+    if line then copas.send(skt, line .. "\n") end
+  end)
+  local done = 0
+  for i = 1, clients do
+    copas.addthread(function()
+      local c = unix.stream()
+      copas.settimeouts(c, 30, 30, 30)
+      local connected = copas.connect(c, path)
+      if connected then
+        copas.send(c, "n" .. i .. "\n")
+        if copas.receive(c) == "n" .. i then ok = ok + 1 end
+      end
+      c:close()
+      done = done + 1
+      if done == clients then copas.removeserver(srv) end
+    end)
+  end
+  copas.loop()
+  t.eq(ok, clients)
+  os.remove(path)
+end)
+
 t.test("copas: 1,000 concurrent unix connections", function()
   local path = temp_path()
   local srv = stream_server(path)

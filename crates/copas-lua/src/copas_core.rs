@@ -352,18 +352,18 @@ fn connect(
         let Some(mut socket) = kind.slot(&skt).and_then(|slot| slot.borrow_mut()) else {
             return not_ours();
         };
-        let address = if first {
+        if first {
             if socket.socket.state() != TcpState::Master {
                 return not_ours();
             }
-            match luasocket_core::unix_address(&host.as_bytes()) {
-                Ok(address) => Some(address),
-                Err(err) => return unfinished(lua, Progress::Failed(err.to_string())),
-            }
-        } else {
-            None
+            // Connecting may give the object a new descriptor.
+            socket.forget_registration();
+        }
+        let address = match luasocket_core::unix_address(&host.as_bytes()) {
+            Ok(address) => address,
+            Err(err) => return unfinished(lua, Progress::Failed(err.to_string())),
         };
-        let progress = io::connect(dispatcher, &mut socket, address.as_ref(), attempt)?;
+        let progress = io::connect_unix(dispatcher, &mut socket, &address, attempt)?;
         if let Progress::Failed(_) = progress {
             socket.forget_registration();
             socket.socket.connect_failed();

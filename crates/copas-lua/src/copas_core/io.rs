@@ -11,12 +11,15 @@
 
 use std::os::fd::RawFd;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use copas_sched::Interest;
 use luasocket_core::{Error, ReceivePattern, TcpSocket, TcpState};
 use mlua::Result;
 
-use crate::dispatch::{park, timed_out, Attempt, Registration, SharedDispatcher};
+use crate::dispatch::{
+    park, runtime_error, seconds, timed_out, Attempt, Registration, SharedDispatcher,
+};
 use crate::socket_core::tcp::{Flavor, StreamObject};
 use crate::socket_core::udp::UdpObject;
 use crate::ssl::{self, SslConnection};
@@ -203,6 +206,52 @@ pub(crate) fn connect<F: Flavor>(
             Poll::Ready(Err(err)) => Step::Failed(err.to_string()),
         }
     })
+}
+
+/// How long a Unix connect sleeps before trying again while the listener's backlog is
+/// full: short, as accepting makes room at once.
+const BACKLOG_RETRY: Duration = Duration::from_millis(10);
+
+/// `copas.connect` of a Unix stream to `address`. A Unix connect completes at once or
+/// fails, except when the listener's backlog is full (`EAGAIN`): then no readiness
+/// event announces room, so the task sleeps briefly and tries again, until the
+/// deadline its first attempt set.
+pub(crate) fn connect_unix<F: Flavor>(
+    dispatcher: &SharedDispatcher,
+    socket: &mut StreamObject<F>,
+    address: &luasocket_core::SockAddr,
+    attempt: Attempt,
+) -> Result<Progress<()>> {
+    let deadline = {
+        let mut d = dispatcher.borrow_mut();
+        let task = d.task(attempt.id)?;
+        let data = d
+            .scheduler
+            .get_mut(task)
+            .ok_or_else(|| runtime_error("no such Copas task"))?;
+        if attempt.first {
+            data.deadline = seconds(attempt.timeout).and_then(|t| Instant::now().checked_add(t));
+        }
+        data.deadline
+    };
+    match socket.socket.start_connect(address) {
+        Poll::Ready(Ok(())) => Ok(Progress::Done(())),
+        Poll::Ready(Err(err)) => Ok(Progress::Failed(err.to_string())),
+        Poll::Pending => {
+            let now = Instant::now();
+            let wait = match deadline {
+                Some(deadline) if deadline <= now => {
+                    return Ok(Progress::Failed(Error::Timeout.to_string()))
+                }
+                Some(deadline) => BACKLOG_RETRY.min(deadline - now),
+                None => BACKLOG_RETRY,
+            };
+            let mut d = dispatcher.borrow_mut();
+            let task = d.task(attempt.id)?;
+            d.scheduler.sleep(task, wait).map_err(runtime_error)?;
+            Ok(Progress::Parked)
+        }
+    }
 }
 
 /// `copas.receivefrom` on a UDP socket: `deliver` gets the datagram and its sender.
