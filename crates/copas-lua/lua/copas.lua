@@ -817,8 +817,9 @@ function tcp_methods.connect(self, host, ...)
   if res then
     if self.ssl_params.sni then
       self:sni()
-    elseif self.ssl_params.wrap and type(host) == "string" then
-      -- The name connected to is the one the certificate must be valid for (and the SNI).
+    elseif self.ssl_params.wrap and type(host) == "string" and (...) ~= nil then
+      -- The name connected to is the one the certificate must be valid for (and the SNI);
+      -- without a port the host is a Unix socket's path, which names no host.
       self:sni(host)
     end
     if self.ssl_params.wrap then res, err = self:dohandshake() end
@@ -861,8 +862,9 @@ function udp_methods.setsockname(self, ...) return self.socket:setsockname(...) 
 function udp_methods.close() return true end
 
 local function is_tcp(skt)
-  local prefix = tostring(skt):sub(1, 3)
-  return prefix == "tcp" or prefix == "SSL"
+  local name = tostring(skt)
+  local prefix = name:sub(1, 3)
+  return prefix == "tcp" or prefix == "SSL" or name:sub(1, 10) == "unixstream"
 end
 
 local function is_wrapped(skt)

@@ -14,7 +14,9 @@ use luasocket_core::TcpState;
 use mlua::{AnyUserData, Lua, MultiValue, Result, Table, Value};
 
 use crate::dispatch::{dispatcher, runtime_error, seconds, Attempt, SharedDispatcher};
-use crate::socket_core::{tcp, udp};
+use crate::socket_core::object::Kind;
+use crate::socket_core::tcp::StreamObject;
+use crate::socket_core::{tcp, udp, unix};
 
 mod hot;
 mod io;
@@ -292,12 +294,29 @@ fn accept(
     dispatcher: &SharedDispatcher,
     (id, skt): (i64, AnyUserData),
 ) -> Result<MultiValue> {
+    if let Some(done) = accept_on(lua, dispatcher, &*tcp::kind(lua)?, id, &skt)? {
+        return Ok(done);
+    }
+    if let Some(done) = accept_on(lua, dispatcher, &*unix::stream_kind(lua)?, id, &skt)? {
+        return Ok(done);
+    }
+    not_ours()
+}
+
+/// `accept` when `skt` is a listening stream server of `kind`; `None` otherwise.
+fn accept_on<F: tcp::Flavor>(
+    lua: &Lua,
+    dispatcher: &SharedDispatcher,
+    kind: &Kind<StreamObject<F>>,
+    id: i64,
+    skt: &AnyUserData,
+) -> Result<Option<MultiValue>> {
     let accepted = {
-        let Some(mut server) = tcp::borrow(lua, &skt) else {
-            return not_ours();
+        let Some(mut server) = kind.slot(skt).and_then(|slot| slot.borrow_mut()) else {
+            return Ok(None);
         };
         if server.socket.state() != TcpState::Server || server.socket.fd().is_none() {
-            return not_ours();
+            return Ok(None);
         }
         let attempt = Attempt {
             id,
@@ -306,26 +325,54 @@ fn accept(
         };
         io::accept(dispatcher, &mut server, attempt)?
     };
-    match accepted {
-        Progress::Done(client) => Ok(MultiValue::from_vec(vec![Value::UserData(
-            tcp::wrap_client(lua, client)?,
-        )])),
-        Progress::Parked => unfinished(lua, Progress::Parked),
-        Progress::Failed(message) => unfinished(lua, Progress::Failed(message)),
-    }
+    Ok(Some(match accepted {
+        Progress::Done(client) => {
+            MultiValue::from_vec(vec![Value::UserData(tcp::wrap_client(kind, lua, client)?)])
+        }
+        Progress::Parked => unfinished(lua, Progress::Parked)?,
+        Progress::Failed(message) => unfinished(lua, Progress::Failed(message))?,
+    }))
 }
 
 /// connect(id, skt, host, port, timeout, first): `1` | `nil, err` | `false` (parked) |
-/// `true` (not ours). `host` is an address (Copas resolved the name already).
+/// `true` (not ours). `host` is an address (Copas resolved the name already); without
+/// a port it is the path of a Unix stream socket.
 fn connect(
     lua: &Lua,
     dispatcher: &SharedDispatcher,
     (id, skt, host, port, timeout, first): (i64, AnyUserData, Value, Value, Option<f64>, bool),
 ) -> Result<MultiValue> {
-    let (Some(host), Some(port)) = (lua.coerce_string(host)?, lua.coerce_string(port)?) else {
+    let unix_path = matches!(port, Value::Nil);
+    let Some(host) = lua.coerce_string(host)? else {
         return not_ours();
     };
-    let connected = {
+    let attempt = Attempt { id, timeout, first };
+    let connected = if unix_path {
+        let kind = unix::stream_kind(lua)?;
+        let Some(mut socket) = kind.slot(&skt).and_then(|slot| slot.borrow_mut()) else {
+            return not_ours();
+        };
+        if first {
+            if socket.socket.state() != TcpState::Master {
+                return not_ours();
+            }
+            // Connecting may give the object a new descriptor.
+            socket.forget_registration();
+        }
+        let address = match luasocket_core::unix_address(&host.as_bytes()) {
+            Ok(address) => address,
+            Err(err) => return unfinished(lua, Progress::Failed(err.to_string())),
+        };
+        let progress = io::connect_unix(dispatcher, &mut socket, &address, attempt)?;
+        if let Progress::Failed(_) = progress {
+            socket.forget_registration();
+            socket.socket.connect_failed();
+        }
+        progress
+    } else {
+        let Some(port) = lua.coerce_string(port)? else {
+            return not_ours();
+        };
         let Some(mut socket) = tcp::borrow(lua, &skt) else {
             return not_ours();
         };
@@ -342,7 +389,6 @@ fn connect(
         } else {
             None
         };
-        let attempt = Attempt { id, timeout, first };
         io::connect(dispatcher, &mut socket, address.as_ref(), attempt)?
     };
     match connected {

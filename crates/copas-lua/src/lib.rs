@@ -40,37 +40,45 @@ struct LuaModule {
 /// A module whose body is a Rust function returning its table.
 struct NativeModule {
     name: &'static str,
-    open: fn(&Lua) -> Result<Table>,
+    open: fn(&Lua) -> Result<Value>,
 }
 
 const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "socket.core",
-        open: socket_core::open,
+        open: |lua| socket_core::open(lua).map(Value::Table),
+    },
+    NativeModule {
+        name: "socket.unix",
+        open: socket_core::unix::open,
+    },
+    NativeModule {
+        name: "socket.serial",
+        open: socket_core::serial::open,
     },
     NativeModule {
         name: "mime.core",
-        open: mime_core::open,
+        open: |lua| mime_core::open(lua).map(Value::Table),
     },
     NativeModule {
         name: "copas.core",
-        open: copas_core::open,
+        open: |lua| copas_core::open(lua).map(Value::Table),
     },
     NativeModule {
         name: "ssl",
-        open: ssl::open,
+        open: |lua| ssl::open(lua).map(Value::Table),
     },
     NativeModule {
         name: "ssl.x509",
-        open: ssl::open_x509,
+        open: |lua| ssl::open_x509(lua).map(Value::Table),
     },
     NativeModule {
         name: "socket.http.core",
-        open: http_core::open,
+        open: |lua| http_core::open(lua).map(Value::Table),
     },
     NativeModule {
         name: "socket.tp.core",
-        open: tp_core::open,
+        open: |lua| tp_core::open(lua).map(Value::Table),
     },
 ];
 
@@ -220,6 +228,8 @@ mod entry_points {
     entry_points! {
         socket_core => "socket.core",
         socket => "socket",
+        socket_unix => "socket.unix",
+        socket_serial => "socket.serial",
         mime_core => "mime.core",
         mime => "mime",
         ltn12 => "ltn12",

@@ -31,7 +31,8 @@ use crate::socket_core::methods::{self, number, success, values};
 use crate::socket_core::object::args::{truncate, Args};
 use crate::socket_core::object::raise::{self, argument, Outcome};
 use crate::socket_core::object::{self, Kind, Require, SocketClass};
-use crate::socket_core::tcp::{self, Request};
+use crate::socket_core::tcp::{self, Request, StreamObject};
+use crate::socket_core::unix::UnixStreamObject;
 
 mod certificate;
 mod messages;
@@ -223,18 +224,15 @@ fn wrap(lua: &Lua, kind: &Kind<SslConnection>, args: &Args) -> Outcome {
         },
         _ => return Err(argument(2, "SSL context or parameter table expected")),
     };
-    let socket = match args.get(1) {
-        Some(Value::UserData(userdata)) => tcp::borrow(lua, userdata),
+    let transport = match args.get(1) {
+        Some(Value::UserData(userdata)) => tcp::borrow(lua, userdata)
+            .map(hand_over)
+            .or_else(|| object::borrow::<UnixStreamObject>(lua, userdata).map(hand_over)),
         _ => None,
     };
-    let Some(mut tcp) = socket else {
+    let Some(transport) = transport else {
         return Err(argument(1, "tcp{client} expected"));
     };
-    // The connection owns the descriptor from now on; the reactor must not keep the TCP
-    // object's registration for it.
-    tcp.forget_registration();
-    let transport = tcp.socket.hand_over();
-    drop(tcp);
     let connection = SslConnection {
         socket: TlsSocket::new(
             &context.context,
@@ -244,6 +242,14 @@ fn wrap(lua: &Lua, kind: &Kind<SslConnection>, args: &Args) -> Outcome {
         registration: None,
     };
     values(vec![Value::UserData(kind.push(lua, connection)?)])
+}
+
+/// Moves a stream object's connection (TCP or Unix) to the TLS layer.
+fn hand_over<F: tcp::Flavor>(mut stream: std::cell::RefMut<'_, StreamObject<F>>) -> TcpSocket {
+    // The connection owns the descriptor from now on; the reactor must not keep the
+    // stream object's registration for it.
+    stream.forget_registration();
+    stream.socket.hand_over()
 }
 
 /// `ssl.loadcertificate(data [, format])` and `ssl.x509.load`: a certificate from PEM

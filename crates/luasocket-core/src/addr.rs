@@ -23,6 +23,8 @@ pub enum Family {
     Inet,
     /// IPv6.
     Inet6,
+    /// Unix domain (`AF_UNIX`): addresses are paths, see [`unix_address`].
+    Unix,
 }
 
 impl Family {
@@ -32,6 +34,7 @@ impl Family {
             Family::Unspec => "unspec",
             Family::Inet => "inet",
             Family::Inet6 => "inet6",
+            Family::Unix => "unix",
         }
     }
 
@@ -51,6 +54,8 @@ impl Family {
             Family::Inet
         } else if address.is_ipv6() {
             Family::Inet6
+        } else if address.is_unix() {
+            Family::Unix
         } else {
             Family::Unspec
         }
@@ -61,6 +66,7 @@ impl Family {
             Family::Unspec => None,
             Family::Inet => Some(Domain::IPV4),
             Family::Inet6 => Some(Domain::IPV6),
+            Family::Unix => Some(Domain::UNIX),
         }
     }
 
@@ -69,7 +75,36 @@ impl Family {
             Family::Unspec => libc::AF_UNSPEC,
             Family::Inet => libc::AF_INET,
             Family::Inet6 => libc::AF_INET6,
+            Family::Unix => libc::AF_UNIX,
         }
+    }
+}
+
+/// The address of a Unix-domain socket path, as `socket.unix` takes it: the whole
+/// string, so a name starting with a NUL byte is one of Linux's abstract names
+/// (LuaSocket stops at the first NUL and cannot reach them). Paths that do not fit
+/// `sun_path` fail with LuaSocket's `"path too long"`.
+pub fn unix_address(path: &[u8]) -> Result<SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    // The same limit as LuaSocket's (room for the terminating NUL), also for abstract
+    // names, which need none: one rule for both keeps the message predictable.
+    const SUN_PATH: usize = 108;
+    if path.len() >= SUN_PATH {
+        return Err(crate::Error::State("path too long"));
+    }
+    SockAddr::unix(std::ffi::OsStr::from_bytes(path)).map_err(crate::Error::from_io)
+}
+
+/// The path of a Unix-domain address as `getsockname` returns it: the path, an abstract
+/// name with its leading NUL, or `""` for an unbound socket.
+pub fn unix_path(address: &SockAddr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(path) = address.as_pathname() {
+        return path.as_os_str().as_bytes().to_vec();
+    }
+    match address.as_abstract_namespace() {
+        Some(name) => [&[0u8][..], name].concat(),
+        None => Vec::new(),
     }
 }
 
@@ -256,5 +291,20 @@ mod tests {
     #[test]
     fn family_names() {
         assert_eq!(Family::Unspec.name(), "unspec");
+    }
+
+    #[test]
+    fn unix_paths_round_trip() {
+        for path in [&b"/tmp/x.sock"[..], b"\0abstract", b"relative"] {
+            let address = unix_address(path).unwrap();
+            assert_eq!(Family::of(&address), Family::Unix);
+            assert_eq!(unix_path(&address), path);
+        }
+        let long = vec![b'a'; 108];
+        assert_eq!(
+            unix_address(&long).unwrap_err().to_string(),
+            "path too long"
+        );
+        assert!(unix_address(&long[..107]).is_ok());
     }
 }

@@ -51,7 +51,7 @@ pub mod time;
 mod timeout;
 mod udp;
 
-pub use addr::{numeric_name, Family, SocketKind};
+pub use addr::{numeric_name, unix_address, unix_path, Family, SocketKind};
 pub use buffer::{Complete, ReceiveBuffer};
 pub use error::{Error, Result};
 pub use options::{OptionAccess, OptionValue, SocketOption, ValueKind};

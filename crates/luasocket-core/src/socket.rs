@@ -49,6 +49,21 @@ impl Endpoint {
         }
     }
 
+    /// An endpoint over a device file opened by the caller (a serial line): stream
+    /// I/O on it goes through `read(2)`/`write(2)`, as sockets' calls refuse it.
+    pub(crate) fn device(file: std::os::fd::OwnedFd) -> Self {
+        let _ = socket2::SockRef::from(&file).set_nonblocking(true);
+        let descriptor = Descriptor {
+            socket: ManuallyDrop::new(Socket::from(file)),
+            device: true,
+        };
+        Endpoint {
+            descriptor: Some(descriptor),
+            family: Family::Unspec,
+            kind: SocketKind::Stream,
+        }
+    }
+
     pub(crate) fn family(&self) -> Family {
         self.family
     }
@@ -118,6 +133,26 @@ impl Endpoint {
         Err(failure.unwrap_or(Error::Closed))
     }
 
+    /// Binds to one address, creating the descriptor in its family if needed.
+    pub(crate) fn bind_to(&mut self, address: &SockAddr) -> Result<()> {
+        self.prepare(Family::of(address))?;
+        self.open_descriptor()?
+            .bind(address)
+            .map_err(Error::from_io)
+    }
+
+    /// The local address as the kernel reports it.
+    pub(crate) fn local_sockaddr(&self) -> Result<SockAddr> {
+        let descriptor = self.descriptor.as_ref().ok_or_else(bad_descriptor)?;
+        descriptor.local_addr().map_err(Error::from_io)
+    }
+
+    /// The peer address as the kernel reports it.
+    pub(crate) fn peer_sockaddr(&self) -> Result<SockAddr> {
+        let descriptor = self.descriptor.as_ref().ok_or_else(bad_descriptor)?;
+        descriptor.peer_addr().map_err(Error::from_io)
+    }
+
     /// Closes the descriptor, if any.
     pub(crate) fn close(&mut self) {
         self.descriptor = None;
@@ -143,9 +178,13 @@ impl Endpoint {
     ///
     /// As for [`Descriptor::adopt`].
     pub(crate) unsafe fn adopt(&mut self, fd: RawFd) {
+        // A serial object stays one: its replacement descriptor is read as a device.
+        let device = self.descriptor.as_ref().is_some_and(|d| d.device);
         self.release();
         // SAFETY: forwarded to our caller.
-        self.descriptor = Some(unsafe { Descriptor::adopt(fd) });
+        let mut descriptor = unsafe { Descriptor::adopt(fd) };
+        descriptor.device = device;
+        self.descriptor = Some(descriptor);
     }
 
     /// The local address as numeric text and port.
@@ -180,6 +219,8 @@ impl Endpoint {
 #[derive(Debug)]
 pub(crate) struct Descriptor {
     socket: ManuallyDrop<Socket>,
+    /// A device file rather than a socket: stream I/O uses `read(2)`/`write(2)`.
+    device: bool,
 }
 
 impl Descriptor {
@@ -200,6 +241,7 @@ impl Descriptor {
         }
         Ok(Descriptor {
             socket: ManuallyDrop::new(socket),
+            device: false,
         })
     }
 
@@ -209,6 +251,7 @@ impl Descriptor {
         let _ = socket.set_nonblocking(true);
         Descriptor {
             socket: ManuallyDrop::new(socket),
+            device: false,
         }
     }
 
@@ -225,6 +268,7 @@ impl Descriptor {
         let _ = socket.set_nonblocking(true);
         Descriptor {
             socket: ManuallyDrop::new(socket),
+            device: false,
         }
     }
 
@@ -235,6 +279,36 @@ impl Descriptor {
         let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
         std::mem::forget(self);
         socket.into_raw_fd()
+    }
+}
+
+impl Descriptor {
+    /// One read of stream data: `recv(2)`, or `read(2)` on a device file.
+    pub(crate) fn read_stream(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        if !self.device {
+            return self.socket.recv(as_uninit(buffer));
+        }
+        // SAFETY: the buffer is live and writable for its whole length.
+        let count = unsafe {
+            libc::read(
+                self.socket.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
+        usize::try_from(count).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// One write of stream data: `send(2)` without `SIGPIPE`, or `write(2)` on a
+    /// device file.
+    pub(crate) fn write_stream(&self, data: &[u8]) -> io::Result<usize> {
+        if !self.device {
+            return self.socket.send_with_flags(data, libc::MSG_NOSIGNAL);
+        }
+        // SAFETY: the data is live and readable for its whole length.
+        let count =
+            unsafe { libc::write(self.socket.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        usize::try_from(count).map_err(|_| io::Error::last_os_error())
     }
 }
 

@@ -1,5 +1,7 @@
-//! TCP objects: master, client and server, with LuaSocket's blocking semantics and
-//! a non-blocking API for a scheduler.
+//! Stream objects: master, client and server, with LuaSocket's blocking semantics and
+//! a non-blocking API for a scheduler. The one stream type serves TCP, Unix-domain
+//! streams (`socket.unix.stream`, addressed by paths) and serial devices
+//! (`socket.serial`), so receive patterns, buffering, timeouts and errors exist once.
 //!
 //! Every blocking method is a loop over its non-blocking counterpart (`try_*`) that
 //! waits with `poll(2)` when the kernel would block, so both see the same receive
@@ -15,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use socket2::SockAddr;
 
-use crate::addr::{Family, SocketKind};
+use crate::addr::{unix_address, unix_path, Family, SocketKind};
 use crate::buffer::ReceiveBuffer;
 use crate::options::{OptionValue, SocketOption};
 use crate::pattern::ReceivePattern;
@@ -125,6 +127,41 @@ impl TcpSocket {
         })
     }
 
+    /// `socket.unix.stream()`: a master in the Unix domain, addressed by paths
+    /// ([`bind_path`](Self::bind_path), [`connect_path`](Self::connect_path)).
+    pub fn new_unix() -> Result<Self> {
+        Self::new(Family::Unix)
+    }
+
+    /// Opens the device file at `path` read-write, without making it the controlling
+    /// terminal and closed on exec, and wraps it as [`from_device`](Self::from_device)
+    /// does (LuaSocket's `socket.serial`). The error is the OS error number.
+    pub fn open_device(path: &[u8]) -> std::result::Result<Self, i32> {
+        use std::os::unix::prelude::{OpenOptionsExt, OsStrExt};
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
+            .map_err(|err| err.raw_os_error().unwrap_or(libc::EIO))?;
+        Ok(Self::from_device(file.into()))
+    }
+
+    /// A client over a device file the caller opened (`socket.serial`): receive and
+    /// send are `read(2)` and `write(2)`.
+    pub fn from_device(file: std::os::fd::OwnedFd) -> Self {
+        TcpSocket {
+            endpoint: Endpoint::device(file),
+            state: TcpState::Client,
+            timeout: Timeout::INFINITE,
+            buffer: ReceiveBuffer::new(),
+            stats: Stats::new(),
+            tracks_drain: false,
+            drained: false,
+            deferred: Vec::new(),
+        }
+    }
+
     /// The object's class.
     pub fn state(&self) -> TcpState {
         self.state
@@ -203,6 +240,58 @@ impl TcpSocket {
             }
         }
         Err(failure)
+    }
+
+    /// `bind(path)` of a Unix stream. As in LuaSocket's `unixstream`, a failure also
+    /// closes the descriptor (a later bind or connect makes a new one).
+    pub fn bind_path(&mut self, path: &[u8]) -> Result<()> {
+        let address = unix_address(path)?;
+        let bound = self.endpoint.bind_to(&address);
+        if bound.is_err() {
+            self.endpoint.close();
+        }
+        bound
+    }
+
+    /// `connect(path)` of a Unix stream, waiting per the timeouts. Unlike TCP's, it
+    /// makes the object a client only when it succeeds, and a failure closes the
+    /// descriptor, as LuaSocket's `unixstream` does.
+    pub fn connect_path(&mut self, path: &[u8]) -> Result<()> {
+        let address = unix_address(path)?;
+        let deadline = self.timeout.start();
+        let connected = match self.start_connect(&address) {
+            Poll::Ready(result) => result,
+            Poll::Pending => self.wait_connected(&deadline),
+        };
+        if connected.is_err() {
+            self.connect_failed();
+        }
+        connected
+    }
+
+    /// Records that a connect failed or was given up (a scheduler's deadline passed).
+    /// A Unix stream is then a master without a descriptor again, as LuaSocket's
+    /// `unixstream` leaves it, so connecting again works; a TCP object stays a client
+    /// with its descriptor, as in LuaSocket's `tcp`.
+    pub fn connect_failed(&mut self) {
+        if self.endpoint.family() == Family::Unix {
+            self.state = TcpState::Master;
+            self.endpoint.close();
+        }
+    }
+
+    /// The path the object is bound to (`""` when unbound), for Unix streams.
+    pub fn local_path(&self) -> Result<Vec<u8>> {
+        self.endpoint
+            .local_sockaddr()
+            .map(|address| unix_path(&address))
+    }
+
+    /// The path of the peer's socket (`""` when the peer is unbound), for Unix streams.
+    pub fn peer_path(&self) -> Result<Vec<u8>> {
+        self.endpoint
+            .peer_sockaddr()
+            .map(|address| unix_path(&address))
     }
 
     fn wait_connected(&mut self, deadline: &Deadline) -> Result<()> {
@@ -587,11 +676,12 @@ impl TcpSocket {
         }
     }
 
-    /// One `send(2)` without `SIGPIPE`, retried when interrupted.
+    /// One `send(2)` without `SIGPIPE` (`write(2)` on a device), retried when
+    /// interrupted.
     fn send_raw(&self, data: &[u8]) -> io::Result<usize> {
         let descriptor = self.endpoint.descriptor().ok_or_else(no_descriptor)?;
         loop {
-            match descriptor.send_with_flags(data, libc::MSG_NOSIGNAL) {
+            match descriptor.write_stream(data) {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 sent => return sent,
             }
@@ -710,10 +800,10 @@ fn no_descriptor() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
-/// One `recv(2)`, retried when interrupted.
+/// One `recv(2)` (`read(2)` on a device), retried when interrupted.
 fn recv_raw(descriptor: &socket::Descriptor, buf: &mut [u8]) -> io::Result<usize> {
     loop {
-        match descriptor.recv(socket::as_uninit(buf)) {
+        match descriptor.read_stream(buf) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             read => return read,
         }
@@ -974,6 +1064,123 @@ mod tests {
             (b"back".to_vec(), None)
         );
         assert_eq!(moved.stats().sent, 0, "raw I/O is not counted");
+    }
+
+    fn unix_pair(path: &[u8]) -> (TcpSocket, TcpSocket, TcpSocket) {
+        let mut server = TcpSocket::new_unix().unwrap();
+        server.bind_path(path).unwrap();
+        server.listen(8).unwrap();
+        let mut client = TcpSocket::new_unix().unwrap();
+        client.connect_path(path).unwrap();
+        let accepted = server.accept().unwrap();
+        (server, client, accepted)
+    }
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("{name}-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    #[test]
+    fn the_stream_works_over_a_unix_path() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = temp_path("luasocket-core-stream");
+        let bytes = path.as_os_str().as_bytes();
+        let (server, mut client, mut accepted) = unix_pair(bytes);
+        assert_eq!(server.family(), Family::Unix);
+        assert_eq!(server.local_path().unwrap(), bytes);
+        assert_eq!(client.peer_path().unwrap(), bytes);
+        assert_eq!(accepted.peer_path().unwrap(), b"");
+        assert_eq!(accepted.state(), TcpState::Client);
+        client.send(b"line\r\nfixed tail");
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (b"line".to_vec(), None)
+        );
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Count(5)),
+            (b"fixed".to_vec(), None)
+        );
+        accepted.timeout_mut().set(Some(0.05), TimeoutMode::Block);
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (b" tail".to_vec(), Some("timeout".into()))
+        );
+        client.close();
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::All),
+            (Vec::new(), Some("closed".into()))
+        );
+        assert_eq!(accepted.stats().received, 16);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn abstract_unix_names_and_connect_failures() {
+        let name = format!("\0luasocket-core-{}", std::process::id());
+        let (_server, mut client, mut accepted) = unix_pair(name.as_bytes());
+        assert_eq!(client.peer_path().unwrap(), name.as_bytes());
+        client.send(b"x\n");
+        assert_eq!(
+            receive(&mut accepted, ReceivePattern::Line),
+            (b"x".to_vec(), None)
+        );
+        let mut lost = TcpSocket::new_unix().unwrap();
+        let missing = temp_path("luasocket-core-missing");
+        let err = lost
+            .connect_path(missing.to_str().unwrap().as_bytes())
+            .unwrap_err();
+        assert_eq!(err.to_string(), "No such file or directory");
+        assert_eq!((lost.state(), lost.fd()), (TcpState::Master, None));
+        let err = lost.connect_path(&[b'p'; 200]).unwrap_err();
+        assert_eq!(err.to_string(), "path too long");
+    }
+
+    #[test]
+    fn a_device_is_read_and_written_as_a_stream() {
+        // A pseudo-terminal pair in raw mode: the far side plays the serial device.
+        // SAFETY: plain libc calls on descriptors this test owns; ptsname_r writes at
+        // most the buffer's length, and termios is fully written by tcgetattr.
+        let (master, slave) = unsafe {
+            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(master >= 0);
+            assert_eq!(libc::grantpt(master), 0);
+            assert_eq!(libc::unlockpt(master), 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+            let slave = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+            assert!(slave >= 0);
+            let mut termios: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(slave, &mut termios), 0);
+            libc::cfmakeraw(&mut termios);
+            assert_eq!(libc::tcsetattr(slave, libc::TCSANOW, &termios), 0);
+            use std::os::fd::FromRawFd;
+            (
+                std::os::fd::OwnedFd::from_raw_fd(master),
+                std::os::fd::OwnedFd::from_raw_fd(slave),
+            )
+        };
+        let mut device = TcpSocket::from_device(slave);
+        let mut far = TcpSocket::from_device(master);
+        assert_eq!(device.state(), TcpState::Client);
+        assert!(!device.track_drain(), "not a TCP socket");
+        assert!(matches!(far.send(b"AT\r\nOK"), (6, None)));
+        device.timeout_mut().set(Some(5.0), TimeoutMode::Block);
+        assert_eq!(
+            receive(&mut device, ReceivePattern::Line),
+            (b"AT".to_vec(), None)
+        );
+        assert_eq!(
+            receive(&mut device, ReceivePattern::Count(2)),
+            (b"OK".to_vec(), None)
+        );
+        assert!(matches!(device.send(b"ready\n"), (6, None)));
+        far.timeout_mut().set(Some(5.0), TimeoutMode::Block);
+        assert_eq!(
+            receive(&mut far, ReceivePattern::Line),
+            (b"ready".to_vec(), None)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::task::Poll;
 
 use socket2::{SockAddr, Socket};
 
-use crate::addr::{Family, SocketKind};
+use crate::addr::{unix_address, unix_path, Family, SocketKind};
 use crate::buffer::{give_block, take_block, READ_BLOCK};
 use crate::options::{OptionValue, SocketOption};
 use crate::socket::{self, Endpoint, Interest};
@@ -38,6 +38,59 @@ impl UdpSocket {
             connected: false,
             timeout: Timeout::INFINITE,
         })
+    }
+
+    /// `socket.unix.dgram()`: a datagram socket in the Unix domain, addressed by paths.
+    pub fn new_unix() -> Result<Self> {
+        Self::new(Family::Unix)
+    }
+
+    /// `bind(path)`/`setsockname(path)` of a Unix datagram socket. As in LuaSocket's
+    /// `unixdgram`, a failure also closes the descriptor.
+    pub fn bind_path(&mut self, path: &[u8]) -> Result<()> {
+        let address = unix_address(path)?;
+        let bound = self.endpoint.bind_to(&address);
+        if bound.is_err() {
+            self.endpoint.close();
+        }
+        bound
+    }
+
+    /// `connect(path)`/`setpeername(path)` of a Unix datagram socket: sends then go to
+    /// that socket, and only its datagrams are received. As in LuaSocket's
+    /// `unixdgram`, a failure closes the descriptor.
+    pub fn connect_path(&mut self, path: &[u8]) -> Result<()> {
+        let address = unix_address(path)?;
+        let connected = self
+            .endpoint
+            .open_descriptor()
+            .and_then(|descriptor| descriptor.connect(&address).map_err(Error::from_io));
+        match connected {
+            Ok(()) => self.connected = true,
+            Err(_) => self.endpoint.close(),
+        }
+        connected
+    }
+
+    /// `sendto(data, path)` of a Unix datagram socket, waiting per the timeouts.
+    pub fn send_to_path(&mut self, data: &[u8], path: &[u8]) -> Result<usize> {
+        let address = unix_address(path)?;
+        let deadline = self.timeout.start();
+        self.wait_writable(&deadline, |socket| socket.try_send_to(data, &address))
+    }
+
+    /// The bound path (`""` when unbound), for Unix datagram sockets.
+    pub fn local_path(&self) -> Result<Vec<u8>> {
+        self.endpoint
+            .local_sockaddr()
+            .map(|address| unix_path(&address))
+    }
+
+    /// The connected peer's path, for Unix datagram sockets.
+    pub fn peer_path(&self) -> Result<Vec<u8>> {
+        self.endpoint
+            .peer_sockaddr()
+            .map(|address| unix_path(&address))
     }
 
     /// True for `udp{connected}`, false for `udp{unconnected}`.

@@ -27,6 +27,7 @@ use crate::dispatch::{id_value, seconds, Attempt, Dispatcher, SharedDispatcher, 
 use crate::lua_api::userdata::slot_at;
 use crate::lua_api::{closures, guarded, shared, LuaState, Slot, Stack, ValueKind};
 use crate::socket_core::tcp::{self, TcpObject};
+use crate::socket_core::unix::{self, UnixStreamObject};
 use crate::ssl::{self, SslConnection};
 
 /// What the functions share: the dispatcher and the bytes they are about to push.
@@ -47,6 +48,8 @@ const TCP_LIVE: c_int = 2;
 const DEFERRED: c_int = 3;
 /// Upvalue 4: the live table of `ssl` connections.
 const SSL_LIVE: c_int = 4;
+/// Upvalue 5: the live table of `socket.unix` stream objects.
+const UNIX_LIVE: c_int = 5;
 
 /// Raised by a function called while the state closes, after its data was dropped.
 const GONE: &[u8] = b"copas.core used while its Lua state closes";
@@ -84,6 +87,7 @@ pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -
         Value::Table(tcp::kind(lua)?.live().clone()),
         Value::Table(deferred),
         Value::Table(ssl::kind(lua)?.live().clone()),
+        Value::Table(unix::stream_kind(lua)?.live().clone()),
     ];
     let functions = closures(
         lua,
@@ -109,6 +113,7 @@ pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -
 enum Object<'a> {
     Tcp(&'a Slot<TcpObject>),
     Ssl(&'a Slot<SslConnection>),
+    Unix(&'a Slot<UnixStreamObject>),
 }
 
 /// The stream object at `index`, if it is ours.
@@ -117,13 +122,16 @@ enum Object<'a> {
 /// `stack` is that of a function made by [`register`]; the slot is used only while the
 /// object stays on the stack.
 unsafe fn object_at<'a>(stack: Stack, index: c_int) -> Option<Object<'a>> {
-    // SAFETY: per the contract, upvalues TCP_LIVE and SSL_LIVE are the live tables of
-    // those kinds.
+    // SAFETY: per the contract, upvalues TCP_LIVE, SSL_LIVE and UNIX_LIVE are the live
+    // tables of those kinds.
     unsafe {
         if let Some(slot) = slot_at::<TcpObject>(stack, index, Stack::upvalue(TCP_LIVE)) {
             return Some(Object::Tcp(slot));
         }
-        slot_at::<SslConnection>(stack, index, Stack::upvalue(SSL_LIVE)).map(Object::Ssl)
+        if let Some(slot) = slot_at::<SslConnection>(stack, index, Stack::upvalue(SSL_LIVE)) {
+            return Some(Object::Ssl(slot));
+        }
+        slot_at::<UnixStreamObject>(stack, index, Stack::upvalue(UNIX_LIVE)).map(Object::Unix)
     }
 }
 
@@ -331,6 +339,9 @@ unsafe extern "C-unwind" fn recv(state: *mut LuaState) -> c_int {
                 Some(Object::Ssl(slot)) => {
                     run(hot, || receive_on(hot, slot, pattern, prefix, attempt))
                 }
+                Some(Object::Unix(slot)) => {
+                    run(hot, || receive_on(hot, slot, pattern, prefix, attempt))
+                }
                 None => Settled::NotOurs,
             }
         };
@@ -371,6 +382,7 @@ unsafe extern "C-unwind" fn send(state: *mut LuaState) -> c_int {
             match object_at(stack, 2) {
                 Some(Object::Tcp(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
                 Some(Object::Ssl(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
+                Some(Object::Unix(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
                 None => Settled::NotOurs,
             }
         };
@@ -392,15 +404,10 @@ unsafe extern "C-unwind" fn flush(state: *mut LuaState) -> c_int {
         stack.push_nil();
         while stack.next(set) {
             stack.set_top(1);
-            let finished = match slot_at::<TcpObject>(stack, 1, Stack::upvalue(TCP_LIVE)) {
-                None => true,
-                Some(slot) => guarded(
-                    || match slot.borrow_mut() {
-                        Some(mut object) => object.socket.flush_deferred().is_ready(),
-                        None => false,
-                    },
-                    || true,
-                ),
+            let finished = match object_at(stack, 1) {
+                Some(Object::Tcp(slot)) => flush_one(slot),
+                Some(Object::Unix(slot)) => flush_one(slot),
+                Some(Object::Ssl(_)) | None => true,
             };
             if finished {
                 stack.push_value(1);
@@ -410,6 +417,17 @@ unsafe extern "C-unwind" fn flush(state: *mut LuaState) -> c_int {
         }
         0
     }
+}
+
+/// Flushes what a stream object holds back; true once nothing is left (or it broke).
+fn flush_one<F: tcp::Flavor>(slot: &Slot<tcp::StreamObject<F>>) -> bool {
+    guarded(
+        || match slot.borrow_mut() {
+            Some(mut object) => object.socket.flush_deferred().is_ready(),
+            None => false,
+        },
+        || true,
+    )
 }
 
 /// What a scheduler call returns, pushed once Rust is done.

@@ -11,13 +11,16 @@
 
 use std::os::fd::RawFd;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use copas_sched::Interest;
 use luasocket_core::{Error, ReceivePattern, TcpSocket, TcpState};
 use mlua::Result;
 
-use crate::dispatch::{park, timed_out, Attempt, Registration, SharedDispatcher};
-use crate::socket_core::tcp::TcpObject;
+use crate::dispatch::{
+    park, runtime_error, seconds, timed_out, Attempt, Registration, SharedDispatcher,
+};
+use crate::socket_core::tcp::{Flavor, StreamObject};
 use crate::socket_core::udp::UdpObject;
 use crate::ssl::{self, SslConnection};
 
@@ -165,10 +168,10 @@ pub(crate) fn send<S: Stream + ?Sized>(
     })
 }
 
-/// `copas.accept` on a TCP server.
-pub(crate) fn accept(
+/// `copas.accept` on a stream server (TCP or Unix).
+pub(crate) fn accept<F: Flavor>(
     dispatcher: &SharedDispatcher,
-    server: &mut TcpObject,
+    server: &mut StreamObject<F>,
     attempt: Attempt,
 ) -> Result<Progress<TcpSocket>> {
     drive(dispatcher, server, attempt, |server| {
@@ -180,11 +183,11 @@ pub(crate) fn accept(
     })
 }
 
-/// `copas.connect` of a TCP object: starts connecting to `address` on the first
-/// attempt (`Some`), and after each wait (`None`) checks how it went.
-pub(crate) fn connect(
+/// `copas.connect` of a stream object (TCP or Unix): starts connecting to `address`
+/// on the first attempt (`Some`), and after each wait (`None`) checks how it went.
+pub(crate) fn connect<F: Flavor>(
     dispatcher: &SharedDispatcher,
-    socket: &mut TcpObject,
+    socket: &mut StreamObject<F>,
     address: Option<&luasocket_core::SockAddr>,
     attempt: Attempt,
 ) -> Result<Progress<()>> {
@@ -205,6 +208,52 @@ pub(crate) fn connect(
     })
 }
 
+/// How long a Unix connect sleeps before trying again while the listener's backlog is
+/// full: short, as accepting makes room at once.
+const BACKLOG_RETRY: Duration = Duration::from_millis(10);
+
+/// `copas.connect` of a Unix stream to `address`. A Unix connect completes at once or
+/// fails, except when the listener's backlog is full (`EAGAIN`): then no readiness
+/// event announces room, so the task sleeps briefly and tries again, until the
+/// deadline its first attempt set.
+pub(crate) fn connect_unix<F: Flavor>(
+    dispatcher: &SharedDispatcher,
+    socket: &mut StreamObject<F>,
+    address: &luasocket_core::SockAddr,
+    attempt: Attempt,
+) -> Result<Progress<()>> {
+    let deadline = {
+        let mut d = dispatcher.borrow_mut();
+        let task = d.task(attempt.id)?;
+        let data = d
+            .scheduler
+            .get_mut(task)
+            .ok_or_else(|| runtime_error("no such Copas task"))?;
+        if attempt.first {
+            data.deadline = seconds(attempt.timeout).and_then(|t| Instant::now().checked_add(t));
+        }
+        data.deadline
+    };
+    match socket.socket.start_connect(address) {
+        Poll::Ready(Ok(())) => Ok(Progress::Done(())),
+        Poll::Ready(Err(err)) => Ok(Progress::Failed(err.to_string())),
+        Poll::Pending => {
+            let now = Instant::now();
+            let wait = match deadline {
+                Some(deadline) if deadline <= now => {
+                    return Ok(Progress::Failed(Error::Timeout.to_string()))
+                }
+                Some(deadline) => BACKLOG_RETRY.min(deadline - now),
+                None => BACKLOG_RETRY,
+            };
+            let mut d = dispatcher.borrow_mut();
+            let task = d.task(attempt.id)?;
+            d.scheduler.sleep(task, wait).map_err(runtime_error)?;
+            Ok(Progress::Parked)
+        }
+    }
+}
+
 /// `copas.receivefrom` on a UDP socket: `deliver` gets the datagram and its sender.
 pub(crate) fn receive_from<R>(
     dispatcher: &SharedDispatcher,
@@ -222,7 +271,7 @@ pub(crate) fn receive_from<R>(
     })
 }
 
-impl Pollable for TcpObject {
+impl<F: Flavor> Pollable for StreamObject<F> {
     fn fd(&self) -> Option<RawFd> {
         self.socket.fd()
     }
@@ -232,7 +281,7 @@ impl Pollable for TcpObject {
     }
 }
 
-impl Stream for TcpObject {
+impl<F: Flavor> Stream for StreamObject<F> {
     fn is_stream(&self) -> bool {
         self.socket.state() == TcpState::Client && self.socket.fd().is_some()
     }

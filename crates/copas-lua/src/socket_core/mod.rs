@@ -1,4 +1,5 @@
-//! `socket.core`: the namespace functions and the TCP/UDP object types.
+//! `socket.core`: the namespace functions and the TCP/UDP object types; and the
+//! `socket.unix` and `socket.serial` modules, whose objects are those types again.
 //!
 //! The namespace is built in two layers. Rust functions (in `select`, `dns` and
 //! `time`) do the system work and take already-checked arguments; `namespace.lua`
@@ -15,9 +16,11 @@ pub(crate) mod methods;
 mod namespace;
 pub(crate) mod object;
 mod select;
+pub(crate) mod serial;
 pub(crate) mod tcp;
 mod time;
 pub(crate) mod udp;
+pub(crate) mod unix;
 
 /// Builds the `socket.core` table.
 pub(crate) fn open(lua: &Lua) -> Result<Table> {

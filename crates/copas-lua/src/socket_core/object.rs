@@ -48,6 +48,12 @@ pub(crate) trait SocketClass: Sized + 'static {
 /// collected, and their descriptors closed, at LuaSocket's pace.
 const LUASOCKET_OBJECT_KB: i32 = 8;
 
+/// The methods of a kind, by name, as [`Kind::fill`] takes them.
+pub(crate) type MethodTable = Vec<(&'static str, Function)>;
+
+/// What makes a kind's methods for a Lua state.
+pub(crate) type MethodsOf<T> = fn(&Lua, &Rc<Kind<T>>) -> mlua::Result<MethodTable>;
+
 /// Which objects a method accepts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Require {

@@ -1,6 +1,10 @@
-//! The `tcp` object types of `socket.core`: `tcp{master}`, `tcp{client}` and
-//! `tcp{server}`, and the constructors `tcp`, `tcp4`, `tcp6` and `connect`.
+//! Stream objects: the `tcp` types of `socket.core` (`tcp{master}`, `tcp{client}`,
+//! `tcp{server}`, the constructors `tcp`, `tcp4`, `tcp6` and `connect`), and the
+//! method bodies the other stream kinds (`socket.unix` streams, `socket.serial`)
+//! share with them: one Rust type, [`StreamObject`], over one core `TcpSocket`,
+//! told apart only by its [`Flavor`] (class names and groups).
 
+use std::marker::PhantomData;
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::Instant;
@@ -13,24 +17,66 @@ use mlua::{AnyUserData, Function, Lua, LuaString, MultiValue, Result, Table, Val
 use super::methods::{self, number, success, values};
 use super::object::args::{truncate, Args};
 use super::object::raise::{self, argument, Outcome};
-use super::object::{self, Kind, Require, SocketClass};
+use super::object::{self, Call, Kind, Require, SocketClass};
 
-const MASTER: usize = 0;
-const CLIENT: usize = 1;
-const SERVER: usize = 2;
+pub(crate) const MASTER: usize = 0;
+pub(crate) const CLIENT: usize = 1;
+pub(crate) const SERVER: usize = 2;
 
-/// The Rust value behind a Lua TCP object.
+/// What tells one kind of stream object from another: LuaSocket's names for it.
+pub(crate) trait Flavor: std::fmt::Debug + 'static {
+    /// Class names by class number.
+    const CLASSES: &'static [&'static str];
+    /// The group every class belongs to, named in errors.
+    const ANY: &'static str;
+    /// Groups marked `true` in every class's metatable.
+    const GROUPS: &'static [&'static str];
+
+    /// The class number of a socket in `state`.
+    fn class(state: TcpState) -> usize {
+        match state {
+            TcpState::Master => MASTER,
+            TcpState::Client => CLIENT,
+            TcpState::Server => SERVER,
+        }
+    }
+}
+
+/// `socket.tcp()` objects.
+#[derive(Debug)]
+pub(crate) struct Tcp;
+
+impl Flavor for Tcp {
+    const CLASSES: &'static [&'static str] = &["tcp{master}", "tcp{client}", "tcp{server}"];
+    const ANY: &'static str = "tcp{any}";
+    const GROUPS: &'static [&'static str] = &["tcp{any}"];
+}
+
+/// The Rust value behind a Lua stream object.
 ///
-/// Every close goes through [`TcpObject::close`], including the one at garbage
+/// Every close goes through [`StreamObject::close`], including the one at garbage
 /// collection, so code that tracks descriptors (a poller) has one place to hook.
 #[derive(Debug)]
-pub(crate) struct TcpObject {
+pub(crate) struct StreamObject<F> {
     pub(crate) socket: TcpSocket,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
     pub(crate) registration: Option<crate::dispatch::Registration>,
+    flavor: PhantomData<F>,
 }
 
-impl TcpObject {
+/// The value behind a Lua TCP object.
+pub(crate) type TcpObject = StreamObject<Tcp>;
+
+impl<F> StreamObject<F> {
+    /// A new object over `socket`, not in the reactor yet.
+    pub(crate) fn new(socket: TcpSocket) -> Self {
+        StreamObject {
+            socket,
+            registration: None,
+            flavor: PhantomData,
+        }
+    }
+
     /// Closes the descriptor (`close()`, and finalization): out of the Copas reactor
     /// first, then closed.
     pub(crate) fn close(&mut self) {
@@ -46,24 +92,34 @@ impl TcpObject {
     }
 }
 
-impl Drop for TcpObject {
+impl<F> Drop for StreamObject<F> {
     fn drop(&mut self) {
         self.close();
     }
 }
 
-impl SocketClass for TcpObject {
-    const CLASSES: &'static [&'static str] = &["tcp{master}", "tcp{client}", "tcp{server}"];
-    const ANY: &'static str = "tcp{any}";
-    const GROUPS: &'static [&'static str] = &["tcp{any}"];
+impl<F: Flavor> SocketClass for StreamObject<F> {
+    const CLASSES: &'static [&'static str] = F::CLASSES;
+    const ANY: &'static str = F::ANY;
+    const GROUPS: &'static [&'static str] = F::GROUPS;
 
     fn class(&self) -> usize {
-        match self.socket.state() {
-            TcpState::Master => MASTER,
-            TcpState::Client => CLIENT,
-            TcpState::Server => SERVER,
-        }
+        F::class(self.socket.state())
     }
+}
+
+/// Makes the kind of flavor `F` for this Lua state, its metatables filled with the
+/// methods `table` lists on first use (whichever module asks first).
+pub(crate) fn stream_kind<F: Flavor>(
+    lua: &Lua,
+    table: object::MethodsOf<StreamObject<F>>,
+) -> Result<Rc<Kind<StreamObject<F>>>> {
+    let (kind, created) = Kind::<StreamObject<F>>::for_state(lua)?;
+    if created {
+        let methods = table(lua, &kind)?;
+        kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
+    }
+    Ok(kind)
 }
 
 /// Borrows the TCP object behind `userdata`, or `None` if it is not a live one.
@@ -77,25 +133,18 @@ pub(crate) fn borrow<'a>(
 
 /// Makes the Lua object of a client socket accepted outside a method (the Copas
 /// accept fast path).
-pub(crate) fn wrap_client(lua: &Lua, socket: TcpSocket) -> Result<AnyUserData> {
-    kind(lua)?.push(
-        lua,
-        TcpObject {
-            socket,
-            registration: None,
-        },
-    )
+pub(crate) fn wrap_client<F: Flavor>(
+    kind: &Kind<StreamObject<F>>,
+    lua: &Lua,
+    socket: TcpSocket,
+) -> Result<AnyUserData> {
+    kind.push(lua, StreamObject::new(socket))
 }
 
 /// The TCP kind of this Lua state, its metatables filled on first use (whichever of
 /// `socket.core` and `copas.core` asks first).
 pub(crate) fn kind(lua: &Lua) -> Result<Rc<Kind<TcpObject>>> {
-    let (kind, created) = Kind::<TcpObject>::for_state(lua)?;
-    if created {
-        let methods = method_table(lua, &kind)?;
-        kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
-    }
-    Ok(kind)
+    stream_kind(lua, method_table)
 }
 
 /// Adds the `tcp` constructors to `socket.core`.
@@ -108,13 +157,9 @@ pub(crate) fn register(lua: &Lua, core: &Table) -> Result<()> {
     ] {
         let kind = kind.clone();
         let create = raise::function(lua, move |lua, _| match TcpSocket::new(family) {
-            Ok(socket) => values(vec![Value::UserData(kind.push(
-                lua,
-                TcpObject {
-                    socket,
-                    registration: None,
-                },
-            )?)]),
+            Ok(socket) => values(vec![Value::UserData(
+                kind.push(lua, TcpObject::new(socket))?,
+            )]),
             Err(err) => methods::failure(lua, &err),
         })?;
         core.set(name, create)?;
@@ -152,34 +197,26 @@ fn connect(lua: &Lua, kind: &Kind<TcpObject>, args: &Args) -> Outcome {
         socket.close();
         return methods::failure(lua, &err);
     }
-    values(vec![Value::UserData(kind.push(
-        lua,
-        TcpObject {
-            socket,
-            registration: None,
-        },
-    )?)])
+    values(vec![Value::UserData(
+        kind.push(lua, TcpObject::new(socket))?,
+    )])
 }
-
-type Body = fn(&mut TcpObject, &object::Call<'_, TcpObject>) -> Outcome;
 
 fn method_table(
     lua: &Lua,
     kind: &std::rc::Rc<Kind<TcpObject>>,
 ) -> Result<Vec<(&'static str, Function)>> {
     let any = Require::Any;
-    let entries: [(&str, Require, Body); 22] = [
-        ("accept", Require::Class(SERVER), accept),
+    let entries: [(&str, Require, StreamBody<Tcp>); 22] = [
+        ("accept", Require::Class(SERVER), accept::<Tcp>),
         ("bind", Require::Class(MASTER), bind),
-        ("close", any, close),
+        ("close", any, close::<Tcp>),
         ("connect", any, connect_method),
-        ("dirty", any, dirty),
+        ("dirty", any, dirty::<Tcp>),
         ("getfamily", any, |object, call| {
             methods::family(call.lua, object.socket.family())
         }),
-        ("getfd", any, |object, _| {
-            methods::descriptor(object.socket.fd())
-        }),
+        ("getfd", any, get_fd::<Tcp>),
         ("getoption", any, get_option),
         ("getpeername", any, |object, call| {
             methods::address(
@@ -195,22 +232,20 @@ fn method_table(
                 object.socket.family(),
             )
         }),
-        ("getstats", Require::Class(CLIENT), get_stats),
-        ("setstats", Require::Class(CLIENT), set_stats),
+        ("getstats", Require::Class(CLIENT), get_stats::<Tcp>),
+        ("setstats", Require::Class(CLIENT), set_stats::<Tcp>),
         ("gettimeout", any, |object, _| {
             methods::get_timeout(object.socket.timeout())
         }),
-        ("listen", Require::Class(MASTER), listen),
-        ("receive", Require::Class(CLIENT), receive),
-        ("send", Require::Class(CLIENT), send),
-        ("setfd", any, set_fd),
+        ("listen", Require::Class(MASTER), listen::<Tcp>),
+        ("receive", Require::Class(CLIENT), receive::<Tcp>),
+        ("send", Require::Class(CLIENT), send::<Tcp>),
+        ("setfd", any, set_fd::<Tcp>),
         ("setoption", any, set_option),
         ("setpeername", any, connect_method),
         ("setsockname", Require::Class(MASTER), bind),
-        ("settimeout", any, |object, call| {
-            methods::set_timeout(object.socket.timeout_mut(), call.lua, call.args)
-        }),
-        ("shutdown", Require::Class(CLIENT), shutdown),
+        ("settimeout", any, set_timeout::<Tcp>),
+        ("shutdown", Require::Class(CLIENT), shutdown::<Tcp>),
     ];
     entries
         .into_iter()
@@ -218,63 +253,94 @@ fn method_table(
         .collect()
 }
 
-fn accept(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+/// A method body of every stream flavor.
+pub(crate) type StreamBody<F> = fn(&mut StreamObject<F>, &Call<'_, StreamObject<F>>) -> Outcome;
+
+pub(crate) fn accept<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     match object.socket.accept() {
-        Ok(socket) => values(vec![Value::UserData(call.kind.push(
-            call.lua,
-            TcpObject {
-                socket,
-                registration: None,
-            },
-        )?)]),
+        Ok(socket) => values(vec![Value::UserData(
+            call.kind.push(call.lua, StreamObject::new(socket))?,
+        )]),
         Err(err) => methods::failure(call.lua, &err),
     }
 }
 
-fn bind(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+fn bind(object: &mut TcpObject, call: &Call<'_, TcpObject>) -> Outcome {
     let (lua, args) = (call.lua, call.args);
     let address = args.check_string(lua, 2)?.to_string_lossy();
     let port = args.check_string(lua, 3)?.to_string_lossy();
     methods::status(lua, object.socket.bind(&address, &port))
 }
 
-fn close(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn close<F: Flavor>(
+    object: &mut StreamObject<F>,
+    _: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     object.close();
     success()
 }
 
 /// `connect`/`setpeername`: the object is a client afterwards, even on failure.
-fn connect_method(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+fn connect_method(object: &mut TcpObject, call: &Call<'_, TcpObject>) -> Outcome {
     let (lua, args) = (call.lua, call.args);
     let address = args.check_string(lua, 2)?.to_string_lossy();
     let port = args.check_string(lua, 3)?.to_string_lossy();
     methods::status(lua, object.socket.connect(&address, &port))
 }
 
-fn dirty(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn dirty<F: Flavor>(
+    object: &mut StreamObject<F>,
+    _: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     values(vec![Value::Boolean(object.socket.has_buffered_data())])
 }
 
-fn get_option(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn get_fd<F: Flavor>(
+    object: &mut StreamObject<F>,
+    _: &Call<'_, StreamObject<F>>,
+) -> Outcome {
+    methods::descriptor(object.socket.fd())
+}
+
+pub(crate) fn set_timeout<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
+    methods::set_timeout(object.socket.timeout_mut(), call.lua, call.args)
+}
+
+fn get_option(object: &mut TcpObject, call: &Call<'_, TcpObject>) -> Outcome {
     let option = methods::option_name(call.lua, call.args, SocketKind::Stream, OptionAccess::Get)?;
     methods::option_value(call.lua, object.socket.get_option(option))
 }
 
-fn set_option(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+fn set_option(object: &mut TcpObject, call: &Call<'_, TcpObject>) -> Outcome {
     let option = methods::option_name(call.lua, call.args, SocketKind::Stream, OptionAccess::Set)?;
     let value = methods::option_argument(call.lua, call.args, option)?;
     methods::status(call.lua, object.socket.set_option(option, &value))
 }
 
-fn get_stats(object: &mut TcpObject, _: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn get_stats<F: Flavor>(
+    object: &mut StreamObject<F>,
+    _: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     methods::get_stats(object.socket.stats())
 }
 
-fn set_stats(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn set_stats<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     methods::set_stats(object.socket.stats_mut(), call.lua, call.args)
 }
 
-fn listen(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn listen<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     let backlog = truncate(call.args.opt_number(call.lua, 2, 32.0)?);
     let backlog = backlog.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
     methods::status(call.lua, object.socket.listen(backlog))
@@ -346,7 +412,10 @@ pub(crate) fn joined(lua: &Lua, prefix: &[u8], bytes: &[u8]) -> Result<LuaString
 
 /// `receive([pattern [, prefix]])`: `data, nil, nil, elapsed` or
 /// `nil, message, partial, elapsed`.
-fn receive(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn receive<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     let started = Instant::now();
     let (lua, args) = (call.lua, call.args);
     let (request, prefix_bytes) = receive_request(lua, args)?;
@@ -369,7 +438,10 @@ fn receive(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcom
 }
 
 /// `send(data [, i [, j]])`: `last, nil, nil, elapsed` or `nil, message, last, elapsed`.
-fn send(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn send<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     let started = Instant::now();
     let (lua, args) = (call.lua, call.args);
     let data = args.check_string(lua, 2)?;
@@ -397,7 +469,10 @@ fn send(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
 }
 
 /// `setfd(fd)`: a negative number releases the descriptor without closing it.
-fn set_fd(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn set_fd<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     let fd = truncate(call.args.check_number(call.lua, 2)?);
     // The reactor must not keep watching a descriptor this object no longer owns.
     object.forget_registration();
@@ -414,7 +489,10 @@ fn set_fd(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome
     Ok(MultiValue::new())
 }
 
-fn shutdown(object: &mut TcpObject, call: &object::Call<'_, TcpObject>) -> Outcome {
+pub(crate) fn shutdown<F: Flavor>(
+    object: &mut StreamObject<F>,
+    call: &Call<'_, StreamObject<F>>,
+) -> Outcome {
     let how = [Shutdown::Read, Shutdown::Write, Shutdown::Both];
     let index = call
         .args

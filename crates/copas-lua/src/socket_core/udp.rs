@@ -1,6 +1,7 @@
 //! The `udp` object types of `socket.core`: `udp{unconnected}` and `udp{connected}`,
 //! and the constructors `udp`, `udp4` and `udp6`.
 
+use std::marker::PhantomData;
 use std::rc::Rc;
 
 use luasocket_core::{
@@ -13,19 +14,53 @@ use super::object::args::truncate;
 use super::object::raise::{self, argument, Failure, Outcome};
 use super::object::{self, Call, Kind, Require, SocketClass};
 
-const UNCONNECTED: usize = 0;
-const CONNECTED: usize = 1;
+pub(crate) const UNCONNECTED: usize = 0;
+pub(crate) const CONNECTED: usize = 1;
 
-/// The Rust value behind a Lua UDP object. Every close goes through
-/// [`UdpObject::close`], including the one at garbage collection.
+/// What tells one kind of datagram object from another: LuaSocket's names for it.
+pub(crate) trait Flavor: std::fmt::Debug + 'static {
+    /// Class names: unconnected, connected.
+    const CLASSES: &'static [&'static str];
+    /// The group every class belongs to, named in errors.
+    const ANY: &'static str;
+    /// Groups marked `true` in every class's metatable.
+    const GROUPS: &'static [&'static str];
+}
+
+/// `socket.udp()` objects.
 #[derive(Debug)]
-pub(crate) struct UdpObject {
+pub(crate) struct Udp;
+
+impl Flavor for Udp {
+    const CLASSES: &'static [&'static str] = &["udp{unconnected}", "udp{connected}"];
+    const ANY: &'static str = "udp{any}";
+    const GROUPS: &'static [&'static str] = &["udp{any}", "select{able}"];
+}
+
+/// The Rust value behind a Lua datagram object (UDP, or a `socket.unix` datagram
+/// socket). Every close goes through [`DatagramObject::close`], including the one at
+/// garbage collection.
+#[derive(Debug)]
+pub(crate) struct DatagramObject<F> {
     pub(crate) socket: UdpSocket,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
     pub(crate) registration: Option<crate::dispatch::Registration>,
+    flavor: PhantomData<F>,
 }
 
-impl UdpObject {
+/// The value behind a Lua UDP object.
+pub(crate) type UdpObject = DatagramObject<Udp>;
+
+impl<F> DatagramObject<F> {
+    /// A new object over `socket`, not in the reactor yet.
+    pub(crate) fn new(socket: UdpSocket) -> Self {
+        DatagramObject {
+            socket,
+            registration: None,
+            flavor: PhantomData,
+        }
+    }
+
     /// Closes the descriptor (`close()`, and finalization): out of the Copas reactor
     /// first, then closed.
     pub(crate) fn close(&mut self) {
@@ -41,16 +76,16 @@ impl UdpObject {
     }
 }
 
-impl Drop for UdpObject {
+impl<F> Drop for DatagramObject<F> {
     fn drop(&mut self) {
         self.close();
     }
 }
 
-impl SocketClass for UdpObject {
-    const CLASSES: &'static [&'static str] = &["udp{unconnected}", "udp{connected}"];
-    const ANY: &'static str = "udp{any}";
-    const GROUPS: &'static [&'static str] = &["udp{any}", "select{able}"];
+impl<F: Flavor> SocketClass for DatagramObject<F> {
+    const CLASSES: &'static [&'static str] = F::CLASSES;
+    const ANY: &'static str = F::ANY;
+    const GROUPS: &'static [&'static str] = F::GROUPS;
 
     fn class(&self) -> usize {
         if self.socket.is_connected() {
@@ -60,6 +95,24 @@ impl SocketClass for UdpObject {
         }
     }
 }
+
+/// Makes the kind of flavor `F` for this Lua state, its metatables filled with the
+/// methods `table` lists on first use.
+pub(crate) fn datagram_kind<F: Flavor>(
+    lua: &Lua,
+    table: object::MethodsOf<DatagramObject<F>>,
+) -> Result<Rc<Kind<DatagramObject<F>>>> {
+    let (kind, created) = Kind::<DatagramObject<F>>::for_state(lua)?;
+    if created {
+        let methods = table(lua, &kind)?;
+        kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
+    }
+    Ok(kind)
+}
+
+/// A method body of every datagram flavor.
+pub(crate) type DatagramBody<F> =
+    fn(&mut DatagramObject<F>, &Call<'_, DatagramObject<F>>) -> Outcome;
 
 /// Borrows the UDP object behind `userdata`, or `None` if it is not a live one.
 /// This is how the Copas binding reaches the socket of a userdata it is given.
@@ -72,11 +125,7 @@ pub(crate) fn borrow<'a>(
 
 /// Adds the `udp` constructors and `_DATAGRAMSIZE` to `socket.core`.
 pub(crate) fn register(lua: &Lua, core: &Table) -> Result<()> {
-    let (kind, created) = Kind::<UdpObject>::for_state(lua)?;
-    if created {
-        let methods = method_table(lua, &kind)?;
-        kind.fill(lua, &methods, object::tostring(&kind, lua)?)?;
-    }
+    let kind = datagram_kind(lua, method_table)?;
     for (name, family) in [
         ("udp", Family::Unspec),
         ("udp4", Family::Inet),
@@ -84,13 +133,9 @@ pub(crate) fn register(lua: &Lua, core: &Table) -> Result<()> {
     ] {
         let kind = kind.clone();
         let create = raise::function(lua, move |lua, _| match UdpSocket::new(family) {
-            Ok(socket) => values(vec![Value::UserData(kind.push(
-                lua,
-                UdpObject {
-                    socket,
-                    registration: None,
-                },
-            )?)]),
+            Ok(socket) => values(vec![Value::UserData(
+                kind.push(lua, UdpObject::new(socket))?,
+            )]),
             Err(err) => methods::failure(lua, &err),
         })?;
         core.set(name, create)?;
@@ -99,22 +144,15 @@ pub(crate) fn register(lua: &Lua, core: &Table) -> Result<()> {
     Ok(())
 }
 
-type Body = fn(&mut UdpObject, &Call<'_, UdpObject>) -> Outcome;
-
 fn method_table(lua: &Lua, kind: &Rc<Kind<UdpObject>>) -> Result<Vec<(&'static str, Function)>> {
     let any = Require::Any;
-    let entries: [(&str, Require, Body); 17] = [
-        ("close", any, |object, _| {
-            object.close();
-            success()
-        }),
-        ("dirty", any, |_, _| values(vec![Value::Boolean(false)])),
+    let entries: [(&str, Require, DatagramBody<Udp>); 17] = [
+        ("close", any, close::<Udp>),
+        ("dirty", any, dirty::<Udp>),
         ("getfamily", any, |object, call| {
             methods::family(call.lua, object.socket.family())
         }),
-        ("getfd", any, |object, _| {
-            methods::descriptor(object.socket.fd())
-        }),
+        ("getfd", any, get_fd::<Udp>),
         ("getpeername", Require::Class(CONNECTED), |object, call| {
             methods::address(
                 call.lua,
@@ -129,21 +167,17 @@ fn method_table(lua: &Lua, kind: &Rc<Kind<UdpObject>>) -> Result<Vec<(&'static s
                 object.socket.family(),
             )
         }),
-        ("receive", any, receive),
+        ("receive", any, receive::<Udp>),
         ("receivefrom", Require::Class(UNCONNECTED), receive_from),
-        ("send", Require::Class(CONNECTED), send),
+        ("send", Require::Class(CONNECTED), send::<Udp>),
         ("sendto", Require::Class(UNCONNECTED), send_to),
-        ("setfd", any, set_fd),
+        ("setfd", any, set_fd::<Udp>),
         ("setoption", any, set_option),
         ("getoption", any, get_option),
         ("setpeername", any, set_peer_name),
         ("setsockname", Require::Class(UNCONNECTED), set_sock_name),
-        ("settimeout", any, |object, call| {
-            methods::set_timeout(object.socket.timeout_mut(), call.lua, call.args)
-        }),
-        ("gettimeout", any, |object, _| {
-            methods::get_timeout(object.socket.timeout())
-        }),
+        ("settimeout", any, set_timeout::<Udp>),
+        ("gettimeout", any, get_timeout::<Udp>),
     ];
     entries
         .into_iter()
@@ -151,8 +185,44 @@ fn method_table(lua: &Lua, kind: &Rc<Kind<UdpObject>>) -> Result<Vec<(&'static s
         .collect()
 }
 
+pub(crate) fn close<F: Flavor>(
+    object: &mut DatagramObject<F>,
+    _: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
+    object.close();
+    success()
+}
+
+pub(crate) fn dirty<F: Flavor>(
+    _: &mut DatagramObject<F>,
+    _: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
+    values(vec![Value::Boolean(false)])
+}
+
+pub(crate) fn get_fd<F: Flavor>(
+    object: &mut DatagramObject<F>,
+    _: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
+    methods::descriptor(object.socket.fd())
+}
+
+pub(crate) fn set_timeout<F: Flavor>(
+    object: &mut DatagramObject<F>,
+    call: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
+    methods::set_timeout(object.socket.timeout_mut(), call.lua, call.args)
+}
+
+pub(crate) fn get_timeout<F: Flavor>(
+    object: &mut DatagramObject<F>,
+    _: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
+    methods::get_timeout(object.socket.timeout())
+}
+
 /// The size argument of `receive`/`receivefrom`: at most one datagram's worth.
-fn receive_size(call: &Call<'_, UdpObject>) -> std::result::Result<usize, Failure> {
+pub(crate) fn receive_size<T>(call: &Call<'_, T>) -> std::result::Result<usize, Failure> {
     let size = call.args.opt_number(call.lua, 2, DATAGRAM_SIZE as f64)?;
     if size.is_nan() || size < 0.0 {
         return Err(argument(2, "invalid receive size"));
@@ -160,7 +230,10 @@ fn receive_size(call: &Call<'_, UdpObject>) -> std::result::Result<usize, Failur
     Ok((size as usize).min(MAX_DATAGRAM_SIZE))
 }
 
-fn receive(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+pub(crate) fn receive<F: Flavor>(
+    object: &mut DatagramObject<F>,
+    call: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
     let size = receive_size(call)?;
     match object
         .socket
@@ -188,7 +261,10 @@ fn receive_from(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
     }
 }
 
-fn send(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+pub(crate) fn send<F: Flavor>(
+    object: &mut DatagramObject<F>,
+    call: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
     let data = call.args.check_string(call.lua, 2)?;
     match object.socket.send(&data.as_bytes()) {
         Ok(count) => values(vec![number(count as f64)]),
@@ -208,7 +284,10 @@ fn send_to(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
 }
 
 /// `setfd(fd)`: a negative number releases the descriptor without closing it.
-fn set_fd(object: &mut UdpObject, call: &Call<'_, UdpObject>) -> Outcome {
+pub(crate) fn set_fd<F: Flavor>(
+    object: &mut DatagramObject<F>,
+    call: &Call<'_, DatagramObject<F>>,
+) -> Outcome {
     let fd = truncate(call.args.check_number(call.lua, 2)?);
     // The reactor must not keep watching a descriptor this object no longer owns.
     object.forget_registration();
