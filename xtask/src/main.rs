@@ -24,10 +24,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  build-module [--release] [--lua lua54,lua51,luajit]
+  build-module [--release] [--lua lua54,lua53,lua52,lua51,luajit]
         build crates/copas-lua as a loadable module for each Lua version (default:
         each whose interpreter is on PATH) into target/lua-modules/<version>/
-  test-lua [--lua runner,lua54,lua51,luajit] [FILTER]
+  test-lua [--lua runner,lua54,lua53,lua52,lua51,luajit] [FILTER]
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
         the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
   test-certs DIR

@@ -40,7 +40,7 @@ pub fn command(args: &[String]) -> Result {
     }
     let versions = versions.unwrap_or_else(LuaVersion::installed);
     if versions.is_empty() {
-        return Err("no lua5.4, lua5.1 or luajit on PATH; name the versions with --lua".into());
+        return Err("no lua5.1 to lua5.4 nor luajit on PATH; name the versions with --lua".into());
     }
     let workspace = Workspace::locate()?;
     for version in versions {
