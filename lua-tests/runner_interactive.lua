@@ -14,7 +14,7 @@ local RUNNER = os.getenv("COPAS_RUNNER") or "target/debug/copas"
 -- reaches the terminal in cooked mode, where Ctrl-D is lost. Turning on bracketed paste
 -- ("\27[?2004h") is the first thing each read does, in raw mode, so that is counted.
 -- Every wait is bounded (30 s, against hangs); a runner that does not exit is killed.
-local DRIVER = [[
+local DRIVER = [==[
 import os, pty, re, select, signal, sys, time
 runner, rest = sys.argv[1], sys.argv[2:]
 split = rest.index("--")
@@ -60,7 +60,7 @@ else:
 text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", screen).replace(b"\r", b"")
 sys.stdout.write(text.decode("utf-8", "replace"))
 sys.stdout.write("\nstatus %d\n" % os.waitstatus_to_exitcode(status))
-]]
+]==]
 
 local function quote(word)
   return "'" .. (word:gsub("'", "'\\''")) .. "'"
