@@ -67,6 +67,9 @@ pub fn command(args: &[String]) -> Result {
     step("test-lua", &|| {
         test_lua::run(&workspace, &Interpreter::available(), None)
     })?;
+    if crate::workspace::find_program("luarocks").is_some() {
+        step("test-rock", &|| crate::rock::test_command(&[]))?;
+    }
 
     println!();
     for (name, elapsed) in &timings {

@@ -46,6 +46,17 @@ impl LuaVersion {
         }
     }
 
+    /// The `--lua-version` LuaRocks knows this version by; LuaJIT is not told apart.
+    pub fn luarocks_version(self) -> Option<&'static str> {
+        match self {
+            LuaVersion::Lua54 => Some("5.4"),
+            LuaVersion::Lua53 => Some("5.3"),
+            LuaVersion::Lua52 => Some("5.2"),
+            LuaVersion::Lua51 => Some("5.1"),
+            LuaVersion::LuaJit => None,
+        }
+    }
+
     fn from_name(name: &str) -> Option<LuaVersion> {
         Self::ALL.into_iter().find(|version| version.name() == name)
     }

@@ -11,6 +11,7 @@ mod ci;
 mod elf;
 mod lua;
 mod module;
+mod rock;
 mod soak;
 mod test_lua;
 mod workspace;
@@ -33,6 +34,12 @@ commands:
   test-certs DIR
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
+  rock-install --lua INTERPRETER --luadir DIR --libdir DIR
+        what rockspecs/copas-rs-*.rockspec runs: the module for INTERPRETER's Lua as
+        DIR/copasrs.so and one Lua loader per module in LUADIR (COPAS_RS_DEBUG=1: debug)
+  test-rock [--lua lua54,lua51]
+        luarocks make the rockspec into a fresh tree per Lua version, then run a check of
+        the installed modules, an example and lua-tests/ on it with that tree's paths
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
@@ -54,6 +61,8 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
+        "rock-install" => rock::command(rest),
+        "test-rock" => rock::test_command(rest),
         "ci" => ci::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),

@@ -29,6 +29,7 @@ mod lua_api;
 mod mime_core;
 mod socket_core;
 mod ssl;
+mod stack_guard;
 mod tp_core;
 
 /// A module whose body is Lua source shipped inside the library.
@@ -46,7 +47,11 @@ struct NativeModule {
 const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "socket.core",
-        open: socket_core::open,
+        open: |lua| {
+            let core = socket_core::open(lua)?;
+            core.set("_IMPLEMENTATION", stack_guard::IMPLEMENTATION)?;
+            Ok(core)
+        },
     },
     NativeModule {
         name: "mime.core",
@@ -58,7 +63,17 @@ const NATIVE_MODULES: &[NativeModule] = &[
     },
     NativeModule {
         name: "ssl",
-        open: ssl::open,
+        open: |lua| {
+            let ssl = ssl::open(lua)?;
+            ssl.set("_IMPLEMENTATION", stack_guard::IMPLEMENTATION)?;
+            Ok(ssl)
+        },
+    },
+    // Only LuaSec's own `ssl.lua` asks for this; the guard of its loader refuses it
+    // always, with the mixed-stack error naming that file.
+    NativeModule {
+        name: "ssl.core",
+        open: |lua| lua.create_table(),
     },
     NativeModule {
         name: "socket.http.core",
@@ -168,16 +183,18 @@ pub fn install(lua: &Lua) -> Result<()> {
         return Ok(());
     }
     let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    let guard = stack_guard::guard(lua)?;
     for module in NATIVE_MODULES {
         let open = module.open;
-        preload.set(module.name, lua.create_function(move |lua, ()| open(lua))?)?;
+        let loader = lua.create_function(move |lua, ()| open(lua))?;
+        preload.set(module.name, guard.call::<Function>((module.name, loader))?)?;
     }
     for module in LUA_MODULES {
         let chunk = lua
             .load(module.source)
             .set_name(format!("@{}", module.name))
             .into_function()?;
-        preload.set(module.name, chunk)?;
+        preload.set(module.name, guard.call::<Function>((module.name, chunk))?)?;
     }
     lua.set_app_data(Installed);
     Ok(())
@@ -205,6 +222,14 @@ mod entry_points {
         )*};
     }
 
+    /// The LuaRocks layout's one library (`copasrs.so`): returns a function that opens
+    /// any of our modules by name, for the Lua loader files beside it.
+    #[mlua::lua_module(skip_memory_check)]
+    fn copasrs(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
+        crate::install(lua)?;
+        lua.create_function(|lua, name: String| crate::load(lua, &name))
+    }
+
     entry_points! {
         socket_core => "socket.core",
         socket => "socket",
@@ -223,6 +248,7 @@ mod entry_points {
         copas_future => "copas.future",
         copas_limit => "copas.limit",
         ssl => "ssl",
+        ssl_core => "ssl.core",
         socket_http_core => "socket.http.core",
         socket_http_client => "socket.http.client",
         socket_http => "socket.http",
