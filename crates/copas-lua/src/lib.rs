@@ -213,51 +213,60 @@ pub fn load(lua: &Lua, name: &str) -> Result<Value> {
 mod entry_points {
     //! One `luaopen_*` symbol per module name, all in the one shared object.
 
+    use crate::lua_api::{c_int, entry::open_module, LuaState};
+
     macro_rules! entry_points {
         ($($symbol:ident => $module:literal),* $(,)?) => {$(
-            #[mlua::lua_module(skip_memory_check)]
-            fn $symbol(lua: &mlua::Lua) -> mlua::Result<mlua::Value> {
-                crate::load(lua, $module)
+            #[no_mangle]
+            unsafe extern "C-unwind" fn $symbol(state: *mut LuaState) -> c_int {
+                // SAFETY: Lua calls this as a C function, with its state.
+                unsafe { open_module(state, |lua| crate::load(lua, $module)) }
             }
         )*};
     }
 
     /// The LuaRocks layout's one library (`copasrs.so`): returns a function that opens
     /// any of our modules by name, for the Lua loader files beside it.
-    #[mlua::lua_module(skip_memory_check)]
-    fn copasrs(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
-        crate::install(lua)?;
-        lua.create_function(|lua, name: String| crate::load(lua, &name))
+    #[no_mangle]
+    unsafe extern "C-unwind" fn luaopen_copasrs(state: *mut LuaState) -> c_int {
+        // SAFETY: Lua calls this as a C function, with its state.
+        unsafe {
+            open_module(state, |lua| {
+                crate::install(lua)?;
+                lua.create_function(|lua, name: String| crate::load(lua, &name))
+                    .map(mlua::Value::Function)
+            })
+        }
     }
 
     entry_points! {
-        socket_core => "socket.core",
-        socket => "socket",
-        mime_core => "mime.core",
-        mime => "mime",
-        ltn12 => "ltn12",
-        socket_url => "socket.url",
-        socket_headers => "socket.headers",
-        copas => "copas",
-        copas_core => "copas.core",
-        copas_waiting => "copas.waiting",
-        copas_timer => "copas.timer",
-        copas_lock => "copas.lock",
-        copas_semaphore => "copas.semaphore",
-        copas_queue => "copas.queue",
-        copas_future => "copas.future",
-        copas_limit => "copas.limit",
-        ssl => "ssl",
-        ssl_core => "ssl.core",
-        socket_http_core => "socket.http.core",
-        socket_http_client => "socket.http.client",
-        socket_http => "socket.http",
-        copas_http => "copas.http",
-        socket_tp_core => "socket.tp.core",
-        socket_tp => "socket.tp",
-        socket_ftp => "socket.ftp",
-        socket_smtp => "socket.smtp",
-        copas_ftp => "copas.ftp",
-        copas_smtp => "copas.smtp",
+        luaopen_socket_core => "socket.core",
+        luaopen_socket => "socket",
+        luaopen_mime_core => "mime.core",
+        luaopen_mime => "mime",
+        luaopen_ltn12 => "ltn12",
+        luaopen_socket_url => "socket.url",
+        luaopen_socket_headers => "socket.headers",
+        luaopen_copas => "copas",
+        luaopen_copas_core => "copas.core",
+        luaopen_copas_waiting => "copas.waiting",
+        luaopen_copas_timer => "copas.timer",
+        luaopen_copas_lock => "copas.lock",
+        luaopen_copas_semaphore => "copas.semaphore",
+        luaopen_copas_queue => "copas.queue",
+        luaopen_copas_future => "copas.future",
+        luaopen_copas_limit => "copas.limit",
+        luaopen_ssl => "ssl",
+        luaopen_ssl_core => "ssl.core",
+        luaopen_socket_http_core => "socket.http.core",
+        luaopen_socket_http_client => "socket.http.client",
+        luaopen_socket_http => "socket.http",
+        luaopen_copas_http => "copas.http",
+        luaopen_socket_tp_core => "socket.tp.core",
+        luaopen_socket_tp => "socket.tp",
+        luaopen_socket_ftp => "socket.ftp",
+        luaopen_socket_smtp => "socket.smtp",
+        luaopen_copas_ftp => "copas.ftp",
+        luaopen_copas_smtp => "copas.smtp",
     }
 }

@@ -14,9 +14,12 @@
 //! - [`userdata`]: socket objects' userdata with metatables we own.
 //! - [`argerror`]: `bad argument #n to 'f' (...)` raised by `luaL_argerror` itself.
 //! - [`table`]: tables of strings built on the raw stack.
+//! - `entry`: the loadable module's `luaopen_*` functions (with the `module` feature).
 
 pub(crate) mod argerror;
 pub(crate) mod closure;
+#[cfg(feature = "module")]
+pub(crate) mod entry;
 pub(crate) mod stack;
 pub(crate) mod table;
 pub(crate) mod userdata;
