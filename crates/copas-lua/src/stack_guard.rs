@@ -105,8 +105,13 @@ fn library() -> String {
         let found = unsafe { libc::dladdr(address, &mut info) } != 0;
         if found && !info.dli_fname.is_null() {
             // SAFETY: as above, a NUL-terminated string that outlives this copy.
-            let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-            let name = std::path::PathBuf::from(name.to_string_lossy().into_owned());
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    info.dli_fname.cast::<u8>(),
+                    libc::strlen(info.dli_fname),
+                )
+            };
+            let name = std::path::PathBuf::from(String::from_utf8_lossy(bytes).into_owned());
             // The object is opened under the name of the module that loaded it first
             // (a symlink such as socket/core.so); the file itself is what to show.
             let file = std::fs::canonicalize(&name).unwrap_or(name);
