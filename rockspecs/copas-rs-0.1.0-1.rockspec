@@ -26,6 +26,5 @@ build = {
    -- One library (LIBDIR/copasrs.so) and a small Lua loader per module (LUADIR), so
    -- that every module loads the same single copy of the library: see
    -- xtask/src/rock.rs. $(LUA) is the interpreter LuaRocks targets; cargo builds for it.
-   build_command = "true",
    install_command = "cargo xtask rock-install --lua '$(LUA)' --luadir '$(LUADIR)' --libdir '$(LIBDIR)'",
 }
