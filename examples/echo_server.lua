@@ -5,7 +5,8 @@
 --                                         (try `nc 127.0.0.1 8000`; "quit" ends a session)
 --
 -- The same file runs on stock Lua with our loadable module:
---   LUA_CPATH="target/lua-modules/lua54/?.so" lua5.4 examples/echo_server.lua
+--   LUA_PATH="target/lua-modules/lua54/?.lua;;" LUA_CPATH="target/lua-modules/lua54/?.so;;" \
+--     lua5.4 examples/echo_server.lua
 local socket = require("socket")
 local copas = require("copas")
 

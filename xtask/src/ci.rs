@@ -68,6 +68,9 @@ pub(crate) fn command(args: &[String]) -> Result {
     step("test-lua", &|| {
         test_lua::run(&workspace, &Interpreter::available(), None)
     })?;
+    if crate::workspace::find_program("luarocks").is_some() {
+        step("test-rock", &|| crate::rock::test_command(&[]))?;
+    }
     // Last: the slowest step, and the one that needs valgrind installed.
     step("memcheck", &|| {
         memcheck::run(&workspace, false, Selection::Default)

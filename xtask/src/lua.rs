@@ -10,16 +10,26 @@ use crate::Result;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LuaVersion {
     Lua54,
+    Lua53,
+    Lua52,
     Lua51,
     LuaJit,
 }
 
 impl LuaVersion {
-    const ALL: [LuaVersion; 3] = [LuaVersion::Lua54, LuaVersion::Lua51, LuaVersion::LuaJit];
+    const ALL: [LuaVersion; 5] = [
+        LuaVersion::Lua54,
+        LuaVersion::Lua53,
+        LuaVersion::Lua52,
+        LuaVersion::Lua51,
+        LuaVersion::LuaJit,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             LuaVersion::Lua54 => "lua54",
+            LuaVersion::Lua53 => "lua53",
+            LuaVersion::Lua52 => "lua52",
             LuaVersion::Lua51 => "lua51",
             LuaVersion::LuaJit => "luajit",
         }
@@ -29,8 +39,21 @@ impl LuaVersion {
     pub(crate) fn program(self) -> &'static str {
         match self {
             LuaVersion::Lua54 => "lua5.4",
+            LuaVersion::Lua53 => "lua5.3",
+            LuaVersion::Lua52 => "lua5.2",
             LuaVersion::Lua51 => "lua5.1",
             LuaVersion::LuaJit => "luajit",
+        }
+    }
+
+    /// The `--lua-version` LuaRocks knows this version by; LuaJIT is not told apart.
+    pub(crate) fn luarocks_version(self) -> Option<&'static str> {
+        match self {
+            LuaVersion::Lua54 => Some("5.4"),
+            LuaVersion::Lua53 => Some("5.3"),
+            LuaVersion::Lua52 => Some("5.2"),
+            LuaVersion::Lua51 => Some("5.1"),
+            LuaVersion::LuaJit => None,
         }
     }
 
@@ -130,7 +153,7 @@ mod tests {
     #[test]
     fn unknown_and_empty_lists_are_errors() {
         assert!(LuaVersion::parse_list("runner").is_err());
-        assert!(LuaVersion::parse_list("lua53").is_err());
+        assert!(LuaVersion::parse_list("lua55").is_err());
         assert!(Interpreter::parse_list(",").is_err());
     }
 }

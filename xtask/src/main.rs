@@ -14,6 +14,7 @@ mod elf;
 mod lua;
 mod memcheck;
 mod module;
+mod rock;
 mod soak;
 mod test_lua;
 mod workspace;
@@ -27,10 +28,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  build-module [--release] [--lua lua54,lua51,luajit]
+  build-module [--release] [--lua lua54,lua53,lua52,lua51,luajit]
         build crates/copas-lua as a loadable module for each Lua version (default:
         each whose interpreter is on PATH) into target/lua-modules/<version>/
-  test-lua [--lua runner,lua54,lua51,luajit] [FILTER]
+  test-lua [--lua runner,lua54,lua53,lua52,lua51,luajit] [FILTER]
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
         the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
   test-certs DIR
@@ -40,7 +41,13 @@ commands:
         run lua-tests/*.lua (those whose name contains FILTER, or the scripts named)
         on lua5.4 under valgrind with the release module; any valgrind error fails a
         file; logs in target/memcheck/. Skips the ticker files unless --all
-  ci    fmt, clippy, cargo test, test-lua and memcheck: everything CI checks
+  rock-install --lua INTERPRETER --luadir DIR --libdir DIR
+        what rockspecs/copas-rs-*.rockspec runs: the module for INTERPRETER's Lua as
+        DIR/copasrs.so and one Lua loader per module in LUADIR (COPAS_RS_DEBUG=1: debug)
+  test-rock [--lua lua54,lua51]
+        luarocks make the rockspec into a fresh tree per Lua version, then run a check of
+        the installed modules, an example and lua-tests/ on it with that tree's paths
+  ci    fmt, clippy, cargo test, test-lua, test-rock and memcheck: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
         lua54,luajit: every call must return or raise a Lua error, never panic or abort
@@ -62,6 +69,8 @@ fn main() -> ExitCode {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
         "memcheck" => memcheck::command(rest),
+        "rock-install" => rock::command(rest),
+        "test-rock" => rock::test_command(rest),
         "ci" => ci::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),

@@ -4,6 +4,8 @@
 //! each `luaopen_*` it exports a symlink where `require` looks for that module
 //! (`luaopen_socket_core` -> socket/core.so). Symlinks rather than copies: the dynamic
 //! linker then loads the object once, so all modules share one set of userdata types.
+//! Beside them, a Lua loader file per module (socket.lua, socket/core.lua...): with the
+//! directory first on LUA_PATH too, another LuaSocket's Lua files cannot come first.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -14,7 +16,9 @@ use crate::lua::LuaVersion;
 use crate::workspace::{self, Workspace};
 use crate::Result;
 
-const LIBRARY: &str = "copas.so";
+pub(crate) const LIBRARY: &str = "copas.so";
+/// The entry point that opens any of our modules by name, for the Lua loader files.
+pub(crate) const LIBRARY_MODULE: &str = "copasrs";
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Profile {
@@ -40,7 +44,7 @@ pub(crate) fn command(args: &[String]) -> Result {
     }
     let versions = versions.unwrap_or_else(LuaVersion::installed);
     if versions.is_empty() {
-        return Err("no lua5.4, lua5.1 or luajit on PATH; name the versions with --lua".into());
+        return Err("no lua5.1 to lua5.4 nor luajit on PATH; name the versions with --lua".into());
     }
     let workspace = Workspace::locate()?;
     for version in versions {
@@ -129,10 +133,27 @@ fn install(library: &Path, dir: &Path) -> Result<Installed> {
         }
         symlink(&target, &link).map_err(|e| format!("cannot link {}: {e}", link.display()))?;
     }
+    for module in modules.iter().filter(|module| *module != LIBRARY_MODULE) {
+        write_loader(dir, module)?;
+    }
     Ok(Installed {
         dir: dir.to_path_buf(),
         modules,
     })
+}
+
+/// Writes `dir/socket/core.lua` for `socket.core`: Lua that opens the module through the
+/// library's `copasrs` entry point, which LUA_CPATH finds.
+pub(crate) fn write_loader(dir: &Path, name: &str) -> Result {
+    let path = dir.join(format!("{}.lua", name.replace('.', "/")));
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let text = format!(
+        "-- copas-rs: '{name}' is in the one shared object {LIBRARY_MODULE}.so, loaded once \
+         for every module.\nreturn require(\"{LIBRARY_MODULE}\")(\"{name}\")\n"
+    );
+    fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
 }
 
 /// The module `require` expects behind an entry point: `luaopen_socket_core` is

@@ -29,6 +29,7 @@ mod lua_api;
 mod mime_core;
 mod socket_core;
 mod ssl;
+mod stack_guard;
 mod tp_core;
 
 /// A module whose body is Lua source shipped inside the library.
@@ -46,7 +47,11 @@ struct NativeModule {
 const NATIVE_MODULES: &[NativeModule] = &[
     NativeModule {
         name: "socket.core",
-        open: |lua| socket_core::open(lua).map(Value::Table),
+        open: |lua| {
+            let core = socket_core::open(lua)?;
+            core.set("_IMPLEMENTATION", stack_guard::IMPLEMENTATION)?;
+            Ok(Value::Table(core))
+        },
     },
     NativeModule {
         name: "socket.unix",
@@ -66,7 +71,17 @@ const NATIVE_MODULES: &[NativeModule] = &[
     },
     NativeModule {
         name: "ssl",
-        open: |lua| ssl::open(lua).map(Value::Table),
+        open: |lua| {
+            let ssl = ssl::open(lua)?;
+            ssl.set("_IMPLEMENTATION", stack_guard::IMPLEMENTATION)?;
+            Ok(Value::Table(ssl))
+        },
+    },
+    // Only LuaSec's own `ssl.lua` asks for this; the guard of its loader refuses it
+    // always, with the mixed-stack error naming that file.
+    NativeModule {
+        name: "ssl.core",
+        open: |lua| lua.create_table().map(Value::Table),
     },
     NativeModule {
         name: "ssl.x509",
@@ -188,16 +203,18 @@ pub fn install(lua: &Lua) -> Result<()> {
         return Ok(());
     }
     let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    let guard = stack_guard::guard(lua)?;
     for module in NATIVE_MODULES {
         let open = module.open;
-        preload.set(module.name, lua.create_function(move |lua, ()| open(lua))?)?;
+        let loader = lua.create_function(move |lua, ()| open(lua))?;
+        preload.set(module.name, guard.call::<Function>((module.name, loader))?)?;
     }
     for module in LUA_MODULES {
         let chunk = lua
             .load(module.source)
             .set_name(format!("@{}", module.name))
             .into_function()?;
-        preload.set(module.name, chunk)?;
+        preload.set(module.name, guard.call::<Function>((module.name, chunk))?)?;
     }
     lua.set_app_data(Installed);
     Ok(())
@@ -216,47 +233,65 @@ pub fn load(lua: &Lua, name: &str) -> Result<Value> {
 mod entry_points {
     //! One `luaopen_*` symbol per module name, all in the one shared object.
 
+    use crate::lua_api::{c_int, entry::open_module, LuaState};
+
     macro_rules! entry_points {
         ($($symbol:ident => $module:literal),* $(,)?) => {$(
-            #[mlua::lua_module(skip_memory_check)]
-            fn $symbol(lua: &mlua::Lua) -> mlua::Result<mlua::Value> {
-                crate::load(lua, $module)
+            #[no_mangle]
+            unsafe extern "C-unwind" fn $symbol(state: *mut LuaState) -> c_int {
+                // SAFETY: Lua calls this as a C function, with its state.
+                unsafe { open_module(state, |lua| crate::load(lua, $module)) }
             }
         )*};
     }
 
+    /// The LuaRocks layout's one library (`copasrs.so`): returns a function that opens
+    /// any of our modules by name, for the Lua loader files beside it.
+    #[no_mangle]
+    unsafe extern "C-unwind" fn luaopen_copasrs(state: *mut LuaState) -> c_int {
+        // SAFETY: Lua calls this as a C function, with its state.
+        unsafe {
+            open_module(state, |lua| {
+                crate::install(lua)?;
+                lua.create_function(|lua, name: String| crate::load(lua, &name))
+                    .map(mlua::Value::Function)
+            })
+        }
+    }
+
     entry_points! {
-        socket_core => "socket.core",
-        socket => "socket",
-        socket_unix => "socket.unix",
-        socket_serial => "socket.serial",
-        mime_core => "mime.core",
-        mime => "mime",
-        ltn12 => "ltn12",
-        socket_url => "socket.url",
-        socket_headers => "socket.headers",
-        copas => "copas",
-        copas_core => "copas.core",
-        copas_waiting => "copas.waiting",
-        copas_timer => "copas.timer",
-        copas_lock => "copas.lock",
-        copas_semaphore => "copas.semaphore",
-        copas_queue => "copas.queue",
-        copas_future => "copas.future",
-        copas_limit => "copas.limit",
-        ssl => "ssl",
-        socket_http_core => "socket.http.core",
-        socket_http_client => "socket.http.client",
-        socket_http => "socket.http",
-        copas_http => "copas.http",
-        socket_tp_core => "socket.tp.core",
-        socket_tp => "socket.tp",
-        socket_ftp => "socket.ftp",
-        socket_smtp => "socket.smtp",
-        copas_ftp => "copas.ftp",
-        copas_smtp => "copas.smtp",
-        ssl_https => "ssl.https",
-        ssl_x509 => "ssl.x509",
-        ssl_config => "ssl.config",
+        luaopen_socket_core => "socket.core",
+        luaopen_socket => "socket",
+        luaopen_mime_core => "mime.core",
+        luaopen_mime => "mime",
+        luaopen_ltn12 => "ltn12",
+        luaopen_socket_url => "socket.url",
+        luaopen_socket_headers => "socket.headers",
+        luaopen_copas => "copas",
+        luaopen_copas_core => "copas.core",
+        luaopen_copas_waiting => "copas.waiting",
+        luaopen_copas_timer => "copas.timer",
+        luaopen_copas_lock => "copas.lock",
+        luaopen_copas_semaphore => "copas.semaphore",
+        luaopen_copas_queue => "copas.queue",
+        luaopen_copas_future => "copas.future",
+        luaopen_copas_limit => "copas.limit",
+        luaopen_ssl => "ssl",
+        luaopen_ssl_core => "ssl.core",
+        luaopen_socket_http_core => "socket.http.core",
+        luaopen_socket_http_client => "socket.http.client",
+        luaopen_socket_http => "socket.http",
+        luaopen_copas_http => "copas.http",
+        luaopen_socket_tp_core => "socket.tp.core",
+        luaopen_socket_tp => "socket.tp",
+        luaopen_socket_ftp => "socket.ftp",
+        luaopen_socket_smtp => "socket.smtp",
+        luaopen_copas_ftp => "copas.ftp",
+        luaopen_copas_smtp => "copas.smtp",
+        luaopen_socket_unix => "socket.unix",
+        luaopen_socket_serial => "socket.serial",
+        luaopen_ssl_https => "ssl.https",
+        luaopen_ssl_x509 => "ssl.x509",
+        luaopen_ssl_config => "ssl.config",
     }
 }

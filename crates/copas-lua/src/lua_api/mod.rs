@@ -15,9 +15,12 @@
 //! - [`argerror`]: `bad argument #n to 'f' (...)` raised by `luaL_argerror` itself.
 //! - [`table`]: tables of strings built on the raw stack.
 //! - [`gc`]: collector steps for memory held outside Lua.
+//! - `entry`: the loadable module's `luaopen_*` functions (with the `module` feature).
 
 pub(crate) mod argerror;
 pub(crate) mod closure;
+#[cfg(feature = "module")]
+pub(crate) mod entry;
 pub(crate) mod gc;
 pub(crate) mod stack;
 pub(crate) mod table;
