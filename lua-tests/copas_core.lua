@@ -220,6 +220,19 @@ t.test("copas.timeout fires its callback on the main thread, and can be cancelle
   end)
 end)
 
+t.test("an error in a copas.timeout callback is reported as the copas_core_timer thread's", function()
+  local lines = capture_print(function()
+    copas.addnamedthread("sleeper", function()
+      copas.timeout(0.01, function() error("oops in alarm") end)
+      copas.pause(0.05)
+    end)
+    copas.loop()
+  end)
+  local out = table.concat(lines, "\n")
+  t.ok(out:find("oops in alarm", 1, true), out)
+  t.ok(out:find("coroutine: copas_core_timer", 1, true), out)
+end)
+
 t.test("status counts threads by state", function()
   local status
   copas.addthread(function() copas.sleep(1) end)

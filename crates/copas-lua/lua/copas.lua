@@ -194,6 +194,13 @@ local function settle(id, co, ok, err)
   finish(id, co, ok, err)
 end
 
+-- Copas runs copas.timeout callbacks on a timer thread named "copas_core_timer" and
+-- reports their errors as that thread's, through the default handler. Ours run on
+-- the main thread; this never-started coroutine stands in for that thread, so error
+-- handlers see the same name.
+local core_timer_co = coroutine_create(function() end)
+object_names[core_timer_co] = "copas_core_timer"
+
 local function fire_alarm(id)
   local callback = alarm_callbacks[id]
   alarm_callbacks[id] = nil
@@ -201,7 +208,7 @@ local function fire_alarm(id)
   if callback and co then
     local ok, err = pcall(callback, co)
     if not ok then
-      pcall(default_errhandler, err, co)
+      pcall(default_errhandler, err, core_timer_co)
     end
   end
 end
