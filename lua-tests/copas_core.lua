@@ -305,6 +305,28 @@ t.test("sleep returns nothing, inside pcall too, and the thread goes on", functi
   if _VERSION ~= "Lua 5.1" or jit then t.eq(log[2], "true0") end
 end)
 
+t.test("addserver ignores a third argument that is not a number", function()
+  local socket = require("socket")
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local _, port = server:getsockname()
+  local got
+  copas.addserver(server, function(skt) got = copas.receive(skt) end, "my_TCP_server")
+  t.eq(copas.gettimeouts(server), nil, "no timeout was set")
+  copas.addthread(function()
+    local client = socket.tcp()
+    assert(copas.connect(client, "127.0.0.1", port))
+    copas.send(client, "hi\n")
+    for _ = 1, 500 do
+      if got then break end
+      copas.sleep(0.01)
+    end
+    client:close()
+    copas.removeserver(server)
+  end)
+  copas.loop()
+  t.eq(got, "hi")
+end)
+
 t.test("removethread leaves server and connection handler threads alone", function()
   local socket = require("socket")
   local server = assert(socket.bind("127.0.0.1", 0))

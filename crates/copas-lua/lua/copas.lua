@@ -974,12 +974,11 @@ end
 
 function copas.addserver(server, handler, timeout, name)
   check_function(handler, 2, "addserver")
-  if timeout ~= nil and type(timeout) ~= "number" then
-    error(("bad argument #3 to 'addserver' (number expected, got %s)"):format(type(timeout)), 2)
-  end
   server:settimeout(0)
   if name then object_names[server] = name end
-  if timeout then copas.settimeout(server, timeout) end
+  -- Copas ignores a timeout that is not a number (programs pass a name there by
+  -- mistake, as its own removeserver test does).
+  if type(timeout) == "number" then copas.settimeout(server, timeout) end
   -- A TCP server gets a thread accepting connections (each handled by a thread of its
   -- own); a UDP server's socket goes to one handler thread.
   local tcp = is_tcp(server)
