@@ -65,6 +65,42 @@ t.test("sleep(-1) waits for wakeup; pause and pauseforever report elapsed time",
   t.eq(log, { "waker", "woken", "long" })
 end)
 
+t.test("a thread paused forever is collected once nothing references it", function()
+  local before = copas.status().inactive
+  local weak = setmetatable({}, { __mode = "k" })
+  weak[copas.addthread(function() copas.pauseforever() end)] = true
+  copas.loop()
+  t.ok(next(weak), "still there while referenced")
+  collectgarbage()
+  collectgarbage()
+  t.eq(next(weak), nil, "collected after the loop")
+  copas.step(0)
+  t.ok(copas.status().inactive <= before, "its task is dropped at the next step")
+end)
+
+t.test("a thread woken from pauseforever runs on, even when nothing else references it", function()
+  local log = {}
+  local holder = {}
+  holder.co = copas.addthread(function()
+    copas.pauseforever()
+    log[#log + 1] = "woken"
+    copas.sleep(0.02)
+    log[#log + 1] = "slept"
+  end)
+  copas.addthread(function()
+    copas.sleep(0)
+    copas.wakeup(holder.co)
+    holder.co = nil
+    collectgarbage()
+    collectgarbage()
+    copas.sleep(0.01)
+    collectgarbage()
+    collectgarbage()
+  end)
+  copas.loop()
+  t.eq(log, { "woken", "slept" })
+end)
+
 t.test("wakeup of dead or unknown threads does nothing; of non-threads is an error", function()
   local co = copas.addthread(function() end)
   copas.loop()

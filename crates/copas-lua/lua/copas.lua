@@ -81,8 +81,17 @@ local object_names = setmetatable({}, {
 -------------------------------------------------------------------------------
 -- Task ids are small integers (slots of the Rust scheduler), so these stay arrays.
 -- Entries are cleared when the task ends; nothing here needs to be weak.
-local threads = {}          -- task id -> coroutine
-local ids = {}              -- coroutine -> task id
+-- Tasks in copas.pauseforever are held weakly (see there), in `forever` and
+-- `forever_ids`; lookups in `threads` and `ids` fall back to those.
+local forever = setmetatable({}, { __mode = "v" })     -- task id -> coroutine
+local forever_ids = setmetatable({}, { __mode = "k" }) -- coroutine -> task id
+local threads = setmetatable({}, { __index = forever }) -- task id -> coroutine
+local ids = setmetatable({}, { __index = forever_ids }) -- coroutine -> task id
+-- task id -> { id = id, done = false } while it is paused forever; `done` is set once
+-- the pause is over or the task is forgotten.
+local forever_states = {}
+-- States of tasks collected while paused forever, for the next step to drop.
+local collected = {}
 local start_args = {}       -- task id -> packed first-resume arguments
 local task_socket = {}      -- task id -> socket handed to a handler
 local autoclose_socket = {} -- task id -> socket to close when it ends
@@ -141,12 +150,19 @@ end
 local function forget(id, co)
   c_remove(id)
   threads[id] = nil
+  forever[id] = nil
+  local paused = forever_states[id]
+  if paused then
+    paused.done = true
+    forever_states[id] = nil
+  end
   start_args[id] = nil
   task_socket[id] = nil
   alarm_callbacks[id] = nil
   fixed[id] = nil
   if co then
     ids[co] = nil
+    forever_ids[co] = nil
   end
 end
 
@@ -307,14 +323,42 @@ function copas.pause(sleeptime)
   return gettime() - start
 end
 
+-- An object whose collection calls `on_collect`. Lua 5.1 and LuaJIT finalize only
+-- userdata (newproxy); 5.2+ finalize tables.
+local newproxy = newproxy
+local function finalizer(on_collect)
+  if newproxy then
+    local proxy = newproxy(true)
+    getmetatable(proxy).__gc = on_collect
+    return proxy
+  end
+  return setmetatable({}, { __gc = on_collect })
+end
+
+-- Only copas.wakeup(co) ends this wait, so a thread the program no longer references
+-- can never go on. Copas then lets the collector take it, with all it references;
+-- so do we: while it waits, the task is held only weakly (copas.wakeup holds it
+-- strongly again). Should it be collected, the finalizer anchored in this frame hands
+-- it to the next step to drop.
 function copas.pauseforever()
   local start = gettime()
   local id = task_id(2)
   if not id then
     error("copas.pauseforever called outside a Copas thread: nothing could wake it", 2)
   end
+  local co = current_co
   c_sleep(id, -1)
+  threads[id], ids[co] = nil, nil
+  forever[id], forever_ids[co] = co, id
+  local state = { id = id, done = false }
+  forever_states[id] = state
+  -- Only this frame references it: it lives exactly as long as the coroutine.
+  local anchor = finalizer(function() -- luacheck: ignore
+    if not state.done then collected[#collected + 1] = state end
+  end)
   park()
+  state.done = true
+  forever_states[id] = nil
   return gettime() - start
 end
 
@@ -329,7 +373,14 @@ function copas.wakeup(co)
     error(("bad argument #1 to 'wakeup' (coroutine expected, got %s)"):format(type(co)), 2)
   end
   local id = ids[co]
-  if id and c_wakeup(id) then return true end
+  if id and c_wakeup(id) then
+    -- Held strongly again from now: whoever woke it may have dropped it already.
+    if forever[id] then
+      forever[id], forever_ids[co] = nil, nil
+      threads[id], ids[co] = co, id
+    end
+    return true
+  end
   return nil, "not sleeping"
 end
 
@@ -354,6 +405,21 @@ function copas.timeout(delay, callback)
     error("timout value must be greater than or equal to 0, got: " .. tostring(delay), 2)
   end
   return true
+end
+
+-- Drops the tasks whose coroutines were collected while paused forever (unless they
+-- were forgotten meanwhile: their ids may belong to new tasks by now).
+local function drop_collected()
+  while collected[1] do
+    local state = table.remove(collected)
+    if not state.done then
+      local id = state.id
+      local to_close = autoclose_socket[id]
+      autoclose_socket[id] = nil
+      forget(id)
+      if to_close then pcall(copas.close, to_close) end
+    end
+  end
 end
 
 -------------------------------------------------------------------------------
@@ -1022,6 +1088,7 @@ function copas.step(timeout)
     error("copas.step cannot be called from inside a Copas thread", 2)
   end
   local step_start = stats_enabled and gettime()
+  if collected[1] then drop_collected() end
   local n, nalarms = c_step(timeout, ready_ids, alarm_ids)
   for i = 1, nalarms do
     fire_alarm(alarm_ids[i])
@@ -1107,11 +1174,13 @@ function copas.loop(initializer, timeout)
 end
 
 function copas.cancelall()
-  for id, co in pairs(threads) do
-    local to_close = autoclose_socket[id]
-    autoclose_socket[id] = nil
-    forget(id, co)
-    if to_close then pcall(copas.close, to_close) end
+  for _, tasks in ipairs({ threads, forever }) do
+    for id, co in pairs(tasks) do
+      local to_close = autoclose_socket[id]
+      autoclose_socket[id] = nil
+      forget(id, co)
+      if to_close then pcall(copas.close, to_close) end
+    end
   end
   for server in pairs(servers) do
     servers[server] = nil
