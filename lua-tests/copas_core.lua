@@ -233,11 +233,15 @@ t.test("step and finished", function()
   t.err("bad argument #1 to 'step'", copas.step, "soon")
 end)
 
-t.test("copas.timeout fires its callback on the main thread, and can be cancelled", function()
-  local fired, cancelled_fired
+t.test("copas.timeout fires its callback in copas_core_timer, and can be cancelled", function()
+  local fired, cancelled_fired, thread
   copas.addthread(function()
     local me = coroutine.running()
-    copas.timeout(0.01, function(co) fired = (co == me) ; copas.wakeup(co) end)
+    copas.timeout(0.01, function(co)
+      fired = (co == me)
+      thread = copas.getthreadname(coroutine.running())
+      copas.wakeup(co)
+    end)
     copas.pauseforever()
   end)
   copas.addthread(function()
@@ -247,6 +251,7 @@ t.test("copas.timeout fires its callback on the main thread, and can be cancelle
   end)
   copas.loop()
   t.eq(fired, true)
+  t.eq(thread, "copas_core_timer")
   t.eq(cancelled_fired, nil)
   t.err("timout value must be greater than or equal to 0", function()
     local e
@@ -267,6 +272,7 @@ t.test("an error in a copas.timeout callback is reported as the copas_core_timer
   local out = table.concat(lines, "\n")
   t.ok(out:find("oops in alarm", 1, true), out)
   t.ok(out:find("coroutine: copas_core_timer", 1, true), out)
+  t.ok(out:find("stack traceback:.*copas_core%.lua"), "the traceback shows the callback: " .. out)
 end)
 
 t.test("status counts threads by state", function()

@@ -26,7 +26,7 @@ local coroutine_running = coroutine.running
 local coroutine_status = coroutine.status
 local gettime = socket.gettime
 local unpack = table.unpack or unpack
-local select, type, tostring, pcall, error = select, type, tostring, pcall, error
+local select, type, tostring, pcall, xpcall, error = select, type, tostring, pcall, xpcall, error
 local setmetatable, getmetatable, pairs, next = setmetatable, getmetatable, pairs, next
 
 local function pack(...) return { n = select("#", ...), ... } end
@@ -210,22 +210,35 @@ local function settle(id, co, ok, err)
   finish(id, co, ok, err)
 end
 
--- Copas runs copas.timeout callbacks on a timer thread named "copas_core_timer" and
--- reports their errors as that thread's, through the default handler. Ours run on
--- the main thread; this never-started coroutine stands in for that thread, so error
--- handlers see the same name.
-local core_timer_co = coroutine_create(function() end)
-object_names[core_timer_co] = "copas_core_timer"
+-- Copas runs copas.timeout callbacks in its timer thread, "copas_core_timer", and
+-- reports their errors from inside it through the default error handler, so the
+-- traceback shows the callback. Ours run between steps in a coroutine of that name.
+local timer_thread
+local timer_idle = false -- false also when a callback yielded: that thread is lost
+
+local function start_timer_thread()
+  timer_thread = coroutine_create(function()
+    local function report(err)
+      pcall(default_errhandler, err, timer_thread)
+    end
+    while true do
+      timer_idle = true
+      local callback, co = coroutine_yield()
+      timer_idle = false
+      xpcall(function() return callback(co) end, report)
+    end
+  end)
+  object_names[timer_thread] = "copas_core_timer"
+  coroutine_resume(timer_thread)
+end
 
 local function fire_alarm(id)
   local callback = alarm_callbacks[id]
   alarm_callbacks[id] = nil
   local co = threads[id]
   if callback and co then
-    local ok, err = pcall(callback, co)
-    if not ok then
-      pcall(default_errhandler, err, core_timer_co)
-    end
+    if not timer_idle then start_timer_thread() end
+    coroutine_resume(timer_thread, callback, co)
   end
 end
 
@@ -384,8 +397,8 @@ function copas.wakeup(co)
   return nil, "not sleeping"
 end
 
--- Sets an alarm for the current task: after `delay` seconds `callback(co)` runs on the
--- main thread (not inside the task). 0 or math.huge cancels it.
+-- Sets an alarm for the current task: after `delay` seconds `callback(co)` runs in the
+-- copas_core_timer coroutine (not inside the task). 0 or math.huge cancels it.
 function copas.timeout(delay, callback)
   if type(delay) ~= "number" then
     error(("bad argument #1 to 'timeout' (number expected, got %s)"):format(type(delay)), 2)
