@@ -57,7 +57,17 @@ function M.parse(url, default)
   local part
   part, rest = cut(rest, "^([%w][%w%+%-%.]*):")
   parsed.scheme = part or parsed.scheme
-  part, rest = cut(rest, "^//([^/%?#]*)")
+  -- The authority runs to the first "/", as in LuaSocket 3.1, whose answers for a
+  -- "?" or "#" inside userinfo (user:pa?ss@host) programs and its tests rely on; but
+  -- a "?" or "#" with no "@" after it ends it, so http://host?q has host "host".
+  part, rest = cut(rest, "^//([^/]*)")
+  if part then
+    local stop = find(part, "[?#]")
+    if stop and not find(part, "@", stop + 1, true) then
+      rest = sub(part, stop) .. rest
+      part = sub(part, 1, stop - 1)
+    end
+  end
   parsed.authority = part or parsed.authority
   part, rest = cut(rest, "#(.*)$")
   parsed.fragment = part or parsed.fragment
