@@ -393,4 +393,19 @@ t.test("removethread leaves server and connection handler threads alone", functi
   t.eq(got, "still here")
 end)
 
+t.test("with _G._TEST set, the timeout registers Copas exports for its tests exist, empty", function()
+  local runner = os.getenv("COPAS_RUNNER") or "target/debug/copas"
+  local script = "local copas = require('copas'); local ops = copas._operation_register; "
+    .. "io.write(type(copas._socket_register), ' ', type(ops), ' ', type(copas._timeout_flags), "
+    .. "' ', tostring(ops and next(ops)))"
+  local function run(prelude)
+    local pipe = assert(io.popen("'" .. runner .. "' -e \"" .. prelude .. script .. "\""))
+    local out = pipe:read("*a")
+    pipe:close()
+    return out
+  end
+  t.eq(run("_TEST = true; "), "table table table nil")
+  t.eq(run(""), "nil nil nil nil")
+end)
+
 t.run()
