@@ -13,6 +13,7 @@ mod lua;
 mod module;
 mod soak;
 mod test_lua;
+mod upstream;
 mod workspace;
 
 use std::process::ExitCode;
@@ -33,6 +34,11 @@ commands:
   test-certs DIR
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
+  test-upstream --copas DIR --luasocket DIR [--lua LIST] [--real DIRS] [FILTER]
+        run the test suites of Copas and LuaSocket from checkouts you fetched on our
+        modules (not part of ci); --real runs them on the system's LuaSocket and LuaSec
+        with the checkout's Copas, DIRS (':'-separated) holding binaryheap.lua and
+        timerwheel.lua
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "build-module" => module::command(rest),
         "test-lua" => test_lua::command(rest),
+        "test-upstream" => upstream::command(rest),
         "ci" => ci::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),

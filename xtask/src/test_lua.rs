@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::certs;
 use crate::child::{self, Finished};
-use crate::lua::Interpreter;
+use crate::lua::{Interpreter, LuaVersion};
 use crate::module::{self, Profile};
 use crate::workspace::{self, find_program, Workspace};
 use crate::Result;
@@ -134,11 +134,17 @@ pub(crate) struct Setup<'a> {
 impl Setup<'_> {
     /// Runs `file` (relative to the root) in the root, seeing only our modules.
     pub(crate) fn command(&self, file: &Path) -> Command {
-        let workspace = self.workspace;
-        let mut command = Command::new(&self.program);
+        let root = &self.workspace.root;
+        let mut command = self.lua(root, LUA_PATH);
+        command.arg(file.strip_prefix(root).unwrap_or(file));
         command
-            .arg(file.strip_prefix(&workspace.root).unwrap_or(file))
-            .current_dir(&workspace.root);
+    }
+
+    /// The interpreter, started in `dir` with `lua_path` as LUA_PATH and this setup's
+    /// LUA_CPATH; every other variable that could bring in other modules is removed.
+    pub(crate) fn lua(&self, dir: &Path, lua_path: &str) -> Command {
+        let mut command = Command::new(&self.program);
+        command.current_dir(dir);
         for (name, _) in std::env::vars_os() {
             let lua_variable = name
                 .to_str()
@@ -148,12 +154,27 @@ impl Setup<'_> {
             }
         }
         command
-            .env("LUA_PATH", LUA_PATH)
+            .env("LUA_PATH", lua_path)
             .env("LUA_CPATH", &self.cpath)
-            .env("COPAS_RUNNER", workspace.runner())
+            .env("COPAS_RUNNER", self.workspace.runner())
             .env("COPAS_TEST_CERTS", &self.certs);
         command
     }
+}
+
+/// A stock interpreter with the modules installed on the system (the default
+/// LUA_CPATH), to compare our modules with the real LuaSocket and LuaSec.
+pub(crate) fn system(workspace: &Workspace, version: LuaVersion) -> Result<Setup<'_>> {
+    if find_program(version.program()).is_none() {
+        return Err(format!("{} is not on PATH", version.program()).into());
+    }
+    Ok(Setup {
+        workspace,
+        interpreter: Interpreter::Stock(version),
+        program: PathBuf::from(version.program()),
+        cpath: ";;".into(),
+        certs: PathBuf::new(),
+    })
 }
 
 /// How to run files on `interpreter`; for a stock one, builds the module it loads.
@@ -210,25 +231,28 @@ impl Job<'_> {
 
     /// The command as a shell line, to rerun a failure by hand.
     fn command_line(&self) -> String {
-        let command = self.command();
-        let (set, unset): (Vec<_>, Vec<_>) =
-            command.get_envs().partition(|(_, value)| value.is_some());
-        let unset = unset
-            .into_iter()
-            .map(|(name, _)| format!("-u {}", name.display()));
-        let set = set
-            .into_iter()
-            .filter_map(|(name, value)| Some(format!("{}='{}'", name.display(), value?.display())));
-        let words = std::iter::once(command.get_program())
-            .chain(command.get_args())
-            .map(|word| word.display().to_string());
-        std::iter::once("env".to_owned())
-            .chain(unset)
-            .chain(set)
-            .chain(words)
-            .collect::<Vec<_>>()
-            .join(" ")
+        shell_line(&self.command())
     }
+}
+
+/// `command` as a shell line (`env -u ... NAME='value' ... program args`).
+pub(crate) fn shell_line(command: &Command) -> String {
+    let (set, unset): (Vec<_>, Vec<_>) = command.get_envs().partition(|(_, value)| value.is_some());
+    let unset = unset
+        .into_iter()
+        .map(|(name, _)| format!("-u {}", name.display()));
+    let set = set
+        .into_iter()
+        .filter_map(|(name, value)| Some(format!("{}='{}'", name.display(), value?.display())));
+    let words = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|word| word.display().to_string());
+    std::iter::once("env".to_owned())
+        .chain(unset)
+        .chain(set)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs the jobs, FILES_AT_ONCE at a time, reporting each in order.
