@@ -393,6 +393,19 @@ t.test("removethread leaves server and connection handler threads alone", functi
   t.eq(got, "still here")
 end)
 
+t.test("copas loads and runs timers when the program hides socket from require", function()
+  -- arg[-1] is the interpreter running this file; LUA_CPATH reaches the child too.
+  local hide = "local plain = require; require = function(name) "
+    .. "if name == 'socket' then error('socket is hidden') end return plain(name) end; "
+  local script = "local copas = require('copas'); local runs = 0; copas.loop(function() "
+    .. "copas.timer.new { delay = 0.01, recurring = true, callback = function(tm) "
+    .. "runs = runs + 1; if runs == 3 then tm:cancel() end end } end); io.write(runs)"
+  local pipe = assert(io.popen("'" .. arg[-1] .. "' -e \"" .. hide .. script .. "\" 2>&1"))
+  local out = pipe:read("*a")
+  pipe:close()
+  t.eq(out, "3")
+end)
+
 t.test("with _G._TEST set, the timeout registers Copas exports for its tests exist, empty", function()
   local runner = os.getenv("COPAS_RUNNER") or "target/debug/copas"
   local script = "local copas = require('copas'); local ops = copas._operation_register; "

@@ -8,7 +8,15 @@
 -- for; a coroutine that yields any other way is reported as Copas reports it.
 
 local core = require("copas.core")
-local socket = require("socket")
+-- Copas 4.x also runs without LuaSocket (on LuaSystem), and its no_luasocket test hides
+-- `socket` from `require` to check that copas does not ask for it. Our socket module is
+-- built into the same library as copas: it is taken from package.preload, where our
+-- modules are, not through a `require` the program may have replaced.
+local socket = package.loaded.socket
+if not socket then
+  socket = package.preload.socket("socket", ":preload:")
+  package.loaded.socket = socket
+end
 
 local c_spawn, c_remove, c_step, c_sleep = core.spawn, core.remove, core.step, core.sleep
 local c_wakeup, c_alarm, c_waitfd, c_timedout = core.wakeup, core.alarm, core.waitfd, core.timedout
