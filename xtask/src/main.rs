@@ -34,11 +34,12 @@ commands:
   test-certs DIR
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
-  test-upstream --copas DIR --luasocket DIR [--lua LIST] [--real DIRS] [FILTER]
+  test-upstream --copas DIR --luasocket DIR [--lua LIST] [--modules DIRS] [--real] [FILTER]
         run the test suites of Copas and LuaSocket from checkouts you fetched on our
-        modules (not part of ci); --real runs them on the system's LuaSocket and LuaSec
-        with the checkout's Copas, DIRS (':'-separated) holding binaryheap.lua and
-        timerwheel.lua
+        modules (not part of ci); --modules adds directories (':'-separated) of other
+        Lua modules the tests need (coxpcall); --real runs them on the system's LuaSocket
+        and LuaSec with the checkout's Copas (--modules then also names binaryheap's
+        and timerwheel's)
   ci    fmt, clippy, cargo test and test-lua: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on

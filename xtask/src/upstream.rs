@@ -4,8 +4,10 @@
 //! Nothing of theirs is kept in this repository: each run copies the suites into
 //! target/upstream/, makes the few loopback adaptations listed in `TESTS` there (and
 //! prints each), and runs the scripts one at a time, since several use fixed ports.
-//! With `--real DIRS` the same runs use the system's LuaSocket and LuaSec with the
-//! checkout's own Copas instead, for comparison.
+//! `--modules DIRS` adds directories of Lua modules the tests need besides ours
+//! (coxpcall, for Copas's tls-sni test on Lua 5.1). With `--real` the same runs use
+//! the system's LuaSocket and LuaSec with the checkout's own Copas instead, for
+//! comparison.
 
 use std::fs;
 use std::io;
@@ -224,11 +226,11 @@ const TESTS: &[UpstreamTest] = &[
 ];
 
 /// Where the modules under test come from.
+#[derive(PartialEq, Eq)]
 enum Stack {
     Ours,
-    /// The system's LuaSocket and LuaSec, the checkout's Copas (src/), and these
-    /// directories of further Lua modules (binaryheap, timerwheel...).
-    Real(Vec<PathBuf>),
+    /// The system's LuaSocket and LuaSec with the checkout's Copas (src/).
+    Real,
 }
 
 struct Options {
@@ -236,6 +238,8 @@ struct Options {
     luasocket: Option<PathBuf>,
     interpreters: Option<Vec<Interpreter>>,
     stack: Stack,
+    /// Directories of further Lua modules, searched after ours.
+    modules: Vec<PathBuf>,
     filter: Option<String>,
 }
 
@@ -245,7 +249,7 @@ pub fn command(args: &[String]) -> Result {
     let interpreters = match (&options.interpreters, &options.stack) {
         (Some(list), _) => list.clone(),
         (None, Stack::Ours) => Interpreter::available(),
-        (None, Stack::Real(_)) => LuaVersion::installed()
+        (None, Stack::Real) => LuaVersion::installed()
             .into_iter()
             .map(Interpreter::Stock)
             .collect(),
@@ -261,7 +265,7 @@ pub fn command(args: &[String]) -> Result {
                 setups.push(test_lua::prepare(&workspace, interpreter)?);
             }
         }
-        Stack::Real(_) => {
+        Stack::Real => {
             for &interpreter in &interpreters {
                 let Interpreter::Stock(version) = interpreter else {
                     return Err("--real runs on stock interpreters only".into());
@@ -343,6 +347,7 @@ fn parse(args: &[String]) -> Result<Options> {
         luasocket: None,
         interpreters: None,
         stack: Stack::Ours,
+        modules: Vec::new(),
         filter: None,
     };
     let mut args = args.iter();
@@ -358,10 +363,11 @@ fn parse(args: &[String]) -> Result<Options> {
             "--lua" => {
                 options.interpreters = Some(Interpreter::parse_list(&value("a list")?)?);
             }
-            "--real" => {
+            "--modules" => {
                 let dirs = value("':'-separated directories")?;
-                options.stack = Stack::Real(std::env::split_paths(&dirs).collect());
+                options.modules = std::env::split_paths(&dirs).collect();
             }
+            "--real" => options.stack = Stack::Real,
             option if option.starts_with('-') => {
                 return Err(format!("test-upstream: unknown option '{option}'").into());
             }
@@ -376,7 +382,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "test-upstream: name a checkout with --copas DIR and/or --luasocket DIR".into(),
         );
     }
-    if matches!(options.stack, Stack::Real(_)) && options.copas.is_none() {
+    if options.stack == Stack::Real && options.copas.is_none() {
         return Err("test-upstream: --real takes Copas from the --copas checkout".into());
     }
     for dir in [&options.copas, &options.luasocket].into_iter().flatten() {
@@ -420,20 +426,26 @@ impl<'a> Run<'a> {
             copy_dir(&checkout.join(Suite::LuaSocket.dir()), &root)?;
             luasocket = Some(root);
         }
-        // The scripts' own directory, for the modules they load from it; with the real
-        // stack, the checkout's Copas first and the system's modules last (";;").
-        let lua_path = match &options.stack {
-            Stack::Ours => "./?.lua".to_owned(),
-            Stack::Real(dirs) => {
-                let copas_src = options.copas.iter().map(|checkout| checkout.join("src"));
-                let mut path = String::new();
-                for dir in copas_src.chain(dirs.iter().cloned()) {
-                    let dir = std::path::absolute(&dir)?;
-                    path.push_str(&format!("{0}/?.lua;{0}/?/init.lua;", dir.display()));
-                }
-                format!("{path}./?.lua;;")
-            }
+        // With the real stack, the checkout's Copas comes first and the system's
+        // modules last (";;"). Then the scripts' own directory, for what they load from
+        // it, and the further modules.
+        let copas_src = match options.stack {
+            Stack::Ours => None,
+            Stack::Real => options.copas.as_ref().map(|checkout| checkout.join("src")),
         };
+        let mut lua_path = String::new();
+        if let Some(src) = copas_src {
+            lua_path.push_str(&search_dir(&src)?);
+            lua_path.push(';');
+        }
+        lua_path.push_str("./?.lua");
+        for dir in &options.modules {
+            lua_path.push(';');
+            lua_path.push_str(&search_dir(dir)?);
+        }
+        if options.stack == Stack::Real {
+            lua_path.push_str(";;");
+        }
         Ok(Run {
             setup,
             copas,
@@ -550,6 +562,12 @@ impl<'a> Run<'a> {
         }
         Ok(server)
     }
+}
+
+/// The LUA_PATH entries for the modules in `dir`, without a trailing ';'.
+fn search_dir(dir: &Path) -> Result<String> {
+    let dir = std::path::absolute(dir)?;
+    Ok(format!("{0}/?.lua;{0}/?/init.lua", dir.display()))
 }
 
 /// Ends a background server and whatever it started.
