@@ -101,6 +101,36 @@ t.test("a thread woken from pauseforever runs on, even when nothing else referen
   t.eq(log, { "woken", "slept" })
 end)
 
+t.test("threads paused forever and woken over and over, with collections between, all go on", function()
+  -- Enough rounds for LuaJIT to compile the pause, whose compiled code must still keep
+  -- the thread's finalizer anchored.
+  local THREADS, ROUNDS = 100, 60
+  local rounds = {}
+  local sleepers = {}
+  for i = 1, THREADS do
+    rounds[i] = 0
+    sleepers[i] = copas.addthread(function()
+      for _ = 1, ROUNDS do
+        copas.pauseforever()
+        rounds[i] = rounds[i] + 1
+      end
+    end)
+  end
+  copas.addthread(function()
+    for _ = 1, ROUNDS do
+      copas.sleep(0)
+      for i = 1, THREADS do copas.wakeup(sleepers[i]) end
+      collectgarbage()
+    end
+  end)
+  copas.loop()
+  local short = 0
+  for i = 1, THREADS do
+    if rounds[i] ~= ROUNDS then short = short + 1 end
+  end
+  t.eq(short, 0, "threads that stopped short")
+end)
+
 t.test("wakeup of dead or unknown threads does nothing; of non-threads is an error", function()
   local co = copas.addthread(function() end)
   copas.loop()

@@ -382,12 +382,13 @@ function copas.pauseforever()
   forever[id], forever_ids[co] = co, id
   local state = { id = id, done = false }
   forever_states[id] = state
-  -- Only this frame references it: it lives exactly as long as the coroutine.
-  local anchor = finalizer(function() -- luacheck: ignore
+  -- Only this frame references it, so it lives as long as the coroutine; it is read
+  -- after the pause because LuaJIT's compiled code need not keep a dead local alive.
+  local anchor = finalizer(function()
     if not state.done then collected[#collected + 1] = state end
   end)
   park()
-  state.done = true
+  state.done = anchor ~= nil
   forever_states[id] = nil
   return gettime() - start
 end
