@@ -67,6 +67,72 @@ t.test("sleep(-1) waits for wakeup; pause and pauseforever report elapsed time",
   t.eq(log, { "waker", "woken", "long" })
 end)
 
+t.test("a thread paused forever is collected once nothing references it", function()
+  local before = copas.status().inactive
+  local weak = setmetatable({}, { __mode = "k" })
+  weak[copas.addthread(function() copas.pauseforever() end)] = true
+  copas.loop()
+  t.ok(next(weak), "still there while referenced")
+  collectgarbage()
+  collectgarbage()
+  t.eq(next(weak), nil, "collected after the loop")
+  copas.step(0)
+  t.ok(copas.status().inactive <= before, "its task is dropped at the next step")
+end)
+
+t.test("a thread woken from pauseforever runs on, even when nothing else references it", function()
+  local log = {}
+  local holder = {}
+  holder.co = copas.addthread(function()
+    copas.pauseforever()
+    log[#log + 1] = "woken"
+    copas.sleep(0.02)
+    log[#log + 1] = "slept"
+  end)
+  copas.addthread(function()
+    copas.sleep(0)
+    copas.wakeup(holder.co)
+    holder.co = nil
+    collectgarbage()
+    collectgarbage()
+    copas.sleep(0.01)
+    collectgarbage()
+    collectgarbage()
+  end)
+  copas.loop()
+  t.eq(log, { "woken", "slept" })
+end)
+
+t.test("threads paused forever and woken over and over, with collections between, all go on", function()
+  -- Enough rounds for LuaJIT to compile the pause, whose compiled code must still keep
+  -- the thread's finalizer anchored.
+  local THREADS, ROUNDS = 100, 60
+  local rounds = {}
+  local sleepers = {}
+  for i = 1, THREADS do
+    rounds[i] = 0
+    sleepers[i] = copas.addthread(function()
+      for _ = 1, ROUNDS do
+        copas.pauseforever()
+        rounds[i] = rounds[i] + 1
+      end
+    end)
+  end
+  copas.addthread(function()
+    for _ = 1, ROUNDS do
+      copas.sleep(0)
+      for i = 1, THREADS do copas.wakeup(sleepers[i]) end
+      collectgarbage()
+    end
+  end)
+  copas.loop()
+  local short = 0
+  for i = 1, THREADS do
+    if rounds[i] ~= ROUNDS then short = short + 1 end
+  end
+  t.eq(short, 0, "threads that stopped short")
+end)
+
 t.test("wakeup of dead or unknown threads does nothing; of non-threads is an error", function()
   local co = copas.addthread(function() end)
   copas.loop()
@@ -204,11 +270,15 @@ t.test("step and finished", function()
   t.err("bad argument #1 to 'step'", copas.step, "soon")
 end)
 
-t.test("copas.timeout fires its callback on the main thread, and can be cancelled", function()
-  local fired, cancelled_fired
+t.test("copas.timeout fires its callback in copas_core_timer, and can be cancelled", function()
+  local fired, cancelled_fired, thread
   copas.addthread(function()
     local me = coroutine.running()
-    copas.timeout(0.01, function(co) fired = (co == me) ; copas.wakeup(co) end)
+    copas.timeout(0.01, function(co)
+      fired = (co == me)
+      thread = copas.getthreadname(coroutine.running())
+      copas.wakeup(co)
+    end)
     copas.pauseforever()
   end)
   copas.addthread(function()
@@ -218,6 +288,7 @@ t.test("copas.timeout fires its callback on the main thread, and can be cancelle
   end)
   copas.loop()
   t.eq(fired, true)
+  t.eq(thread, "copas_core_timer")
   t.eq(cancelled_fired, nil)
   t.err("timout value must be greater than or equal to 0", function()
     local e
@@ -225,6 +296,20 @@ t.test("copas.timeout fires its callback on the main thread, and can be cancelle
     copas.loop()
     error(e)
   end)
+end)
+
+t.test("an error in a copas.timeout callback is reported as the copas_core_timer thread's", function()
+  local lines = capture_print(function()
+    copas.addnamedthread("sleeper", function()
+      copas.timeout(0.01, function() error("oops in alarm") end)
+      copas.pause(0.05)
+    end)
+    copas.loop()
+  end)
+  local out = table.concat(lines, "\n")
+  t.ok(out:find("oops in alarm", 1, true), out)
+  t.ok(out:find("coroutine: copas_core_timer", 1, true), out)
+  t.ok(out:find("stack traceback:.*copas_core%.lua"), "the traceback shows the callback: " .. out)
 end)
 
 t.test("status counts threads by state", function()
@@ -299,6 +384,28 @@ t.test("sleep returns nothing, inside pcall too, and the thread goes on", functi
   if _VERSION ~= "Lua 5.1" or jit then t.eq(log[2], "true0") end
 end)
 
+t.test("addserver ignores a third argument that is not a number", function()
+  local socket = require("socket")
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local _, port = server:getsockname()
+  local got
+  copas.addserver(server, function(skt) got = copas.receive(skt) end, "my_TCP_server")
+  t.eq(copas.gettimeouts(server), nil, "no timeout was set")
+  copas.addthread(function()
+    local client = socket.tcp()
+    assert(copas.connect(client, "127.0.0.1", port))
+    copas.send(client, "hi\n")
+    for _ = 1, 500 do
+      if got then break end
+      copas.sleep(0.01)
+    end
+    client:close()
+    copas.removeserver(server)
+  end)
+  copas.loop()
+  t.eq(got, "hi")
+end)
+
 t.test("removethread leaves server and connection handler threads alone", function()
   local socket = require("socket")
   local server = assert(socket.bind("127.0.0.1", 0))
@@ -321,6 +428,34 @@ t.test("removethread leaves server and connection handler threads alone", functi
   end)
   copas.loop()
   t.eq(got, "still here")
+end)
+
+t.test("copas loads and runs timers when the program hides socket from require", function()
+  -- arg[-1] is the interpreter running this file; LUA_CPATH reaches the child too.
+  local hide = "local plain = require; require = function(name) "
+    .. "if name == 'socket' then error('socket is hidden') end return plain(name) end; "
+  local script = "local copas = require('copas'); local runs = 0; copas.loop(function() "
+    .. "copas.timer.new { delay = 0.01, recurring = true, callback = function(tm) "
+    .. "runs = runs + 1; if runs == 3 then tm:cancel() end end } end); io.write(runs)"
+  local pipe = assert(io.popen("'" .. arg[-1] .. "' -e \"" .. hide .. script .. "\" 2>&1"))
+  local out = pipe:read("*a")
+  pipe:close()
+  t.eq(out, "3")
+end)
+
+t.test("with _G._TEST set, the timeout registers Copas exports for its tests exist, empty", function()
+  local runner = os.getenv("COPAS_RUNNER") or "target/debug/copas"
+  local script = "local copas = require('copas'); local ops = copas._operation_register; "
+    .. "io.write(type(copas._socket_register), ' ', type(ops), ' ', type(copas._timeout_flags), "
+    .. "' ', tostring(ops and next(ops)))"
+  local function run(prelude)
+    local pipe = assert(io.popen("'" .. runner .. "' -e \"" .. prelude .. script .. "\""))
+    local out = pipe:read("*a")
+    pipe:close()
+    return out
+  end
+  t.eq(run("_TEST = true; "), "table table table nil")
+  t.eq(run(""), "nil nil nil nil")
 end)
 
 t.run()

@@ -16,6 +16,7 @@ t.test("module, constants and argument checks", function()
   t.err("bad argument #1 to 'addthread'", future.addthread, 1)
   t.err("bad argument #1 to 'addnamedthread'", future.addnamedthread, function() end)
   t.err("bad argument #2 to 'addnamedthread'", future.addnamedthread, "name")
+  t.err("unknown field 'future%.PNEDING'", function() return future.PNEDING end)
 end)
 
 t.test("get waits for the results, like pcall; so does calling the future", function()

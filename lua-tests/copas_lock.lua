@@ -47,18 +47,35 @@ t.test("a re-entrant lock counts; others wait for the last release", function()
   t.eq(events, { "released once", "other got it" })
 end)
 
-t.test("a lock that is not re-entrant reports a deadlock", function()
+t.test("the owner of a lock that is not re-entrant waits for it until the timeout", function()
   local l = lock.new(math.huge, true)
   local results = {}
   run(function()
     t.ok(l:get())
-    results.again = { l:get() }
+    results.zero = { l:get(0) }
+    results.again = { l:get(0.05) }
     results.release = l:release()
     results.release_again = { l:release() }
   end)
-  t.eq(results.again, { nil, "deadlock", 0 })
+  t.eq(results.zero, { nil, "timeout", 0 })
+  t.eq({ results.again[1], results.again[2] }, { nil, "timeout" })
+  t.ok(results.again[3] >= 0.04, "waited " .. tostring(results.again[3]))
   t.eq(results.release, true)
-  t.eq(results.release_again, { nil, "not owner" })
+  t.eq(results.release_again, { nil, "cannot release a lock not owned" })
+end)
+
+t.test("the owner of a lock that is not re-entrant, waiting for it, is told of destroy", function()
+  local l = lock.new(math.huge, true)
+  local again
+  run(function()
+    t.ok(l:get())
+    copas.addthread(function()
+      copas.pause(0.01)
+      l:destroy()
+    end)
+    again = { l:get() }
+  end)
+  t.eq({ again[1], again[2] }, { nil, "destroyed" })
 end)
 
 t.test("get times out with nil, 'timeout', wait time", function()
@@ -128,9 +145,9 @@ t.test("only the owner can release", function()
     copas.pause(0)
     results.owner = l:release()
   end)
-  t.eq(results.other, { nil, "not owner" })
+  t.eq(results.other, { nil, "cannot release a lock not owned" })
   t.eq(results.owner, true)
-  t.eq({ l:release() }, { nil, "not owner" })
+  t.eq({ l:release() }, { nil, "cannot release a lock not owned" })
 end)
 
 t.test("stray copas.wakeup calls do not hand out the lock", function()
@@ -167,6 +184,23 @@ t.test("destroy releases waiters with nil, 'destroyed', wait time", function()
   t.eq({ l:get() }, { nil, "destroyed", 0 })
   t.nilmsg("destroyed", l:release())
   t.nilmsg("destroyed", l:destroy())
+end)
+
+t.test("destroy right after a release: the waiter handed the lock gets nil, 'destroyed'", function()
+  local l = lock.new(math.huge)
+  local results = {}
+  run(function()
+    t.ok(l:get())
+    for i = 1, 2 do
+      copas.addthread(function() results[i] = { l:get() } end)
+    end
+    copas.pause(0)
+    t.eq(l:release(), true)
+    t.eq(l:destroy(), true)
+  end)
+  for i = 1, 2 do
+    t.eq({ results[i][1], results[i][2] }, { nil, "destroyed" }, "waiter " .. i)
+  end
 end)
 
 t.test("get outside a Copas thread works when free and refuses to wait", function()

@@ -71,7 +71,7 @@ t.test("cancel before expiry: no run, and the timer thread ends at once", functi
     local tm = timer.new { delay = 60, callback = function() ran = true end }
     local co = tm.co
     copas.pause(0)
-    t.eq(tm:cancel(), true)
+    t.eq(tm:cancel(), tm, "cancel returns the timer")
     copas.pause(0)
     t.eq(coroutine.status(co), "dead", "the cancelled timer's thread has ended")
     t.nilmsg("not armed", tm:cancel())
@@ -103,16 +103,29 @@ t.test("a one-shot timer can re-arm itself from its callback", function()
   t.eq(runs, 3)
 end)
 
-t.test("arming an armed timer restarts its countdown", function()
+t.test("arming an armed timer returns nil, 'already armed' and changes nothing", function()
   local runs = 0
+  local again
   run(function()
-    local tm = timer.new { delay = 60, callback = function() runs = runs + 1 end }
-    copas.pause(0)
-    tm:arm(30)
-    copas.pause(0)
-    tm:arm(0.01)
+    local tm = timer.new { delay = 0.01, callback = function() runs = runs + 1 end }
+    again = { tm:arm(60) }
   end)
-  t.eq(runs, 1)
+  t.eq(again, { nil, "already armed" })
+  t.eq(runs, 1, "the first arming's delay held")
+end)
+
+t.test("a recurring timer cannot re-arm itself from its callback", function()
+  local results = {}
+  run(function()
+    timer.new {
+      delay = 0.01, recurring = true,
+      callback = function(tm)
+        results[#results + 1] = { tm:arm(1) }
+        if #results == 2 then tm:cancel() end
+      end,
+    }
+  end)
+  t.eq(results, { { nil, "already armed" }, { nil, "already armed" } })
 end)
 
 t.test("cancel during a callback lets it finish and prevents further runs", function()
@@ -128,7 +141,7 @@ t.test("cancel during a callback lets it finish and prevents further runs", func
       end,
     }
     while #events == 0 do copas.pause(0) end
-    t.eq(tm:cancel(), true)
+    t.eq(tm:cancel(), tm)
     copas.pause(0.02)
     release = true
   end)

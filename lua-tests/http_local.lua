@@ -279,4 +279,33 @@ t.test("a response that stops without closing ends in a timeout", function()
   end)
 end)
 
+t.test("a timeout bounds each wait for the body, not the whole transfer", function()
+  -- 40 pieces 25 ms apart take about 1 s, twice the timeout; no wait is longer than
+  -- 25 ms. Both a Content-Length body and one that runs until close.
+  local piece = ("p"):rep(100)
+  harness.run(function()
+    local base, srv = serve(function(skt, req)
+      if req.uri == "/length" then
+        skt:send("HTTP/1.1 200 OK\r\nContent-Length: " .. 40 * #piece .. "\r\n\r\n")
+      else
+        skt:send("HTTP/1.0 200 OK\r\n\r\n")
+      end
+      for _ = 1, 40 do
+        copas.pause(0.025)
+        skt:send(piece)
+      end
+      return false
+    end)
+    for _, path in ipairs({ "/length", "/close" }) do
+      local chunks = {}
+      local ok, code = http.request({ url = base .. path, timeout = 0.5, sink = ltn12.sink.table(chunks) })
+      t.eq({ ok, code }, { 1, 200 }, path)
+      local body = table.concat(chunks)
+      t.ok(body == piece:rep(40), path .. ": " .. #body .. " bytes")
+    end
+    http.closeidle()
+    copas.removeserver(srv)
+  end)
+end)
+
 t.run()

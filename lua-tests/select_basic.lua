@@ -1,5 +1,5 @@
 -- socket.select with stand-in objects (anything with getfd, optionally dirty):
--- argument handling, the timeout form, ignored values, dirty objects, the
+-- argument handling, the timeout form, ignored and refused values, dirty objects, the
 -- doubly-indexed results. The descriptors used are the process's own
 -- standard error (writable) and numbers far above any descriptor limit.
 local t = require("t")
@@ -34,10 +34,16 @@ t.test("argument errors", function()
   t.err("^bad argument #3 to 'select' %(number expected, got table%)$", socket.select, {}, {}, {})
 end)
 
-t.test("values that are not sockets are ignored", function()
-  local values = { 1, "text", true, {}, function() end, object(-1), object(nil), object("abc"),
+t.test("tables and strings without a usable descriptor are ignored", function()
+  local values = { "text", {}, object(-1), object(nil), object("abc"),
     object(0 / 0), setmetatable({}, { __index = function() return nil end }) }
   t.eq(pack(socket.select(values, values, 0)), { n = 3, {}, {}, "timeout" })
+end)
+
+t.test("values that cannot be indexed raise, in either table", function()
+  t.err("^attempt to index a number value$", socket.select, { 1 }, nil, 0)
+  t.err("^attempt to index a boolean value$", socket.select, nil, { object(2), true }, 0)
+  t.err("^attempt to index a function value$", socket.select, { function() end }, nil, 0)
 end)
 
 t.test("the arrays stop at the first nil", function()
@@ -50,7 +56,7 @@ end)
 
 t.test("writable descriptor, indexed by number and by object", function()
   local stderr = object(2)
-  local r, w, err = socket.select(nil, { 5, stderr }, 1)
+  local r, w, err = socket.select(nil, { "text", stderr }, 1)
   t.eq(err, nil)
   t.eq(r, {})
   t.ok(w[1] == stderr)

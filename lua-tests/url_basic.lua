@@ -64,9 +64,15 @@ t.test("parse: partial urls", function()
   t.eq(url.parse("ftp://u:p:q@h").password, "q")
 end)
 
-t.test("parse: the authority ends at ? and #", function()
+t.test("parse: the authority ends at ? and #, unless an @ follows them (LuaSocket 3.1)", function()
   t.eq(url.parse("http://host?q=1"), { scheme = "http", authority = "host", host = "host", query = "q=1" })
   t.eq(url.parse("http://host#top").host, "host")
+  t.eq(url.parse("scheme://user:pass?#wd@host:port/path;params?query#fragment"), {
+    scheme = "scheme", authority = "user:pass?#wd@host:port", userinfo = "user:pass?#wd",
+    user = "user", password = "pass?#wd", host = "host", port = "port",
+    path = "/path", params = "params", query = "query", fragment = "fragment",
+  })
+  t.eq(url.parse("s://u:p#w@h/x?q").password, "p#w")
 end)
 
 t.test("parse: empty and missing urls", function()

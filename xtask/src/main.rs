@@ -17,6 +17,7 @@ mod module;
 mod rock;
 mod soak;
 mod test_lua;
+mod upstream;
 mod workspace;
 
 use std::process::ExitCode;
@@ -47,6 +48,12 @@ commands:
   test-rock [--lua lua54,lua51]
         luarocks make the rockspec into a fresh tree per Lua version, then run a check of
         the installed modules, an example and lua-tests/ on it with that tree's paths
+  test-upstream --copas DIR --luasocket DIR [--lua LIST] [--modules DIRS] [--real] [FILTER]
+        run the test suites of Copas and LuaSocket from checkouts you fetched on our
+        modules (not part of ci); --modules adds directories (':'-separated) of other
+        Lua modules the tests need (coxpcall); --real runs them on the system's LuaSocket
+        and LuaSec with the checkout's Copas (--modules then also names binaryheap's
+        and timerwheel's)
   ci    fmt, clippy, cargo test, test-lua, test-rock and memcheck: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
@@ -71,6 +78,7 @@ fn main() -> ExitCode {
         "memcheck" => memcheck::command(rest),
         "rock-install" => rock::command(rest),
         "test-rock" => rock::test_command(rest),
+        "test-upstream" => upstream::command(rest),
         "ci" => ci::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),

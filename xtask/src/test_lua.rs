@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::certs;
 use crate::child::{self, Finished};
-use crate::lua::Interpreter;
+use crate::lua::{Interpreter, LuaVersion};
 use crate::module::{self, Profile};
 use crate::workspace::{self, find_program, Workspace};
 use crate::Result;
@@ -146,16 +146,28 @@ impl Setup<'_> {
     /// Like [`Setup::command`], with the interpreter started by `wrapper` (a program and
     /// its arguments, such as valgrind's): the wrapper's children see the same environment.
     pub(crate) fn command_under(&self, wrapper: &[OsString], file: &Path) -> Command {
-        let workspace = self.workspace;
+        let root = &self.workspace.root;
         let mut words = wrapper.iter().map(OsString::as_os_str);
         let mut command = Command::new(words.next().unwrap_or(self.program.as_os_str()));
         command.args(words);
         if !wrapper.is_empty() {
             command.arg(&self.program);
         }
+        command.arg(file.strip_prefix(root).unwrap_or(file));
+        self.environment(&mut command, root, LUA_PATH);
         command
-            .arg(file.strip_prefix(&workspace.root).unwrap_or(file))
-            .current_dir(&workspace.root);
+    }
+
+    /// The interpreter, started in `dir` with `lua_path` as LUA_PATH and this setup's
+    /// LUA_CPATH; every other variable that could bring in other modules is removed.
+    pub(crate) fn lua(&self, dir: &Path, lua_path: &str) -> Command {
+        let mut command = Command::new(&self.program);
+        self.environment(&mut command, dir, lua_path);
+        command
+    }
+
+    fn environment(&self, command: &mut Command, dir: &Path, lua_path: &str) {
+        command.current_dir(dir);
         for (name, _) in std::env::vars_os() {
             let lua_variable = name
                 .to_str()
@@ -165,17 +177,31 @@ impl Setup<'_> {
             }
         }
         command
-            .env("LUA_PATH", LUA_PATH)
+            .env("LUA_PATH", lua_path)
             .env("LUA_CPATH", &self.cpath)
-            .env("COPAS_RUNNER", workspace.runner())
+            .env("COPAS_RUNNER", self.workspace.runner())
             .env("COPAS_TEST_CERTS", &self.certs);
-        command
     }
 
     /// Gives the files the certificates of [`generate_certs`] as COPAS_TEST_CERTS.
     pub(crate) fn use_certs(&mut self, dir: &Path) {
         dir.clone_into(&mut self.certs);
     }
+}
+
+/// A stock interpreter with the modules installed on the system (the default
+/// LUA_CPATH), to compare our modules with the real LuaSocket and LuaSec.
+pub(crate) fn system(workspace: &Workspace, version: LuaVersion) -> Result<Setup<'_>> {
+    if find_program(version.program()).is_none() {
+        return Err(format!("{} is not on PATH", version.program()).into());
+    }
+    Ok(Setup {
+        workspace,
+        interpreter: Interpreter::Stock(version),
+        program: PathBuf::from(version.program()),
+        cpath: ";;".into(),
+        certs: PathBuf::new(),
+    })
 }
 
 /// How to run files on `interpreter`; for a stock one, builds the module it loads with

@@ -11,12 +11,19 @@
 local copas = require("copas")
 
 local coroutine_running = coroutine.running
-local setmetatable, select, type, error = setmetatable, select, type, error
+local setmetatable, select, type, error, tostring = setmetatable, select, type, error, tostring
 local unpack = table.unpack or unpack
 
 local PENDING, SUCCESS, ERROR = false, true, "error"
 
 local M = { PENDING = PENDING, SUCCESS = SUCCESS, ERROR = ERROR }
+-- A misspelt constant (future.PNEDING) would read as nil, which is PENDING's falsy
+-- kin: Copas raises instead, and so do we.
+setmetatable(M, {
+  __index = function(_, key)
+    error("unknown field 'future." .. tostring(key) .. "'", 2)
+  end,
+})
 
 local Future = { PENDING = PENDING, SUCCESS = SUCCESS, ERROR = ERROR }
 Future.__index = Future

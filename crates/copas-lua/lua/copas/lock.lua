@@ -1,12 +1,15 @@
 -- copas.lock: a mutual-exclusion lock for Copas threads, first in first out.
 --
 --   local lock = copas.lock.new([timeout [, not_reentrant]])
---   lock:get([timeout]) -> wait_time | nil, "timeout" | "destroyed" | "deadlock", wait_time
---   lock:release()      -> true | nil, "destroyed" | "not owner"
+--   lock:get([timeout]) -> wait_time | nil, "timeout" | "destroyed", wait_time
+--   lock:release()      -> true | nil, "destroyed" | "cannot release a lock not owned"
 --
 -- The lock is handed straight to the longest-waiting thread on release, so a thread
 -- that arrives later never takes it first. A re-entrant lock counts how often its
--- owner got it; the owner must release it as often.
+-- owner got it; the owner must release it as often. As in Copas, the owner of a lock
+-- that is not re-entrant waits for it like any other thread (until its timeout), and
+-- a lock destroyed after a release but before the waiter it was handed to ran gives
+-- that waiter nil, "destroyed".
 
 local copas = require("copas")
 local waiting = require("copas.waiting")
@@ -44,6 +47,7 @@ function M.new(timeout, not_reentrant)
     owner = nil,      -- the coroutine holding the lock
     count = 0,        -- how often the owner got it
     waiting = {},     -- tickets { co, done } in arrival order
+    handed = nil,     -- the ticket given the lock by release(), until its thread runs
     destroyed = false,
   }, Lock)
 end
@@ -55,8 +59,7 @@ function Lock:get(timeout)
   check_timeout(timeout, 1, "get")
   if self.destroyed then return nil, "destroyed", 0 end
   local me = current_owner()
-  if self.owner == me then
-    if not self.reentrant then return nil, "deadlock", 0 end
+  if self.owner == me and self.reentrant then
     self.count = self.count + 1
     return 0
   end
@@ -74,6 +77,7 @@ function Lock:get(timeout)
   self.waiting[#self.waiting + 1] = ticket
   local deadline = timeout ~= huge and (start + timeout) or nil
   if wait_for(ticket, deadline) then
+    if self.handed == ticket then self.handed = nil end
     if ticket.destroyed then return nil, "destroyed", gettime() - start end
     return gettime() - start
   end
@@ -89,12 +93,12 @@ end
 --- Releases the lock once; the last release hands it to the next waiting thread.
 function Lock:release()
   if self.destroyed then return nil, "destroyed" end
-  if self.owner ~= current_owner() then return nil, "not owner" end
+  if self.owner ~= current_owner() then return nil, "cannot release a lock not owned" end
   self.count = self.count - 1
   if self.count > 0 then return true end
   local ticket = waiting.next_ticket(self.waiting)
   if ticket then
-    self.owner, self.count = ticket.co, 1
+    self.owner, self.count, self.handed = ticket.co, 1, ticket
     ticket.done = true
     copas.wakeup(ticket.co)
   else
@@ -109,6 +113,7 @@ function Lock:destroy()
   if self.destroyed then return nil, "destroyed" end
   self.destroyed = true
   self.owner, self.count = nil, 0
+  if self.handed then self.handed.destroyed = true end
   local queue = self.waiting
   self.waiting = {}
   for i = 1, #queue do

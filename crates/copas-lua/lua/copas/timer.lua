@@ -8,9 +8,11 @@
 --   t:cancel()
 --   t:arm([initial_delay])
 --
--- Every arm() starts a fresh thread and retires the one before it (a generation
--- number tells a thread whether it is still the current one), so arming again from
--- inside the callback, or while armed, simply restarts the countdown.
+-- As in Copas, arming an armed timer returns nil, "already armed"; a one-shot timer
+-- is disarmed before its callback runs, so the callback may arm it again, and a
+-- recurring one stays armed. Every arm() starts a fresh thread; a cancelled thread
+-- may still be inside its callback, so a generation number tells a thread whether
+-- it is still the current one.
 
 local copas = require("copas")
 
@@ -37,13 +39,8 @@ local start_thread
 -- with its next run.
 local function error_handler(self, generation, fallback)
   return function(err, co, skt)
-    if self.generation == generation then
-      self.in_callback = false
-      if self.recurring then
-        start_thread(self, self.delay)
-      else
-        self.armed, self.co = false, nil
-      end
+    if self.generation == generation and self.recurring then
+      start_thread(self, self.delay)
     end
     return (self.errorhandler or fallback)(err, co, skt)
   end
@@ -63,14 +60,15 @@ end
 local function run(self, generation, due)
   copas.seterrorhandler(error_handler(self, generation, copas.geterrorhandler()))
   while sleep_until(self, generation, due) do
-    self.in_callback = true
-    self.callback(self, self.params)
-    if self.generation ~= generation then return end -- cancelled or re-armed meanwhile
-    self.in_callback = false
     if not self.recurring then
       self.armed, self.co = false, nil
+      self.callback(self, self.params)
       return
     end
+    self.in_callback = true
+    self.callback(self, self.params)
+    if self.generation ~= generation then return end -- cancelled meanwhile
+    self.in_callback = false
     -- Fixed rate: the next run is `delay` after the previous one was due; runs missed
     -- while a callback overran are skipped rather than caught up.
     local now = gettime()
@@ -79,15 +77,9 @@ local function run(self, generation, due)
   end
 end
 
--- Retires the current thread (if any) and starts a new one.
 function start_thread(self, first_delay)
-  local previous, was_in_callback = self.co, self.in_callback
   self.generation = self.generation + 1
   self.armed, self.in_callback = true, false
-  -- A thread sleeping between runs is woken so it can see it was retired and end;
-  -- one inside the callback is left alone (its own sleeps must not be cut short) and
-  -- ends when the callback returns.
-  if previous and not was_in_callback then copas.wakeup(previous) end
   self.co = copas.addnamedthread(self.name, run, self, self.generation, gettime() + first_delay)
 end
 
@@ -125,27 +117,28 @@ function M.new(options)
   return self:arm(options.initial_delay)
 end
 
---- Arms the timer (again): the first run comes after `initial_delay` seconds (default:
--- the timer's delay). Arming an armed timer restarts its countdown. Returns the timer.
+--- Arms the timer: the first run comes after `initial_delay` seconds (default: the
+-- timer's delay). Returns the timer, or nil, "already armed".
 function Timer:arm(initial_delay)
   if initial_delay == nil then
     initial_delay = self.delay
   else
     check_delay(initial_delay, "initial_delay", 2)
   end
+  if self.armed then return nil, "already armed" end
   start_thread(self, initial_delay)
   return self
 end
 
 --- Cancels the timer: no further runs. A callback in progress finishes normally.
--- Returns true, or nil, "not armed".
+-- Returns the timer, or nil, "not armed".
 function Timer:cancel()
   if not self.armed then return nil, "not armed" end
   self.generation = self.generation + 1
   self.armed = false
   if not self.in_callback then copas.wakeup(self.co) end
   self.co, self.in_callback = nil, false
-  return true
+  return self
 end
 
 return M

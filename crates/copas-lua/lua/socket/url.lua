@@ -57,7 +57,17 @@ function M.parse(url, default)
   local part
   part, rest = cut(rest, "^([%w][%w%+%-%.]*):")
   parsed.scheme = part or parsed.scheme
-  part, rest = cut(rest, "^//([^/%?#]*)")
+  -- The authority runs to the first "/", as in LuaSocket 3.1, whose answers for a
+  -- "?" or "#" inside userinfo (user:pa?ss@host) programs and its tests rely on; but
+  -- a "?" or "#" with no "@" after it ends it, so http://host?q has host "host".
+  part, rest = cut(rest, "^//([^/]*)")
+  if part then
+    local stop = find(part, "[?#]")
+    if stop and not find(part, "@", stop + 1, true) then
+      rest = sub(part, stop) .. rest
+      part = sub(part, 1, stop - 1)
+    end
+  end
   parsed.authority = part or parsed.authority
   part, rest = cut(rest, "#(.*)$")
   parsed.fragment = part or parsed.fragment
@@ -145,22 +155,18 @@ local function remove_dot_segments(path)
   return concat(output)
 end
 
--- A path as RFC 3986 sees it, where ";params" is part of the path.
-local function full_path(parsed)
-  if parsed.params then return (parsed.path or "") .. ";" .. parsed.params end
-  return parsed.path
-end
-
--- RFC 3986 5.2.3: the relative path appended to the directory of the base path.
-local function merge(base_path, base_authority, relative_path)
-  if base_authority and (base_path or "") == "" then
-    return "/" .. relative_path
-  end
-  return (match(base_path or "", "^(.*/)") or "") .. relative_path
+-- The relative path appended to the directory of the base path. LuaSocket 3.1 takes
+-- the directory from the path without its params, and a base without a directory
+-- gives "/".
+local function merge(base_path, relative_path)
+  return (match(base_path or "", "^(.*/)") or "/") .. relative_path
 end
 
 -- The absolute URL that `relative_url` refers to from `base_url` (a string or a
--- parsed table), resolved as RFC 3986 section 5.2 says.
+-- parsed table). The answers are LuaSocket 3.1's, which programs rely on, where they
+-- differ from RFC 3986 section 5.2: an empty reference gives the base with its
+-- fragment; ";x" keeps the base's path and replaces its params; dot segments are
+-- removed from the whole result, params, query and fragment included.
 function M.absolute(base_url, relative_url)
   local base, base_authority
   if type(base_url) == "table" then
@@ -171,37 +177,32 @@ function M.absolute(base_url, relative_url)
     if not base then return relative_url end
     base_authority = base.authority
   end
-  local relative = M.parse(relative_url) or {}
-
-  local target = { fragment = relative.fragment }
-  local relative_path = full_path(relative)
-  if relative.scheme then
-    target.scheme = relative.scheme
-    target.authority = relative.authority
-    target.path = relative_path and remove_dot_segments(relative_path)
-    target.query = relative.query
-  else
+  local relative = M.parse(relative_url)
+  if relative and relative.scheme then return remove_dot_segments(relative_url) end
+  local target
+  if not relative then
+    target = {
+      scheme = base.scheme, authority = base_authority, path = base.path, params = base.params,
+      query = base.query, fragment = base.fragment,
+    }
+  elseif relative.authority then
+    target = relative
     target.scheme = base.scheme
-    if relative.authority then
-      target.authority = relative.authority
-      target.path = relative_path and remove_dot_segments(relative_path)
-      target.query = relative.query
+  else
+    target = relative
+    target.scheme, target.authority = base.scheme, base_authority
+    local path = relative.path
+    if path then
+      if sub(path, 1, 1) ~= "/" then path = merge(base.path, path) end
+      target.path = remove_dot_segments(path)
+    elseif not relative.params then
+      target.path, target.params = base.path, base.params
+      target.query = relative.query or base.query
     else
-      target.authority = base_authority
-      if not relative_path then
-        target.path = full_path(base)
-        target.query = relative.query or base.query
-      else
-        if sub(relative_path, 1, 1) == "/" then
-          target.path = remove_dot_segments(relative_path)
-        else
-          target.path = remove_dot_segments(merge(full_path(base), base_authority, relative_path))
-        end
-        target.query = relative.query
-      end
+      target.path = base.path
     end
   end
-  return M.build(target)
+  return remove_dot_segments(M.build(target))
 end
 
 -- The unescaped segments of a path, with is_absolute = 1 if it starts with "/" and

@@ -155,10 +155,14 @@ end
 -- select
 -----------------------------------------------------------------------------
 -- The descriptor of anything with a getfd method, or nil for values that have
--- none, a negative one or a non-numeric one (closed sockets report -1).
+-- none, a negative one or a non-numeric one (closed sockets report -1). LuaSocket
+-- looks the method up with lua_gettable, so a value that cannot be indexed (a
+-- number, a boolean, a function...) raises the error indexing it would.
 local function getfd(object)
   local kind = type(object)
-  if kind ~= "table" and kind ~= "userdata" then return nil end
+  if kind ~= "table" and getmetatable(object) == nil then
+    error("attempt to index a " .. kind .. " value", 0)
+  end
   local method = object.getfd
   if method == nil then return nil end
   local fd = asnumber(method(object))

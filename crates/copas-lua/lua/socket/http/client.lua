@@ -391,6 +391,15 @@ local function new(kind)
     elseif want == "line" then
       data, err, partial = sock:receive("*l")
       if data then data = data .. "\r\n" end
+    elseif state.partial then
+      -- A Copas receive is bounded as a whole by the socket's timeout, so a body that
+      -- trickles in would time out however steadily it came. Taking what has arrived
+      -- bounds each wait instead, as LuaSocket's blocking receive does and Copas's
+      -- small reads amount to.
+      data, err, partial = sock:receivepartial(want == "close" and BLOCK or min(want, BLOCK))
+      if not data and err == "timeout" and partial and partial ~= "" then
+        data, err, partial = partial, nil, nil
+      end
     elseif want == "close" then
       data, err, partial = sock:receive(BLOCK)
     else
@@ -499,7 +508,8 @@ local function new(kind)
     while true do
       sock, err, reused = acquire(nreqt, fresh)
       if not sock then return nil, err end
-      state = { bulk = nreqt.scheme == "http" }
+      local plain_copas = copas ~= nil and nreqt.scheme == "http" and sock.receivepartial ~= nil
+      state = { bulk = nreqt.scheme == "http", partial = plain_copas }
       local ok, send_err = send_request(sock, nreqt, state)
       if ok then
         parser = core.parser(nreqt.method)
