@@ -79,4 +79,32 @@ t.test("unknown name in Copas: the same messages, no descriptor left", function(
   fds.no_more(before, after)
 end)
 
+t.test("a connect timeout says 'timeout', or the socket's own error with useSocketTimeoutErrors", function()
+  local socket = require("socket")
+  local copas = require("copas")
+  local server = assert(socket.tcp())
+  assert(server:bind("127.0.0.1", 0))
+  assert(server:listen(0))
+  local ip, port = server:getsockname()
+  -- The listen queue (backlog 0) is full after one connection: the next SYN is dropped.
+  local filler = socket.tcp()
+  filler:settimeout(1)
+  filler:connect(ip, port)
+  local errors = {}
+  for _, raw in ipairs({ false, true }) do
+    copas.addthread(function()
+      copas.useSocketTimeoutErrors(raw)
+      local client = copas.wrap(socket.tcp())
+      client:settimeout(0.05)
+      local ok, err = client:connect(ip, port)
+      errors[#errors + 1] = ok and "connected" or err
+      client:close()
+    end)
+    copas.loop()
+  end
+  filler:close()
+  server:close()
+  t.eq(errors, { "timeout", "Operation already in progress" })
+end)
+
 t.run()

@@ -759,7 +759,12 @@ local function connect_address(skt, host, port)
       park()
       a, b = c_connect(id, skt, host, port, timeout, false)
     end
-    if a ~= true then return settled(id, a, b) end
+    if a ~= true then
+      -- The socket's own word for a connection still in progress, as a retried
+      -- LuaSocket connect gives it (useSocketTimeoutErrors shows it).
+      if b == "timeout" then return nil, timeout_error("Operation already in progress") end
+      return settled(id, a, b)
+    end
   end
   local tried = false
   return io_loop(skt, function() return "w" end, connect_timeouts[skt], function()
