@@ -61,17 +61,22 @@ build = { type = "builtin", modules = { hello = "hello.lua" } }
   config:close()
   -- The harness's LUA_CPATH may be relative, and luarocks runs elsewhere.
   local cwd = assert(os.getenv("PWD"))
-  local cpath = package.cpath:gsub("[^;]+", function(entry)
-    return entry:sub(1, 1) == "/" and entry or (cwd .. "/" .. entry)
-  end)
+  local function absolute(paths)
+    return (paths:gsub("[^;]+", function(entry)
+      return entry:sub(1, 1) == "/" and entry or (cwd .. "/" .. entry)
+    end))
+  end
+  local cpath = absolute(package.cpath)
+  -- Installed as a rock, our modules are found through Lua loader files on the path.
+  local path = absolute(package.path)
   local interpreter = arg[-1]
   if interpreter:find("/", 1, true) and interpreter:sub(1, 1) ~= "/" then
     interpreter = cwd .. "/" .. interpreter
   end
   local out, ok = run(("cd %s/out && HOME=%s LUAROCKS_CONFIG=%s/config.lua SSL_CERT_FILE=%s/ca.pem "
-    .. "LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua' LUA_CPATH='%s' %s /usr/bin/luarocks unpack "
+    .. "LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;%s' LUA_CPATH='%s' %s /usr/bin/luarocks unpack "
     .. "%shello-1.0-1.rockspec")
-    :format(work, work, work, certs, work, work, cpath, interpreter, base))
+    :format(work, work, work, certs, work, work, path, cpath, interpreter, base))
   local log = srv.log("GET", 2)
   srv.stop()
   local unpacked = exists(work .. "/out/hello-1.0-1/hello-1.0/hello.lua")
