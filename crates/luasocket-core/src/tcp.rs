@@ -115,16 +115,25 @@ impl TcpSocket {
     /// `socket.tcp()` (`Unspec`: the descriptor is created by bind/connect),
     /// `socket.tcp4()` (`Inet`) or `socket.tcp6()` (`Inet6`).
     pub fn new(family: Family) -> Result<Self> {
-        Ok(TcpSocket {
-            endpoint: Endpoint::new(family, SocketKind::Stream)?,
-            state: TcpState::Master,
+        Ok(Self::fresh(
+            Endpoint::new(family, SocketKind::Stream)?,
+            TcpState::Master,
+        ))
+    }
+
+    /// An object over `endpoint` in `state`, with nothing buffered, infinite timeouts
+    /// and fresh statistics.
+    fn fresh(endpoint: Endpoint, state: TcpState) -> Self {
+        TcpSocket {
+            endpoint,
+            state,
             timeout: Timeout::INFINITE,
             buffer: ReceiveBuffer::new(),
             stats: Stats::new(),
             tracks_drain: false,
             drained: false,
             deferred: Vec::new(),
-        })
+        }
     }
 
     /// `socket.unix.stream()`: a master in the Unix domain, addressed by paths
@@ -150,16 +159,7 @@ impl TcpSocket {
     /// A client over a device file the caller opened (`socket.serial`): receive and
     /// send are `read(2)` and `write(2)`.
     pub fn from_device(file: std::os::fd::OwnedFd) -> Self {
-        TcpSocket {
-            endpoint: Endpoint::device(file),
-            state: TcpState::Client,
-            timeout: Timeout::INFINITE,
-            buffer: ReceiveBuffer::new(),
-            stats: Stats::new(),
-            tracks_drain: false,
-            drained: false,
-            deferred: Vec::new(),
-        }
+        Self::fresh(Endpoint::device(file), TcpState::Client)
     }
 
     /// The object's class.
@@ -375,16 +375,10 @@ impl TcpSocket {
         loop {
             match descriptor.accept() {
                 Ok((socket, _)) => {
-                    return Poll::Ready(Ok(TcpSocket {
-                        endpoint: Endpoint::from_accepted(socket, self.endpoint.family()),
-                        state: TcpState::Client,
-                        timeout: Timeout::INFINITE,
-                        buffer: ReceiveBuffer::new(),
-                        stats: Stats::new(),
-                        tracks_drain: false,
-                        drained: false,
-                        deferred: Vec::new(),
-                    }))
+                    return Poll::Ready(Ok(Self::fresh(
+                        Endpoint::from_accepted(socket, self.endpoint.family()),
+                        TcpState::Client,
+                    )))
                 }
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => return Poll::Pending,
@@ -723,17 +717,9 @@ impl TcpSocket {
     /// closed), the new object has none either, as LuaSec wraps such a socket.
     pub fn hand_over(&mut self) -> TcpSocket {
         self.flush_before_release();
-        let endpoint = self.endpoint.take();
-        TcpSocket {
-            endpoint,
-            state: self.state,
-            timeout: Timeout::INFINITE,
-            buffer: std::mem::take(&mut self.buffer),
-            stats: Stats::new(),
-            tracks_drain: false,
-            drained: false,
-            deferred: Vec::new(),
-        }
+        let mut moved = Self::fresh(self.endpoint.take(), self.state);
+        moved.buffer = std::mem::take(&mut self.buffer);
+        moved
     }
 
     /// Shuts down one or both directions; errors are ignored, as in LuaSocket.
