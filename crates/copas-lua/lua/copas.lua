@@ -114,6 +114,9 @@ local autoclose_socket = {} -- task id -> socket to close when it ends
 local fixed = {}            -- task id -> true for server and handler threads (removethread leaves them)
 local errhandlers = setmetatable({}, { __mode = "k" })
 local alarm_callbacks = {}                             -- task id -> copas.timeout callback
+-- task id -> true once any table above (but threads and ids) may hold an entry for it:
+-- most tasks never get one, and ending them then skips clearing those tables.
+local extras = {}
 local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
 
 local current_id, current_co   -- the task being resumed, nil between resumes
@@ -178,26 +181,29 @@ end
 local function forget(id, co)
   c_remove(id)
   threads[id] = nil
-  forever[id] = nil
-  local paused = forever_states[id]
-  if paused then
-    paused.done = true
-    forever_states[id] = nil
-  end
-  start_args[id] = nil
-  task_socket[id] = nil
-  alarm_callbacks[id] = nil
-  fixed[id] = nil
-  if co then
-    ids[co] = nil
-    forever_ids[co] = nil
+  if co then ids[co] = nil end
+  if extras[id] then
+    extras[id] = nil
+    forever[id] = nil
+    local paused = forever_states[id]
+    if paused then
+      paused.done = true
+      forever_states[id] = nil
+    end
+    start_args[id] = nil
+    task_socket[id] = nil
+    autoclose_socket[id] = nil
+    alarm_callbacks[id] = nil
+    fixed[id] = nil
+    if co then forever_ids[co] = nil end
   end
 end
 
 local function finish(id, co, ok, err)
-  local skt = task_socket[id]
-  local to_close = autoclose_socket[id]
-  autoclose_socket[id] = nil
+  local skt, to_close
+  if extras[id] then
+    skt, to_close = task_socket[id], autoclose_socket[id]
+  end
   forget(id, co)
   if ok and coroutine_status(co) ~= "dead" then
     ok, err = false, "coroutine.yield was called without a resume first, user-code cannot yield to Copas"
@@ -232,7 +238,6 @@ end
 local function settle(id, co, ok, err)
   if cancel_current then
     forget(id, co)
-    autoclose_socket[id] = nil
     return
   end
   finish(id, co, ok, err)
@@ -291,6 +296,7 @@ function copas.addnamedthread(name, handler, ...)
   local id = register(co)
   if select("#", ...) > 0 then
     start_args[id] = pack(...)
+    extras[id] = true
   end
   if name then object_names[co] = name end
   return co
@@ -304,6 +310,7 @@ function copas.addthread(handler, ...)
   local id = register(co)
   if select("#", ...) > 0 then
     start_args[id] = pack(...)
+    extras[id] = true
   end
   return co
 end
@@ -318,7 +325,6 @@ function copas.removethread(co)
     cancel_current = true
     return
   end
-  autoclose_socket[id] = nil
   forget(id, co)
 end
 
@@ -395,6 +401,7 @@ function copas.pauseforever()
   forever[id], forever_ids[co] = co, id
   local state = { id = id, done = false }
   forever_states[id] = state
+  extras[id] = true
   -- Only this frame references it, so it lives as long as the coroutine; it is read
   -- after the pause because LuaJIT's compiled code need not keep a dead local alive.
   local anchor = finalizer(function()
@@ -442,6 +449,7 @@ function copas.timeout(delay, callback)
     check_function(callback, 2, "timeout")
     c_alarm(id, delay)
     alarm_callbacks[id] = callback
+    extras[id] = true
   elseif delay == 0 or delay == math.huge then
     c_alarm(id, nil)
     alarm_callbacks[id] = nil
@@ -459,7 +467,6 @@ local function drop_collected()
     if not state.done then
       local id = state.id
       local to_close = autoclose_socket[id]
-      autoclose_socket[id] = nil
       forget(id)
       if to_close then pcall(copas.close, to_close) end
     end
@@ -1067,6 +1074,7 @@ local function accept_loop(server, handler)
       copas.settimeouts(client, connect_timeouts[server], send_timeouts[server], receive_timeouts[server])
       local co = coroutine_create(handler)
       local id = register(co)
+      extras[id] = true
       fixed[id] = true
       start_args[id] = { n = 1, client }
       task_socket[id] = client
@@ -1102,6 +1110,7 @@ function copas.addserver(server, handler, timeout, name)
   local tcp = is_tcp(server)
   local co = coroutine_create(tcp and accept_loop or handler)
   local id = register(co)
+  extras[id] = true
   fixed[id] = true
   if tcp then
     start_args[id] = { n = 2, server, handler }
@@ -1229,7 +1238,6 @@ function copas.cancelall()
   for _, tasks in ipairs({ threads, forever }) do
     for id, co in pairs(tasks) do
       local to_close = autoclose_socket[id]
-      autoclose_socket[id] = nil
       forget(id, co)
       if to_close then pcall(copas.close, to_close) end
     end
