@@ -234,14 +234,6 @@ local function resume_with_args(id, co)
   return coroutine_resume(co)
 end
 
--- After a resume that did not end in a park: removed, finished or failed.
-local function settle(id, co, ok, err)
-  if cancel_current then
-    forget(id, co)
-    return
-  end
-  finish(id, co, ok, err)
-end
 
 -- Copas runs copas.timeout callbacks in its timer thread, "copas_core_timer", and
 -- reports their errors from inside it through the default error handler, so the
@@ -307,7 +299,9 @@ end
 function copas.addthread(handler, ...)
   if type(handler) ~= "function" then check_function(handler, 1, "addthread") end
   local co = coroutine_create(handler)
-  local id = register(co)
+  local id = c_spawn()
+  threads[id] = co
+  ids[co] = id
   if select("#", ...) > 0 then
     start_args[id] = pack(...)
     extras[id] = true
@@ -1169,7 +1163,12 @@ function copas.step(timeout)
         ok, err = coroutine_resume(co)
       end
       current_id, current_co = nil, nil
-      if not (ok and parked and not cancel_current) then settle(id, co, ok, err) end
+      -- Not parked: removed, finished or failed.
+      if cancel_current then
+        forget(id, co)
+      elseif not (ok and parked) then
+        finish(id, co, ok, err)
+      end
     end
   end
   -- Replies a send held back (more requests were buffered) leave by the end of the
