@@ -70,6 +70,15 @@ const PARTS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The reference pages are four-column tables: mdBook's default column of 750 px
+/// squeezes them into a narrow strip, so the text column is widened.
+const CSS: &str = "\
+:root { --content-max-width: 1150px; }
+table { font-size: 0.92em; }
+table td:first-child { min-width: 15em; }
+";
+const CSS_FILE: &str = "copas-rs.css";
+
 /// The page the rustdoc link lives on; generated, not a file of docs/.
 const RUST_PAGE: &str = "rust-api.md";
 
@@ -151,12 +160,15 @@ pub(crate) fn build(ws: &Workspace, mdbook: &Path, book: &Path, site: &Path, rus
         fs::write(src.join(&page.book_name), text)?;
     }
     fs::write(src.join(RUST_PAGE), rust_page(rust))?;
+    fs::write(book.join(CSS_FILE), CSS)?;
     fs::write(src.join("SUMMARY.md"), summary(&pages))?;
     fs::write(
         book.join("book.toml"),
         format!(
             "[book]\ntitle = \"copas-rs\"\nlanguage = \"en\"\nsrc = \"src\"\n\n\
-             [output.html]\ngit-repository-url = \"{REPOSITORY}\"\n"
+             [build]\ncreate-missing = false\n\n\
+             [output.html]\ngit-repository-url = \"{REPOSITORY}\"\n\
+             additional-css = [\"{CSS_FILE}\"]\n"
         ),
     )?;
 
@@ -170,6 +182,11 @@ pub(crate) fn build(ws: &Workspace, mdbook: &Path, book: &Path, site: &Path, rus
     if rust {
         let mut command = ws.cargo();
         command.args(["doc", "--no-deps", "--lib"]);
+        // A broken intra-doc link is a broken link of the site, as in the Markdown.
+        command.env(
+            "RUSTDOCFLAGS",
+            "-D rustdoc::broken_intra_doc_links -D rustdoc::private_intra_doc_links",
+        );
         for name in RUST_CRATES {
             command.args(["-p", name]);
         }
@@ -222,9 +239,9 @@ fn pages(root: &Path) -> Result<Vec<Page>> {
                 .map(|title| title.trim().to_owned())
                 .unwrap_or_else(|| source.clone());
             let book_name = match source.as_str() {
-                // mdBook makes README.md the index page; docs/README.md is the map of
-                // the documents and must not collide with it.
-                "README.md" => "README.md".to_owned(),
+                // The first page. Not README.md, which mdBook renders as index.html
+                // while links to it still say README.html.
+                "README.md" => "index.md".to_owned(),
                 "docs/README.md" => "documents.md".to_owned(),
                 other => other.trim_start_matches("docs/").to_owned(),
             };
@@ -241,10 +258,8 @@ fn summary(pages: &[Page]) -> String {
     let by_source: BTreeMap<&str, &Page> = pages.iter().map(|p| (p.source.as_str(), p)).collect();
     let entry = |page: &Page| format!("- [{}]({})\n", escape_title(&page.title), page.book_name);
     let mut out = String::from("# Summary\n\n");
-    out += &format!(
-        "[{}](README.md)\n\n",
-        escape_title(&by_source["README.md"].title)
-    );
+    let first = by_source["README.md"];
+    out += &format!("[{}]({})\n\n", escape_title(&first.title), first.book_name);
     let mut placed: Vec<&str> = vec!["README.md", "CHANGELOG.md"];
     for (part, files) in PARTS {
         out += &format!("# {part}\n\n");
@@ -408,6 +423,13 @@ pub(crate) fn check_links(site: &Path) -> Result<Vec<String>> {
             continue;
         }
         let html = fs::read_to_string(&path)?;
+        // mdBook's 404 page resolves its links against `<base href="/">`, the site's
+        // root wherever the page is served from.
+        let base = if html.contains("<base href=\"/\"") {
+            site.to_path_buf()
+        } else {
+            path.parent().unwrap_or(site).to_path_buf()
+        };
         for target in attributes(&html, "href").chain(attributes(&html, "src")) {
             if target.is_empty() || target.starts_with("//") || is_scheme(target) {
                 continue;
@@ -420,7 +442,11 @@ pub(crate) fn check_links(site: &Path) -> Result<Vec<String>> {
             let resolved = if file.is_empty() {
                 path.clone()
             } else {
-                let joined = path.parent().unwrap_or(site).join(file);
+                // A root-relative link is read as relative to the site's root.
+                let joined = match file.strip_prefix('/') {
+                    Some(rooted) => site.join(rooted),
+                    None => base.join(file),
+                };
                 if joined.is_dir() {
                     joined.join("index.html")
                 } else {
@@ -517,6 +543,18 @@ mod tests {
             rewrite_links("[m](docs/README.md) [l](LICENSE)", "README.md", &pages),
             format!("[m](documents.md) [l]({REPOSITORY}/blob/main/LICENSE)")
         );
+    }
+
+    #[test]
+    fn the_summary_lists_every_page_once() {
+        let root = Workspace::locate().unwrap().root;
+        let pages = pages(&root).unwrap();
+        let summary = summary(&pages);
+        for page in &pages {
+            let link = format!("]({})", page.book_name);
+            assert_eq!(summary.matches(&link).count(), 1, "{link} in\n{summary}");
+        }
+        assert!(summary.contains(&format!("]({RUST_PAGE})")));
     }
 
     #[test]
