@@ -10,6 +10,7 @@ mod bench;
 mod certs;
 mod child;
 mod ci;
+mod docs;
 mod elf;
 mod lua;
 mod memcheck;
@@ -54,6 +55,10 @@ commands:
         Lua modules the tests need (coxpcall); --real runs them on the system's LuaSocket
         and LuaSec with the checkout's Copas (--modules then also names binaryheap's
         and timerwheel's)
+  docs [--no-rust] [--out DIR]
+        the documentation site: docs/*.md through mdBook, the rustdoc of the library
+        crates under rust/, every relative link checked; into target/docs-site/
+        (needs mdbook: cargo install mdbook --locked)
   ci    fmt, clippy, cargo test, test-lua, test-rock and memcheck: everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         "test-rock" => rock::test_command(rest),
         "test-upstream" => upstream::command(rest),
         "ci" => ci::command(rest),
+        "docs" => docs::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),
         "test-certs" => match rest {
