@@ -65,6 +65,9 @@ end)
 
 -- Both directions of references: the finished thread, the socket name, the timeouts,
 -- the wait of the send; then two full collections must take them all.
+-- Over TLS the client has unread data when it is closed (the server's session
+-- tickets), so its close may reset the connection and the server may lose the end of
+-- the data: only plain TCP checks that all of it arrived.
 local function nothing_keeps(server_params, client_params)
   local weak = setmetatable({}, { __mode = "v" })
   local port, got = reader(server_params)
@@ -80,7 +83,7 @@ local function nothing_keeps(server_params, client_params)
   collectgarbage()
   collectgarbage()
   t.ok(got.done, "the server never saw the close")
-  t.eq(got.data == BODY, true, "all data arrived")
+  if not client_params then t.eq(got.data == BODY, true, "all data arrived") end
   t.eq(next(weak), nil, "a dropped socket is still reachable")
 end
 

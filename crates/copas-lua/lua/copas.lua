@@ -412,6 +412,16 @@ function copas._alive(co)
   return ids[co] ~= nil
 end
 
+-- Internal (used by copas.lock, semaphore, queue, future): coroutine.running(), but
+-- on plain Lua 5.1 inside coxpcall's coroutine the Copas thread it runs for, as
+-- Copas 4.9 takes coxpcall's `running`: a lock taken inside copcall is owned by the
+-- thread, and a waiter is woken through it.
+function copas._running()
+  local co, is_main = coroutine_running()
+  if co ~= nil and in_task(co) then return current_co, false end
+  return co, is_main
+end
+
 function copas.wakeup(co)
   if type(co) ~= "thread" then
     error(("bad argument #1 to 'wakeup' (coroutine expected, got %s)"):format(type(co)), 2)
