@@ -406,6 +406,35 @@ t.test("addserver ignores a third argument that is not a number", function()
   t.eq(got, "hi")
 end)
 
+-- Copas 4.0 to 4.5 additions a 4.x program may use (docs/CONFORMANCE.md's table).
+t.test("Copas 4.x additions: server names, submodules, stats, error handler helpers", function()
+  local socket = require("socket")
+  local server = assert(socket.bind("127.0.0.1", 0))
+  copas.addserver(server, function() end, nil, "named server")
+  t.eq(copas.getsocketname(server), "named server")
+  copas.removeserver(server)
+  for _, name in ipairs({ "timer", "lock", "queue", "semaphore", "future", "http" }) do
+    t.eq(type(copas[name]), "table", "copas." .. name .. " without require")
+  end
+  t.eq(type(copas.debug.start), "function")
+  t.eq(type(copas.debug.stop), "function")
+  t.eq(type(copas.gettraceback("message", coroutine.create(function() end))), "string")
+  local previous = copas.geterrorhandler()
+  t.eq(type(previous), "function")
+  copas.status(true)
+  local after = false
+  -- An error handler that raises itself does not stop the loop (Copas 4.1).
+  copas.seterrorhandler(function() error("the handler fails too") end, true)
+  copas.addthread(function() error("first") end)
+  copas.addthread(function() copas.pause(0.01); after = true end)
+  copas.loop()
+  copas.seterrorhandler(previous, true)
+  t.ok(after, "a thread after the failing handler did not run")
+  local stats = copas.status()
+  t.ok(stats.steps and stats.steps > 0 and stats.duration_max and stats.time_tot, "status(true) keeps stats")
+  copas.status(false)
+end)
+
 t.test("removethread leaves server and connection handler threads alone", function()
   local socket = require("socket")
   local server = assert(socket.bind("127.0.0.1", 0))

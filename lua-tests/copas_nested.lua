@@ -68,4 +68,27 @@ t.test("receive and send inside copcall", function()
   end
 end)
 
+-- Copas 4.9: a lock or semaphore used inside copcall belongs to the Copas thread, so
+-- the thread releases it outside copcall, and a waiter inside copcall is woken.
+t.test("lock and semaphore inside copcall belong to the thread", function()
+  local lock = copas.lock.new(1)
+  local sem = copas.semaphore.new(2, 0)
+  local log = {}
+  copas.addthread(function()
+    copcall(function() log[#log + 1] = lock:get() end)
+    log[#log + 1] = lock:release()
+  end)
+  copas.addthread(function()
+    local ok, got = copcall(function() return sem:take(1, 5) end)
+    log[#log + 1] = ok and got
+  end)
+  copas.addthread(function() log[#log + 1] = sem:give(1) end)
+  copas.loop()
+  if NESTED_YIELDS then
+    t.eq(log, { 0, true, true, true })
+  else
+    t.eq(log[1], 0)
+  end
+end)
+
 t.run()

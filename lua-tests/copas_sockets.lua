@@ -296,4 +296,46 @@ t.test("wrapped sockets offer every LuaSocket method", function()
   tcp.socket:close(); udp.socket:close()
 end)
 
+-- Several threads may wait in one direction on one socket (Copas 4.11 kept only the
+-- last waiter, and the others never resumed): each is served in turn.
+t.test("two threads reading one socket each get a line", function()
+  local srv, port = server()
+  copas.addserver(srv, function(skt)
+    copas.pause(0.05)
+    copas.send(skt, "one\ntwo\n")
+    copas.pause(0.05)
+    copas.removeserver(srv)
+  end)
+  local got = {}
+  copas.addthread(function()
+    local c = client(port)
+    c:settimeout(5)
+    for _ = 1, 2 do
+      copas.addthread(function()
+        local line = c:receive()
+        got[#got + 1] = line
+      end)
+    end
+    for _ = 1, 500 do
+      if #got == 2 then break end
+      copas.pause(0.01)
+    end
+    c:close()
+  end)
+  copas.loop()
+  table.sort(got)
+  t.eq(got, { "one", "two" })
+end)
+
+t.test("wakeup says whether it woke a thread", function()
+  local sleeper
+  copas.addthread(function()
+    sleeper = copas.addthread(function() copas.pauseforever() end)
+    copas.pause(0)
+    t.eq(copas.wakeup(sleeper), true)
+    t.eq({ copas.wakeup(sleeper) }, { nil, "not sleeping" })
+  end)
+  copas.loop()
+end)
+
 t.run()

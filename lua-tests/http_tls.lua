@@ -146,6 +146,33 @@ t.test("copas.http: https -> http only with redirect = 'all'", function()
   end)
 end)
 
+-- Copas 4.1: http.getcreatefunc(params) gives the `create` function requests use, so
+-- that a program can get hold of the socket (to change its timeouts, or close a stream).
+t.test("copas.http: getcreatefunc gives the socket a request runs on", function()
+  if not tls then return nginx.skip(why) end
+  harness.run(function()
+    local params = { sslparams = { wrap = { cafile = CA } } }
+    local base = chttp.getcreatefunc(params)
+    local made = {}
+    local function create(reqt)
+      local sock, err = base(reqt)
+      made[#made + 1] = sock
+      return sock, err
+    end
+    local parts = {}
+    local ok, code = chttp.request({ url = tls.url("/hello.txt"), create = create, sink = ltn12.sink.table(parts) })
+    t.eq({ ok, code }, { 1, 200 })
+    t.eq(table.concat(parts), "hello, tls\n")
+    t.eq(#made, 1)
+    t.ok(tostring(made[1]):find("^SSL.*%(copas wrapped%)$"), tostring(made[1]))
+    ok, code = chttp.request({ url = plain.url("/hello.txt"), create = chttp.getcreatefunc(), sink = ltn12.sink.null() })
+    t.eq({ ok, code }, { 1, 200 })
+    -- After https, the same function refuses plain http unless redirect = "all".
+    local refused, err = base({ url = plain.url("/hello.txt") })
+    t.eq({ refused, err }, { nil, "Unallowed insecure redirect https to http" })
+  end)
+end)
+
 t.test("socket.http: https -> http is not followed", function()
   if not tls then return nginx.skip(why) end
   local ok, code, headers = http.request({ url = tls.url("/to-http"), cafile = CA, sink = ltn12.sink.null() })

@@ -133,6 +133,26 @@ t.test("wrong host name refused by default, accepted with verify = 'none'", func
   refused("wronghost", "Hostname mismatch")
 end)
 
+-- LuaSec checks the chain only (Copas's own test certificates name no host); ours checks
+-- the host name too unless told `verifyhost = false`, which leaves every other check.
+t.test("verifyhost = false: a wrong host name passes, the chain is still checked", function()
+  harness.run(function()
+    local _, port = serve_once(tls.server("wronghost"), function(skt) skt:send("fine\n") end)
+    local c = assert(connect(port, tls.client({ verifyhost = false })))
+    t.eq(c:receive(), "fine")
+    c:close()
+    for cert, want in pairs({ selfsigned = "self-signed certificate", expired = "certificate has expired" }) do
+      _, port = serve_once(tls.server(cert), function(skt) skt:receive() end)
+      local refused, err = connect(port, tls.client({ verifyhost = false }))
+      t.eq(refused, nil)
+      t.ok(err:find(want, 1, true), cert .. ": " .. tostring(err))
+    end
+    copas.pause(0.1)
+  end, true)
+  t.nilmsg("invalid 'verifyhost' (string given, boolean expected)",
+    require("ssl").newcontext(tls.client({ verifyhost = "no" })))
+end)
+
 t.test("expired certificate refused by default, accepted with verify = 'none'", function()
   refused("expired", "certificate has expired")
 end)

@@ -413,6 +413,16 @@ function copas._alive(co)
   return ids[co] ~= nil
 end
 
+-- Internal (used by copas.lock, semaphore, queue, future): coroutine.running(), but
+-- on plain Lua 5.1 inside coxpcall's coroutine the Copas thread it runs for, as
+-- Copas 4.9 takes coxpcall's `running`: a lock taken inside copcall is owned by the
+-- thread, and a waiter is woken through it.
+function copas._running()
+  local co, is_main = coroutine_running()
+  if co ~= nil and in_task(co) then return current_co, false end
+  return co, is_main
+end
+
 function copas.wakeup(co)
   if type(co) ~= "thread" then
     error(("bad argument #1 to 'wakeup' (coroutine expected, got %s)"):format(type(co)), 2)
@@ -1144,7 +1154,11 @@ function copas.step(timeout)
   end
   local step_start = stats_enabled and gettime()
   if collected[1] then drop_collected() end
-  local n, nalarms = c_step(timeout, ready_ids, alarm_ids)
+  local n, nalarms, quiet = c_step(timeout, ready_ids, alarm_ids)
+  -- As Copas: on about one in ten quiet steps, a full collection, so that sockets a
+  -- program dropped without closing them are closed by their finalizers (a peer
+  -- reading up to the close waits for that), and threads parked on them go.
+  if quiet and math.random(100) > 90 then collectgarbage() end
   for i = 1, nalarms do
     fire_alarm(alarm_ids[i])
   end

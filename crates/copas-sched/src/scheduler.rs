@@ -112,6 +112,10 @@ pub struct TaskCounts {
     pub alarms: usize,
 }
 
+/// How long a poll must have been allowed to wait to count as quiet (see
+/// [`Scheduler::poll`]); Copas's own threshold, its timer precision (0.1 s) less 0.01 s.
+pub const QUIET_WAIT: Duration = Duration::from_millis(90);
+
 /// The dispatcher: tasks of type `T`, a run queue, timers, and an epoll reactor.
 ///
 /// The scheduler never runs code by itself: [`Scheduler::poll`] waits for I/O and
@@ -409,7 +413,12 @@ impl<T> Scheduler<T> {
     /// Waits for I/O, finished jobs and timers, for at most `timeout` (`None`: until
     /// something happens), and moves every task they wake to the run queue. Does not
     /// wait at all while the run queue is not empty.
-    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<()> {
+    ///
+    /// Returns whether the poll was quiet: it could wait at least [`QUIET_WAIT`] and
+    /// neither I/O nor a finished job woke a task (timers may have). Copas collects
+    /// garbage now and then on such steps, which is what closes sockets a program
+    /// dropped without closing them.
+    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool> {
         let now = Instant::now();
         let mut deadline = match timeout {
             _ if !self.ready.is_empty() || !self.alarms_due.is_empty() => Some(now),
@@ -422,9 +431,11 @@ impl<T> Scheduler<T> {
         if let Some(next) = self.timers.next_deadline() {
             deadline = Some(deadline.map_or(next, |d| d.min(next)));
         }
+        let could_wait = deadline.is_none_or(|d| d.saturating_duration_since(now) >= QUIET_WAIT);
         let mut woken = Vec::new();
         self.reactor
             .poll(deadline, |id, interest| woken.push((id, interest)))?;
+        let mut quiet = could_wait && woken.is_empty();
         for (id, interest) in woken {
             if let Some(State::Io {
                 interest: waited,
@@ -443,6 +454,7 @@ impl<T> Scheduler<T> {
         let mut completed = Vec::new();
         self.completions
             .drain(|id, completion| completed.push((id, completion)));
+        quiet &= completed.is_empty();
         for (id, completion) in completed {
             if let Some(State::Blocking { deadline }) = self.state(id) {
                 if let Some(key) = deadline {
@@ -453,7 +465,7 @@ impl<T> Scheduler<T> {
             }
         }
         self.expire_timers(Instant::now());
-        Ok(())
+        Ok(quiet)
     }
 
     fn expire_timers(&mut self, now: Instant) {
@@ -652,6 +664,32 @@ mod tests {
         s.remove(b);
         assert!(!s.contains(b));
         assert_eq!(s.get(a), Some(&1));
+    }
+
+    #[test]
+    fn a_poll_is_quiet_when_it_could_wait_and_no_io_came() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let mut s: Scheduler<()> = Scheduler::new().unwrap();
+        let a = s.spawn(());
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        s.sleep(a, QUIET_WAIT * 2).unwrap();
+        assert!(
+            s.poll(Some(QUIET_WAIT * 3)).unwrap(),
+            "a timer alone keeps it quiet"
+        );
+        assert!(!s.poll(Some(Duration::ZERO)).unwrap(), "no wait: not quiet");
+
+        let (mut writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
+        let source = s.register(reader.as_raw_fd()).unwrap();
+        batch.clear();
+        s.take_ready(&mut batch);
+        s.wait_io(a, source, Interest::Read, None).unwrap();
+        writer.write_all(b"x").unwrap();
+        assert!(!s.poll(Some(QUIET_WAIT * 3)).unwrap(), "I/O woke a task");
+        assert_eq!(s.counts().ready, 1);
+        s.deregister(source);
     }
 
     #[test]

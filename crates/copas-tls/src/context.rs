@@ -72,6 +72,7 @@ impl TlsContext {
                             roots,
                             explicit,
                             provider.clone(),
+                            !params.ignore_host_name,
                         )?))
                 } else {
                     builder

@@ -139,6 +139,9 @@ pub struct TlsParams {
     pub alpn: Vec<String>,
     /// Client only: the name sent as SNI and verified against the certificate.
     pub server_name: Option<String>,
+    /// Client only: with `verify` on, check the chain but not that the certificate names
+    /// the host, as LuaSec (OpenSSL without a host to check) does. Lua: `verifyhost = false`.
+    pub ignore_host_name: bool,
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ pub(crate) struct ServerTrust {
     webpki: Arc<WebPkiServerVerifier>,
     /// The certificates of `cafile`/`capath`, as given.
     explicit: Vec<CertificateDer<'static>>,
+    /// Whether the certificate must name the host (false: the chain alone, as LuaSec).
+    check_host: bool,
 }
 
 impl ServerTrust {
@@ -54,11 +56,16 @@ impl ServerTrust {
         roots: RootCertStore,
         explicit: Vec<CertificateDer<'static>>,
         provider: Arc<CryptoProvider>,
+        check_host: bool,
     ) -> Result<Self, Error> {
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| Error::config("cafile", format!("server verification: {e}")))?;
-        Ok(Self { webpki, explicit })
+        Ok(Self {
+            webpki,
+            explicit,
+            check_host,
+        })
     }
 }
 
@@ -79,13 +86,18 @@ impl ServerCertVerifier for ServerTrust {
             now,
         ) {
             Ok(verified) => return Ok(verified),
+            // webpki checks the name last, after the chain, its dates and its usage: a
+            // refusal for the name alone means everything else passed.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_host => return Ok(ServerCertVerified::assertion()),
             Err(refused) => refused,
         };
         let Ok((_, leaf)) = X509Certificate::from_der(end_entity) else {
             return Err(refused);
         };
         if self.explicit.iter().any(|trusted| trusted == end_entity) {
-            return verify_explicit(&leaf, server_name, now);
+            return verify_explicit(&leaf, self.check_host.then_some(server_name), now);
         }
         if signs_itself(&leaf) {
             return Err(Untrusted::SelfSigned.error());
@@ -130,11 +142,12 @@ fn signs_itself(cert: &X509Certificate<'_>) -> bool {
     cert.subject().as_raw() == cert.issuer().as_raw()
 }
 
-/// An explicitly trusted certificate: in its validity, and naming the server (by its
-/// subject alternative names or, without any, its common name, as OpenSSL matches).
+/// An explicitly trusted certificate: in its validity, and naming the server if one is
+/// given (by its subject alternative names or, without any, its common name, as OpenSSL
+/// matches).
 fn verify_explicit(
     cert: &X509Certificate<'_>,
-    server_name: &ServerName<'_>,
+    server_name: Option<&ServerName<'_>>,
     now: UnixTime,
 ) -> Result<ServerCertVerified, rustls::Error> {
     let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
@@ -146,7 +159,7 @@ fn verify_explicit(
     if now > validity.not_after {
         return Err(CertificateError::Expired.into());
     }
-    if names_server(cert, server_name) {
+    if server_name.is_none_or(|name| names_server(cert, name)) {
         Ok(ServerCertVerified::assertion())
     } else {
         Err(CertificateError::NotValidForName.into())

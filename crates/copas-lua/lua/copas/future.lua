@@ -10,7 +10,7 @@
 
 local copas = require("copas")
 
-local coroutine_running = coroutine.running
+local coroutine_running = copas._running
 local setmetatable, select, type, error, tostring = setmetatable, select, type, error, tostring
 local unpack = table.unpack or unpack
 

@@ -14,7 +14,7 @@ local waiting = require("copas.waiting")
 local new_semaphore = require("copas.semaphore").new
 
 local gettime = copas.gettime
-local coroutine_running = coroutine.running
+local coroutine_running = copas._running
 local setmetatable, type, error, tostring = setmetatable, type, error, tostring
 local huge = math.huge
 

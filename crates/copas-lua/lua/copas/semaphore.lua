@@ -12,7 +12,7 @@ local copas = require("copas")
 local waiting = require("copas.waiting")
 
 local gettime = copas.gettime
-local coroutine_running = coroutine.running
+local coroutine_running = copas._running
 local setmetatable, type, error, tostring = setmetatable, type, error, tostring
 local huge = math.huge
 

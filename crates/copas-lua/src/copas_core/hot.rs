@@ -568,9 +568,10 @@ unsafe fn raise(stack: Stack, hot: &HotPath) -> c_int {
     unsafe { finish(stack, hot, Settled::Raise) }
 }
 
-/// step(timeout, ready, alarms) -> number of ready ids, number of alarm ids.
+/// step(timeout, ready, alarms) -> number of ready ids, number of alarm ids, quiet.
 /// Waits at most `timeout` seconds (nil: until something happens), then writes the ids
 /// of the tasks to resume into `ready[1..n]` and of the alarms due into `alarms`.
+/// `quiet`: no I/O came during a wait that could last (see `Scheduler::poll`).
 unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`. The Rust part runs in `guarded` with every
     // guard dropped before the tables are written.
@@ -601,7 +602,7 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                     None if d.scheduler.is_idle() => Some(Duration::ZERO),
                     other => seconds(other),
                 };
-                d.scheduler.poll(timeout).map_err(|err| err.to_string())?;
+                let quiet = d.scheduler.poll(timeout).map_err(|err| err.to_string())?;
                 d.batch.clear();
                 d.scheduler.take_ready(&mut d.batch);
                 d.alarms.clear();
@@ -614,11 +615,11 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                     ids.push(id_value(id));
                 }
                 ids.extend(d.alarms.iter().map(|id| id_value(*id)));
-                Ok((d.batch.len(), d.alarms.len()))
+                Ok((d.batch.len(), d.alarms.len(), quiet))
             },
             || Err("internal error in copas.core (panic)".to_owned()),
         );
-        let (ready, alarms) = match counts {
+        let (ready, alarms, quiet) = match counts {
             Ok(counts) => counts,
             Err(message) => {
                 set_message(hot, message);
@@ -635,6 +636,7 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
         hot.ids.replace(ManuallyDrop::into_inner(ids));
         stack.push_integer(ready as i64);
         stack.push_integer(alarms as i64);
-        2
+        stack.push_boolean(quiet);
+        3
     }
 }

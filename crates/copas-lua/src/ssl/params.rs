@@ -78,5 +78,15 @@ pub(super) fn params_from_table(params: &Table) -> Result<TlsParams, String> {
         other => string_list("alpn", other)?,
     };
     out.server_name = optional_string(params, "servername")?;
+    out.ignore_host_name = match get("verifyhost")? {
+        Value::Nil | Value::Boolean(true) => false,
+        Value::Boolean(false) => true,
+        other => {
+            return Err(format!(
+                "invalid 'verifyhost' ({} given, boolean expected)",
+                other.type_name()
+            ))
+        }
+    };
     Ok(out)
 }

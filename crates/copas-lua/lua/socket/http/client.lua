@@ -597,6 +597,41 @@ local function new(kind)
     error("bad argument #1 to 'request' (string or table expected, got " .. type(reqt) .. ")", 2)
   end
 
+  if copas then
+    M.SSLSNISTRICT = false
+
+    -- Copas's http.getcreatefunc(params): the `create` function its requests use, for a
+    -- program that wants the socket a request runs on (to change its timeouts, or to
+    -- close a stream). https gets a Copas-wrapped socket whose connect handshakes; a
+    -- redirect from https to plain http is refused unless `params.redirect == "all"`.
+    function M.getcreatefunc(params)
+      params = params or {}
+      local wrap, names = tls_settings(params)
+      local given_sni = type(params.sslparams) == "table" and params.sslparams.sni
+      local strict = M.SSLSNISTRICT
+      if type(given_sni) == "table" and given_sni.strict ~= nil then strict = given_sni.strict end
+      local was_https = false
+      return function(reqt)
+        local scheme = reqt.scheme
+        if not scheme and reqt.url then
+          local parsed = core.parse_url(reqt.url)
+          scheme = parsed and parsed.scheme
+        end
+        local sock, err = socket.tcp()
+        if not sock then return nil, err end
+        if lower(scheme or "http") == "https" then
+          was_https = true
+          return copas.wrap(sock, { wrap = wrap, sni = { names = names or reqt.host, strict = strict } })
+        end
+        if was_https and params.redirect ~= "all" then
+          sock:close()
+          return nil, "Unallowed insecure redirect https to http"
+        end
+        return copas.wrap(sock)
+      end
+    end
+  end
+
   -- Closes every idle pooled connection.
   function M.closeidle()
     for key, idle in pairs(pool) do
