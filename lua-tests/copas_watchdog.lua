@@ -94,6 +94,8 @@ t.test("switched off, nothing is reported", function()
     copas.addnamedthread("spinner", function() spin(0.15) end)
   end)
   t.eq(#reports, 0)
+  local jit = rawget(_G, "jit")
+  if jit then t.eq(jit.status(), true, "LuaJIT's compiler is back on") end
 end)
 
 t.run()

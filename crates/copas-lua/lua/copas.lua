@@ -1426,6 +1426,12 @@ local function default_watchdog(report)
   end
 end
 
+-- LuaJIT runs no hooks inside compiled code, so a loop compiled before or while the
+-- watchdog is on would never be seen running: the JIT compiler is off (and its
+-- traces flushed) while the watchdog is on, and back on after if it was on before.
+local jit = rawget(_G, "jit")
+local jit_was_on = false
+
 -- copas.watchdog(limit_s, callback?): reports every resume that runs longer than
 -- limit_s seconds, first while it runs (phase "running", with the thread's traceback
 -- at that moment), then when it yields or ends (phase "ended", with the total time).
@@ -1433,7 +1439,8 @@ end
 -- the default writes to stderr. copas.watchdog(nil) (or false, or 0) switches it off.
 function copas.watchdog(limit, callback)
   if limit == nil or limit == false or limit == 0 then
-    watchdog_limit = nil
+    if watchdog_limit and jit_was_on then jit.on() end
+    watchdog_limit, jit_was_on = nil, false
     return true
   end
   if type(limit) ~= "number" or limit ~= limit or limit < 0 then
@@ -1442,6 +1449,11 @@ function copas.watchdog(limit, callback)
   end
   if callback ~= nil and type(callback) ~= "function" then
     check_function(callback, 2, "watchdog")
+  end
+  if jit and not watchdog_limit then
+    jit_was_on = jit.status()
+    jit.off()
+    jit.flush()
   end
   watchdog_limit, watchdog_callback = limit, callback or default_watchdog
   return true
