@@ -181,4 +181,18 @@ t.test("metrics.serve answers a scrape over HTTP", function()
   t.eq(sample_value(samples, "copas_threads", "state", "running"), 1)
 end)
 
+t.test("examples/metrics_server.lua runs: traffic, a scrape, then the loop ends", function()
+  local saved_arg, saved_print = rawget(_G, "arg"), print
+  local printed = {}
+  _G.arg = {}
+  print = function(...) printed[#printed + 1] = table.concat({ ... }, " ") end
+  local ok, err = pcall(dofile, "examples/metrics_server.lua")
+  _G.arg, print = saved_arg, saved_print
+  t.ok(ok, err)
+  local text = table.concat(printed, "\n")
+  t.ok(text:find("copas_connections_accepted_total %d+"), text)
+  t.ok(text:find('copas_resume_duration_seconds{quantile="0.99"}', 1, true), text)
+  t.eq(printed[#printed], "done")
+end)
+
 t.run()

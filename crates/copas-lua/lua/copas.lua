@@ -1393,7 +1393,8 @@ local function watch_hook()
     watched_reported = true
     local co = watched_co
     watchdog_report("running", co, elapsed, debug_traceback(
-      ("thread '%s' has been running for %.3f s"):format(object_names[co], elapsed), 2))
+      ("thread '%s' has been running for %.3f s (limit %.3f s)")
+        :format(object_names[co], elapsed, watchdog_limit), 2))
   end
 end
 
@@ -1418,8 +1419,7 @@ end
 
 local function default_watchdog(report)
   if report.phase == "running" then
-    io.stderr:write(("copas watchdog: thread '%s' has been running for %.3f s (limit %.3f s)\n%s\n")
-      :format(report.name, report.elapsed, report.limit, report.traceback))
+    io.stderr:write("copas watchdog: ", report.traceback, "\n")
   else
     io.stderr:write(("copas watchdog: thread '%s' ran for %.3f s in one resume (limit %.3f s)\n")
       :format(report.name, report.elapsed, report.limit))
