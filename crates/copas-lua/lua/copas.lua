@@ -1387,7 +1387,8 @@ local function watch_hook()
     -- Switched off while this coroutine kept its hook.
     return debug_sethook()
   end
-  if watched_reported then return end
+  -- (A hooked coroutine resumed outside the loop's resumes is not timed.)
+  if watched_reported or not watched_co then return end
   local elapsed = c_monotonic() - watched_since
   if elapsed > watchdog_limit then
     watched_reported = true

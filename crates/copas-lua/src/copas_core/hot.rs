@@ -1,5 +1,5 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
-//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`.
+//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`, `resumed`.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
 //! that parks, the receive that completes, the send); every thread is spawned, sleeps
