@@ -25,6 +25,7 @@ local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, 
 local c_connect = core.connect
 local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
+local c_resumed, c_metrics, c_monotonic = core.resumed, core.metrics, core.monotonic
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -124,6 +125,11 @@ local parked = false           -- set by park(): the task yielded to the schedul
 local cancel_current = false   -- removethread() was called on the running task
 local budget = FAIR_BUDGET
 local debug_log                -- copas.debug.start()
+-- copas.metrics(): connections accepted so far, and those whose handler has ended
+-- (the accepted socket -> true until then).
+local accepted_total, closed_total = 0, 0
+local accepted_open = setmetatable({}, { __mode = "k" })
+local watchdog_limit           -- copas.watchdog(): seconds, nil while off
 
 local NESTED = "cannot yield to Copas from a coroutine created inside a Copas thread; "
   .. "call Copas functions from the Copas thread itself"
@@ -203,6 +209,10 @@ local function finish(id, co, ok, err)
   local skt, to_close
   if extras[id] then
     skt, to_close = task_socket[id], autoclose_socket[id]
+    if skt and accepted_open[skt] then
+      accepted_open[skt] = nil
+      closed_total = closed_total + 1
+    end
   end
   forget(id, co)
   if ok and coroutine_status(co) ~= "dead" then
@@ -1074,6 +1084,8 @@ local function accept_loop(server, handler)
     elseif client then
       count = count + 1
       object_names[client] = server_name .. ":client_" .. count
+      accepted_total = accepted_total + 1
+      accepted_open[client] = true
       client:settimeout(0)
       copas.settimeouts(client, connect_timeouts[server], send_timeouts[server], receive_timeouts[server])
       local co = coroutine_create(handler)
@@ -1144,6 +1156,7 @@ end
 -------------------------------------------------------------------------------
 local ready_ids, alarm_ids = {}, {}
 local stats_enabled, stats = false, nil
+local watch_start, watch_end -- the watchdog's halves, defined with copas.watchdog
 
 function copas.step(timeout)
   if timeout ~= nil and type(timeout) ~= "number" then
@@ -1171,11 +1184,14 @@ function copas.step(timeout)
       parked, cancel_current = false, false
       budget = FAIR_BUDGET
       local ok, err
+      if watchdog_limit then watch_start(co) end
       if start_args[id] or debug_log then
         ok, err = resume_with_args(id, co)
       else
         ok, err = coroutine_resume(co)
       end
+      c_resumed()
+      if watchdog_limit then watch_end(co) end
       current_id, current_co = nil, nil
       -- Not parked: removed, finished or failed.
       if cancel_current then
@@ -1362,6 +1378,242 @@ function copas.debug.socket(original)
     end,
     __tostring = function() return tostring(original) end,
   })
+end
+
+
+-------------------------------------------------------------------------------
+-- Watchdog (copas-rs extension)
+-------------------------------------------------------------------------------
+-- A count hook on the resumed coroutine looks at the clock every WATCH_COUNT VM
+-- instructions, so a thread spinning in Lua is reported while it still runs; one
+-- stuck inside a C call is reported when the call (and the resume) ends.
+local WATCH_COUNT = 10000
+local debug_sethook, debug_traceback = debug.sethook, debug.traceback
+local watchdog_callback
+local watched_co, watched_since, watched_reported = nil, 0, false
+
+local function watchdog_report(phase, co, elapsed, traceback)
+  local report = {
+    phase = phase, thread = co, name = object_names[co], elapsed = elapsed,
+    limit = watchdog_limit, traceback = traceback,
+  }
+  local ok, err = pcall(watchdog_callback, report)
+  if not ok then
+    io.stderr:write("copas watchdog: callback failed: ", tostring(err), "\n")
+  end
+end
+
+local function watch_hook()
+  if not watchdog_limit then
+    -- Switched off while this coroutine kept its hook.
+    return debug_sethook()
+  end
+  -- (A hooked coroutine resumed outside the loop's resumes is not timed.)
+  if watched_reported or not watched_co then return end
+  local elapsed = c_monotonic() - watched_since
+  if elapsed > watchdog_limit then
+    watched_reported = true
+    local co = watched_co
+    watchdog_report("running", co, elapsed, debug_traceback(
+      ("thread '%s' has been running for %.3f s (limit %.3f s)")
+        :format(object_names[co], elapsed, watchdog_limit), 2))
+  end
+end
+
+function watch_start(co)
+  watched_co, watched_since, watched_reported = co, c_monotonic(), false
+  debug_sethook(co, watch_hook, "", WATCH_COUNT)
+end
+
+function watch_end(co)
+  if watched_co ~= co then return end
+  watched_co = nil
+  local elapsed = c_monotonic() - watched_since
+  if elapsed > watchdog_limit then
+    local traceback
+    if coroutine_status(co) == "suspended" then
+      traceback = debug_traceback(co, ("thread '%s' yielded after %.3f s")
+        :format(object_names[co], elapsed))
+    end
+    watchdog_report("ended", co, elapsed, traceback)
+  end
+end
+
+local function default_watchdog(report)
+  if report.phase == "running" then
+    io.stderr:write("copas watchdog: ", report.traceback, "\n")
+  else
+    io.stderr:write(("copas watchdog: thread '%s' ran for %.3f s in one resume (limit %.3f s)\n")
+      :format(report.name, report.elapsed, report.limit))
+  end
+end
+
+-- LuaJIT runs no hooks inside compiled code, so a loop compiled before or while the
+-- watchdog is on would never be seen running: the JIT compiler is off (and its
+-- traces flushed) while the watchdog is on, and back on after if it was on before.
+local jit = rawget(_G, "jit")
+local jit_was_on = false
+
+-- copas.watchdog(limit_s, callback?): reports every resume that runs longer than
+-- limit_s seconds, first while it runs (phase "running", with the thread's traceback
+-- at that moment), then when it yields or ends (phase "ended", with the total time).
+-- The callback gets a table { phase, thread, name, elapsed, limit, traceback };
+-- the default writes to stderr. copas.watchdog(nil) (or false, or 0) switches it off.
+function copas.watchdog(limit, callback)
+  if limit == nil or limit == false or limit == 0 then
+    if watchdog_limit and jit_was_on then jit.on() end
+    watchdog_limit, jit_was_on = nil, false
+    return true
+  end
+  if type(limit) ~= "number" or limit ~= limit or limit < 0 then
+    error(("bad argument #1 to 'watchdog' (positive number expected, got %s)")
+      :format(type(limit) == "number" and tostring(limit) or type(limit)), 2)
+  end
+  if callback ~= nil and type(callback) ~= "function" then
+    check_function(callback, 2, "watchdog")
+  end
+  if jit and not watchdog_limit then
+    jit_was_on = jit.status()
+    jit.off()
+    jit.flush()
+  end
+  watchdog_limit, watchdog_callback = limit, callback or default_watchdog
+  return true
+end
+
+-------------------------------------------------------------------------------
+-- Metrics (copas-rs extension)
+-------------------------------------------------------------------------------
+local metrics = {}
+copas.metrics = setmetatable(metrics, { __call = function() return metrics.get() end })
+
+-- copas.metrics(): a snapshot of the scheduler; see docs/observability.md.
+function metrics.get()
+  local m = c_metrics()
+  local server_count = 0
+  for _ in pairs(servers) do server_count = server_count + 1 end
+  return {
+    threads = {
+      running = current_co and 1 or 0, ready = m.ready, sleeping = m.sleeping,
+      reading = m.reading, writing = m.writing, paused = m.paused, resolving = m.blocking,
+    },
+    servers = server_count,
+    connections = { open = accepted_total - closed_total, accepted = accepted_total, closed = closed_total },
+    bytes_received = m.bytes_received, bytes_sent = m.bytes_sent,
+    steps = m.steps, resumes = m.resumes,
+    step_duration = m.step_duration, resume_duration = m.resume_duration,
+    timers = m.timers, alarms = m.alarms, dns_in_flight = m.blocking,
+    lag = { count = m.lag.count, last = m.lag.last, max = m.lag.max, sum = m.lag.sum,
+      mean = m.lag.count > 0 and m.lag.sum / m.lag.count or 0 },
+    virtual_clock = m.virtual_clock,
+  }
+end
+
+local function number_text(v)
+  if v ~= v then return "NaN" end
+  if v == math.huge then return "+Inf" end
+  if v == -math.huge then return "-Inf" end
+  if v == math.floor(v) and v > -2^53 and v < 2^53 then return ("%d"):format(v) end
+  return ("%.9g"):format(v)
+end
+
+-- The same snapshot in Prometheus' text exposition format (version 0.0.4).
+function metrics.prometheus()
+  local m = metrics.get()
+  local out = {}
+  local function family(name, kind, help)
+    out[#out + 1] = "# HELP " .. name .. " " .. help
+    out[#out + 1] = "# TYPE " .. name .. " " .. kind
+  end
+  local function sample(name, value, labels)
+    out[#out + 1] = name .. (labels or "") .. " " .. number_text(value)
+  end
+  family("copas_threads", "gauge", "Copas threads by state.")
+  for _, state in ipairs({ "running", "ready", "sleeping", "reading", "writing", "paused", "resolving" }) do
+    sample("copas_threads", m.threads[state], '{state="' .. state .. '"}')
+  end
+  local simple = {
+    { "copas_servers", "gauge", "Servers added with copas.addserver.", m.servers },
+    { "copas_connections_open", "gauge", "Accepted connections whose handler has not ended.", m.connections.open },
+    { "copas_connections_accepted_total", "counter", "Connections accepted.", m.connections.accepted },
+    { "copas_connections_closed_total", "counter", "Accepted connections whose handler ended.", m.connections.closed },
+    { "copas_received_bytes_total", "counter", "Bytes received through Copas.", m.bytes_received },
+    { "copas_sent_bytes_total", "counter", "Bytes sent through Copas.", m.bytes_sent },
+    { "copas_steps_total", "counter", "Steps of the loop.", m.steps },
+    { "copas_resumes_total", "counter", "Threads resumed.", m.resumes },
+    { "copas_timers", "gauge", "Timers pending (sleeps, deadlines, alarms).", m.timers },
+    { "copas_dns_in_flight", "gauge", "Name lookups running on worker threads.", m.dns_in_flight },
+    { "copas_loop_lag_seconds", "gauge", "How late the loop last woke for a timer.", m.lag.last },
+    { "copas_loop_lag_max_seconds", "gauge", "The largest lateness of the loop for a timer.", m.lag.max },
+  }
+  for _, entry in ipairs(simple) do
+    family(entry[1], entry[2], entry[3])
+    sample(entry[1], entry[4])
+  end
+  for _, d in ipairs({ { "step", m.step_duration, "Work of one step (resumes included, waiting excluded)" },
+                       { "resume", m.resume_duration, "One resume of a thread" } }) do
+    local name = "copas_" .. d[1] .. "_duration_seconds"
+    family(name, "summary", d[3] .. "; quantiles over the last " .. d[2].window .. ".")
+    sample(name, d[2].p50, '{quantile="0.5"}')
+    sample(name, d[2].p99, '{quantile="0.99"}')
+    sample(name .. "_sum", d[2].sum)
+    sample(name .. "_count", d[2].count)
+    family(name .. "_max", "gauge", d[3] .. "; the longest of the last " .. d[2].window .. ".")
+    sample(name .. "_max", d[2].max)
+  end
+  out[#out + 1] = ""
+  return table.concat(out, "\n")
+end
+
+-- metrics.serve(host, port): serves metrics.prometheus() over HTTP from a Copas
+-- server (any path). Returns the server socket (for copas.removeserver) and its port.
+function metrics.serve(host, port)
+  local server = assert(socket.bind(host or "127.0.0.1", port or 0))
+  local _, bound_port = server:getsockname()
+  copas.addserver(server, function(client)
+    local request = copas.receive(client, "*l")
+    while request do
+      local line = copas.receive(client, "*l")
+      if not line or line == "" then break end
+    end
+    if not request then return end
+    local body = metrics.prometheus()
+    copas.send(client, "HTTP/1.0 200 OK\r\n"
+      .. "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+      .. "Content-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+  end, nil, "copas_metrics")
+  return server, tonumber(bound_port)
+end
+
+-------------------------------------------------------------------------------
+-- Testing: the virtual clock (copas-rs extension)
+-------------------------------------------------------------------------------
+local testing = {}
+copas.testing = testing
+
+-- testing.virtualclock(on): switches the virtual clock on (true) or off (false);
+-- returns whether it was on. copas.gettime, socket.gettime, sleeps, timers, socket
+-- timeouts, copas.timeout alarms and locks then run on simulated time, which stands
+-- still while threads run and jumps to the next deadline when all of them wait.
+function testing.virtualclock(on)
+  if on ~= nil and type(on) ~= "boolean" then
+    error(("bad argument #1 to 'virtualclock' (boolean expected, got %s)"):format(type(on)), 2)
+  end
+  return core.virtualclock(on)
+end
+
+-- testing.run(main, ...): copas.loop(main) with its arguments under the virtual clock,
+-- which is then switched back as it was. Returns the simulated seconds elapsed.
+function testing.run(main, ...)
+  check_function(main, 1, "run")
+  local args = pack(...)
+  local was = core.virtualclock(true)
+  local start = gettime()
+  local ok, err = pcall(copas.loop, function() return main(unpack(args, 1, args.n)) end)
+  local elapsed = gettime() - start
+  core.virtualclock(was)
+  if not ok then error(err, 0) end
+  return elapsed
 end
 
 return copas

@@ -20,6 +20,7 @@ use crate::socket_core::{tcp, udp, unix};
 
 mod hot;
 mod io;
+mod metrics;
 
 use io::Progress;
 
@@ -72,7 +73,9 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
             let id = d.task(id)?;
             match seconds(secs) {
                 Some(delay) => {
-                    let deadline = Instant::now()
+                    let deadline = d
+                        .scheduler
+                        .now()
                         .checked_add(delay)
                         .ok_or_else(|| runtime_error("delay too large"))?;
                     d.scheduler.set_alarm(id, deadline).map_err(runtime_error)
@@ -112,13 +115,14 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
                     return Ok(false);
                 }
                 let source = d.scheduler.register(fd).map_err(runtime_error)?;
+                let now = d.scheduler.now();
                 let task = d
                     .scheduler
                     .get_mut(id)
                     .ok_or_else(|| runtime_error("not a Copas task"))?;
                 task.foreign = Some(source);
                 if first {
-                    task.deadline = seconds(timeout).and_then(|t| Instant::now().checked_add(t));
+                    task.deadline = seconds(timeout).and_then(|t| now.checked_add(t));
                 }
                 let deadline = task.deadline;
                 d.scheduler
@@ -262,7 +266,58 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
         "recvfrom",
         lua.create_function(move |lua, args| recvfrom(lua, &d, args))?,
     )?;
-    hot::register(lua, &core, &shared)?;
+    let metrics = metrics::Metrics::of(lua);
+    hot::register(lua, &core, &shared, metrics.clone())?;
+
+    // metrics() -> table of the Rust side's counters for copas.metrics(): task counts
+    // by state, timers, jobs, loop lag, bytes, steps, resumes and their durations.
+    let d = shared.clone();
+    core.set(
+        "metrics",
+        lua.create_function(move |lua, ()| {
+            let t = lua.create_table()?;
+            {
+                let d = d.borrow();
+                let c = d.scheduler.counts();
+                for (name, count) in [
+                    ("ready", c.ready),
+                    ("sleeping", c.sleeping),
+                    ("paused", c.suspended),
+                    ("reading", c.reading),
+                    ("writing", c.writing),
+                    ("blocking", c.blocking),
+                    ("alarms", c.alarms),
+                    ("timers", d.scheduler.timers_pending()),
+                ] {
+                    t.set(name, count)?;
+                }
+                let lag = d.scheduler.lag();
+                let l = lua.create_table()?;
+                l.set("count", lag.count)?;
+                l.set("last", lag.last.as_secs_f64())?;
+                l.set("max", lag.max.as_secs_f64())?;
+                l.set("sum", lag.total.as_secs_f64())?;
+                t.set("lag", l)?;
+                t.set("virtual_clock", d.scheduler.is_virtual())?;
+            }
+            metrics.fill(lua, &t)?;
+            Ok(t)
+        })?,
+    )?;
+
+    // virtualclock(on|nil) -> whether it was on; nil only asks.
+    let d = shared.clone();
+    core.set(
+        "virtualclock",
+        lua.create_function(move |_, on: Option<bool>| {
+            let mut d = d.borrow_mut();
+            let was = d.scheduler.is_virtual();
+            if let Some(on) = on {
+                d.scheduler.set_virtual_clock(on);
+            }
+            Ok(was)
+        })?,
+    )?;
 
     // monotonic(): seconds on a clock that never jumps, for elapsed-time measurements.
     let origin = Instant::now();

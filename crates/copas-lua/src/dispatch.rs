@@ -148,12 +148,13 @@ pub(crate) fn park(
             source
         }
     };
+    let now = d.scheduler.now();
     let data = d
         .scheduler
         .get_mut(task)
         .ok_or_else(|| runtime_error("no such Copas task"))?;
     if attempt.first {
-        data.deadline = seconds(attempt.timeout).and_then(|t| Instant::now().checked_add(t));
+        data.deadline = seconds(attempt.timeout).and_then(|t| now.checked_add(t));
     }
     let deadline = data.deadline;
     d.scheduler

@@ -43,7 +43,7 @@ mod timer;
 
 pub use pool::Completion;
 pub use reactor::{Interest, Reactor, Source};
-pub use scheduler::{Scheduler, Step, Task, TaskCounts, TaskId, Wake, QUIET_WAIT};
+pub use scheduler::{LagStats, Scheduler, Step, Task, TaskCounts, TaskId, Wake, QUIET_WAIT};
 pub use timer::{TimerHeap, TimerKey};
 
 /// Errors of the scheduler.

@@ -135,6 +135,33 @@ pub struct Scheduler<T> {
     alarms_due: Vec<TaskId>,
     counts: TaskCounts,
     live: usize,
+    /// The virtual clock's time while it is on.
+    virtual_now: Option<Instant>,
+    /// Wall time (seconds since the epoch) and instant when the virtual clock started.
+    virtual_epoch: (f64, Instant),
+    lag: LagStats,
+}
+
+/// How late [`Scheduler::poll`] found its earliest due timer, over the scheduler's life.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct LagStats {
+    /// Polls that found a timer due.
+    pub count: u64,
+    /// Lateness of the last one.
+    pub last: Duration,
+    /// The largest lateness.
+    pub max: Duration,
+    /// Sum of all, for a mean.
+    pub total: Duration,
+}
+
+impl LagStats {
+    fn record(&mut self, late: Duration) {
+        self.count += 1;
+        self.last = late;
+        self.max = self.max.max(late);
+        self.total = self.total.saturating_add(late);
+    }
 }
 
 impl<T> Scheduler<T> {
@@ -154,6 +181,9 @@ impl<T> Scheduler<T> {
             alarms_due: Vec::new(),
             counts: TaskCounts::default(),
             live: 0,
+            virtual_now: None,
+            virtual_epoch: (0.0, Instant::now()),
+            lag: LagStats::default(),
         })
     }
 
@@ -267,7 +297,7 @@ impl<T> Scheduler<T> {
         self.running(id)?;
         let key = self
             .timers
-            .insert(deadline_after(duration), TimerPurpose::Wake(id));
+            .insert(deadline_after(self.now(), duration), TimerPurpose::Wake(id));
         self.park(id, State::Sleeping(key))
     }
 
@@ -417,8 +447,13 @@ impl<T> Scheduler<T> {
     /// Returns whether the poll was quiet: it could wait at least [`QUIET_WAIT`] and
     /// neither I/O nor a finished job woke a task (timers may have). Copas collects
     /// garbage now and then on such steps, which is what closes sockets a program
-    /// dropped without closing them.
+    /// dropped without closing them. Polls on the virtual clock are never quiet: its
+    /// jumps would make every step one, and collect far more often than real time does.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        if let Some(now) = self.virtual_now {
+            self.poll_virtual(now, timeout)?;
+            return Ok(false);
+        }
         let now = Instant::now();
         let mut deadline = match timeout {
             _ if !self.ready.is_empty() || !self.alarms_due.is_empty() => Some(now),
@@ -432,10 +467,27 @@ impl<T> Scheduler<T> {
             deadline = Some(deadline.map_or(next, |d| d.min(next)));
         }
         let could_wait = deadline.is_none_or(|d| d.saturating_duration_since(now) >= QUIET_WAIT);
+        let nothing_woke = self.gather(deadline)?;
+        let quiet = could_wait && nothing_woke;
+        let now = Instant::now();
+        if let Some(late) = self
+            .timers
+            .next_deadline()
+            .and_then(|due| now.checked_duration_since(due))
+        {
+            self.lag.record(late);
+        }
+        self.expire_timers(now);
+        Ok(quiet)
+    }
+
+    /// The reactor's events until `deadline` and the finished jobs, as ready tasks;
+    /// true when there were none.
+    fn gather(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let mut woken = Vec::new();
         self.reactor
             .poll(deadline, |id, interest| woken.push((id, interest)))?;
-        let mut quiet = could_wait && woken.is_empty();
+        let mut quiet = woken.is_empty();
         for (id, interest) in woken {
             if let Some(State::Io {
                 interest: waited,
@@ -464,8 +516,92 @@ impl<T> Scheduler<T> {
                 self.make_ready(id, Wake::Completed);
             }
         }
-        self.expire_timers(Instant::now());
         Ok(quiet)
+    }
+
+    /// [`Scheduler::poll`] on the virtual clock. I/O is only looked at, never waited
+    /// for, while a timer or the caller's timeout could end the wait: when that look
+    /// finds nothing to run (and no job runs on a worker thread, which finishes in real
+    /// time), the clock jumps to the earliest deadline. A wait on I/O alone is real.
+    fn poll_virtual(&mut self, now: Instant, timeout: Option<Duration>) -> Result<()> {
+        let busy = !self.ready.is_empty() || !self.alarms_due.is_empty();
+        let real_deadline = if busy {
+            Some(Instant::now())
+        } else if self.counts.blocking > 0 {
+            timeout.map(|t| deadline_after(Instant::now(), t))
+        } else if timeout.is_some() || !self.timers.is_empty() {
+            Some(Instant::now())
+        } else {
+            None
+        };
+        self.gather(real_deadline)?;
+        self.expire_timers(now);
+        let quiet = self.ready.is_empty() && self.alarms_due.is_empty();
+        if busy || !quiet || self.counts.blocking > 0 {
+            return Ok(());
+        }
+        let limit = timeout.map(|t| deadline_after(now, t));
+        let target = match (self.timers.next_deadline(), limit) {
+            (Some(next), Some(limit)) => Some(next.min(limit)),
+            (next, limit) => next.or(limit),
+        };
+        if let Some(target) = target.filter(|target| *target > now) {
+            self.virtual_now = Some(target);
+            self.expire_timers(target);
+        }
+        Ok(())
+    }
+
+    /// The scheduler's clock: the real monotonic clock, or the virtual one.
+    pub fn now(&self) -> Instant {
+        self.virtual_now.unwrap_or_else(Instant::now)
+    }
+
+    /// True while the virtual clock is on.
+    pub fn is_virtual(&self) -> bool {
+        self.virtual_now.is_some()
+    }
+
+    /// Seconds since the Unix epoch on the virtual clock (`None` while it is off): the
+    /// wall time it was switched on plus the virtual time elapsed since.
+    pub fn virtual_time(&self) -> Option<f64> {
+        let now = self.virtual_now?;
+        Some(self.virtual_epoch.0 + now.duration_since(self.virtual_epoch.1).as_secs_f64())
+    }
+
+    /// Switches the virtual clock on or off. On, time stands still while tasks run and
+    /// jumps to the next deadline when every task waits (see [`Scheduler::poll`]), so
+    /// timers fire in deadline order, ties first-in first-out, whatever the real time
+    /// taken. Off, the timers still pending keep their remaining virtual time.
+    pub fn set_virtual_clock(&mut self, on: bool) {
+        match (on, self.virtual_now) {
+            (true, None) => {
+                let now = Instant::now();
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                self.virtual_epoch = (wall, now);
+                self.virtual_now = Some(now);
+            }
+            (false, Some(virtual_now)) => {
+                self.virtual_now = None;
+                let real = Instant::now();
+                if let Some(ahead) = virtual_now.checked_duration_since(real) {
+                    self.timers.shift_earlier(ahead, real);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// How late the loop woke for its timers (real clock only).
+    pub fn lag(&self) -> LagStats {
+        self.lag
+    }
+
+    /// Number of timers pending: sleeps, deadlines of waits, alarms.
+    pub fn timers_pending(&self) -> usize {
+        self.timers.len()
     }
 
     fn expire_timers(&mut self, now: Instant) {
@@ -581,8 +717,7 @@ impl<T> Scheduler<T> {
     }
 }
 
-fn deadline_after(duration: Duration) -> Instant {
-    let now = Instant::now();
+fn deadline_after(now: Instant, duration: Duration) -> Instant {
     now.checked_add(duration)
         .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
@@ -738,6 +873,74 @@ mod tests {
             }
         }
         assert_eq!(order, vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn virtual_clock_jumps_to_deadlines_in_order() {
+        let mut s: Scheduler<u32> = Scheduler::new().unwrap();
+        s.set_virtual_clock(true);
+        let start = s.now();
+        let wall = s.virtual_time().unwrap();
+        let ids: Vec<_> = (0..4).map(|n| s.spawn(n)).collect();
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        for (id, hours) in ids.iter().zip([3u64, 1, 2, 1]) {
+            s.sleep(*id, Duration::from_secs(3600 * hours)).unwrap();
+        }
+        let real = Instant::now();
+        let mut order = Vec::new();
+        while order.len() < 4 {
+            s.poll(None).unwrap();
+            batch.clear();
+            s.take_ready(&mut batch);
+            for id in &batch {
+                let elapsed = s.now() - start;
+                order.push((*s.get(*id).unwrap(), elapsed.as_secs() / 3600));
+                s.suspend(*id).unwrap();
+            }
+        }
+        assert_eq!(order, vec![(1, 1), (3, 1), (2, 2), (0, 3)]);
+        assert!(real.elapsed() < Duration::from_secs(5));
+        let virtual_elapsed = s.virtual_time().unwrap() - wall;
+        assert!((virtual_elapsed - 3.0 * 3600.0).abs() < 1e-3);
+        s.poll(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(s.now() - start, Duration::from_secs(3 * 3600 + 10));
+        s.set_virtual_clock(false);
+        assert!(!s.is_virtual());
+    }
+
+    #[test]
+    fn virtual_clock_still_sees_real_io() {
+        use std::io::Write;
+        let mut s: Scheduler<()> = Scheduler::new().unwrap();
+        s.set_virtual_clock(true);
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let source = s.register(std::os::fd::AsRawFd::as_raw_fd(&b)).unwrap();
+        let reader = s.spawn(());
+        let sleeper = s.spawn(());
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        let start = s.now();
+        s.wait_io(
+            reader,
+            source,
+            Interest::Read,
+            Some(start + Duration::from_secs(60)),
+        )
+        .unwrap();
+        s.sleep(sleeper, Duration::from_secs(30)).unwrap();
+        a.write_all(b"x").unwrap();
+        s.poll(None).unwrap();
+        assert_eq!(s.wake_reason(reader), Some(Wake::Ready(Interest::Read)));
+        assert_eq!(s.now(), start, "no jump while a task is ready");
+        batch.clear();
+        s.take_ready(&mut batch);
+        assert_eq!(batch, vec![reader]);
+        s.suspend(reader).unwrap();
+        s.poll(None).unwrap();
+        assert_eq!(s.wake_reason(sleeper), Some(Wake::Timer));
+        assert_eq!(s.now() - start, Duration::from_secs(30));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! would pile up millions of dead entries under load; here every entry remembers its
 //! position, so removal is `O(log n)` and the heap only ever holds live timers.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Handle of a timer in a [`TimerHeap`], valid until the timer fires or is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +126,22 @@ impl<T> TimerHeap<T> {
         }
     }
 
+    /// Moves every deadline `by` earlier, none before `floor`. Deadlines clamped to
+    /// `floor` tie, and ties go by insertion order, so the heap is rebuilt (sorted).
+    pub fn shift_earlier(&mut self, by: Duration, floor: Instant) {
+        for entry in &mut self.heap {
+            entry.deadline = entry
+                .deadline
+                .checked_sub(by)
+                .map_or(floor, |shifted| shifted.max(floor));
+        }
+        self.heap
+            .sort_unstable_by_key(|entry| (entry.deadline, entry.sequence));
+        for position in 0..self.heap.len() {
+            self.set_position(position);
+        }
+    }
+
     fn remove_at(&mut self, position: usize) -> T {
         let removed = self.heap.swap_remove(position);
         if position < self.heap.len() {
@@ -189,7 +205,6 @@ impl<T> TimerHeap<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn pops_in_deadline_order_and_fifo_for_ties() {
@@ -246,6 +261,22 @@ mod tests {
             count += 1;
         }
         assert_eq!(count, 2000 - removed.len());
+    }
+
+    #[test]
+    fn shifting_earlier_keeps_order_and_keys() {
+        let start = Instant::now();
+        let mut heap = TimerHeap::new();
+        let keys: Vec<_> = [50u64, 10, 30, 20]
+            .into_iter()
+            .map(|s| heap.insert(start + Duration::from_secs(s), s))
+            .collect();
+        heap.shift_earlier(Duration::from_secs(25), start);
+        assert_eq!(heap.next_deadline(), Some(start));
+        assert_eq!(heap.remove(keys[2]), Some(30));
+        let order: Vec<_> =
+            std::iter::from_fn(|| heap.pop_expired(start + Duration::from_secs(60))).collect();
+        assert_eq!(order, vec![10, 20, 50]);
     }
 
     #[test]

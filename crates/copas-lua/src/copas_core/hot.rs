@@ -1,5 +1,5 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
-//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`.
+//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`, `resumed`.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
 //! that parks, the receive that completes, the send); every thread is spawned, sleeps
@@ -17,12 +17,14 @@
 use crate::lua_api::c_int;
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
+use std::rc::Rc;
 use std::time::Duration;
 
 use luasocket_core::{ReceivePattern, SendRange};
 use mlua::{Lua, Result, Table, Value};
 
 use super::io::{self, Progress, Sent, Stream};
+use super::metrics::Metrics;
 use crate::dispatch::{id_value, seconds, Attempt, Dispatcher, SharedDispatcher, TaskData};
 use crate::lua_api::userdata::slot_at;
 use crate::lua_api::{closures, guarded, shared, LuaState, Slot, Stack, ValueKind};
@@ -30,10 +32,11 @@ use crate::socket_core::tcp::{self, TcpObject};
 use crate::socket_core::unix::{self, UnixStreamObject};
 use crate::ssl::{self, SslConnection};
 
-/// What the functions share: the dispatcher and the bytes they are about to push.
-/// Owned by the closures' first upvalue (see `lua_api::closure`).
+/// What the functions share: the dispatcher, the metrics, and the bytes they are
+/// about to push. Owned by the closures' first upvalue (see `lua_api::closure`).
 struct HotPath {
     dispatcher: SharedDispatcher,
+    metrics: Rc<Metrics>,
     /// Received data (or partial data) to return.
     data: RefCell<Vec<u8>>,
     /// An error message to return or raise.
@@ -71,12 +74,18 @@ enum Settled {
     Deferred(f64),
 }
 
-/// Adds `step`, `recv`, `send`, `flush`, `spawn`, `sleep` and `remove` to `core`, and
-/// `deferred`: the set of sockets holding back replies (see `send`), which `copas.lua`
-/// flushes after each batch of resumes.
-pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -> Result<()> {
+/// Adds `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove` and `resumed` to
+/// `core`, and `deferred`: the set of sockets holding back replies (see `send`), which
+/// `copas.lua` flushes after each batch of resumes.
+pub(super) fn register(
+    lua: &Lua,
+    core: &Table,
+    dispatcher: &SharedDispatcher,
+    metrics: Rc<Metrics>,
+) -> Result<()> {
     let hot = HotPath {
         dispatcher: SharedDispatcher::clone(dispatcher),
+        metrics,
         data: RefCell::new(Vec::new()),
         message: RefCell::new(String::new()),
         ids: RefCell::new(Vec::new()),
@@ -101,6 +110,7 @@ pub(super) fn register(lua: &Lua, core: &Table, dispatcher: &SharedDispatcher) -
             ("spawn", spawn),
             ("sleep", sleep),
             ("remove", remove),
+            ("resumed", resumed),
         ],
     )?;
     for (name, function) in functions {
@@ -192,9 +202,15 @@ fn receive_on<S: Stream>(
         attempt,
         &mut data,
     ) {
-        Ok(Progress::Done(())) => Settled::Done(None),
+        Ok(Progress::Done(())) => {
+            hot.metrics
+                .add_received(data.len().saturating_sub(prefix.len()));
+            Settled::Done(None)
+        }
         Ok(Progress::Parked) => Settled::Parked(None),
         Ok(Progress::Failed(message)) => {
+            hot.metrics
+                .add_received(data.len().saturating_sub(prefix.len()));
             set_message(hot, message);
             Settled::Failed(None)
         }
@@ -218,13 +234,15 @@ fn send_on<S: Stream>(
     }
     let last = |count: usize| range.last_index(count) as f64;
     let mut sent = 0;
-    match io::send(
+    let progress = io::send(
         &hot.dispatcher,
         &mut *object,
         range.slice(bytes),
         &mut sent,
         attempt,
-    ) {
+    );
+    hot.metrics.add_sent(sent);
+    match progress {
         Ok(Progress::Done(Sent {
             count,
             deferred: true,
@@ -559,6 +577,18 @@ unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
     }
 }
 
+/// resumed(): `copas.lua` returned from one resume of a step (for the resume timings).
+unsafe extern "C-unwind" fn resumed(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`; nothing it does can raise.
+    unsafe {
+        let stack = Stack::new(state);
+        if let Some(hot) = hot_path(stack) {
+            guarded(|| hot.metrics.resumed(), || ());
+        }
+        0
+    }
+}
+
 /// Raises the message in `hot.message`.
 ///
 /// # Safety
@@ -595,6 +625,7 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                     .try_borrow_mut()
                     .map_err(|_| "copas.core.step called from inside the scheduler".to_owned())?;
                 let d = &mut *guard;
+                hot.metrics.step_begins();
                 let timeout = match timeout {
                     Some(t) if t.is_nan() || t < 0.0 => Some(Duration::ZERO),
                     // Nothing can wake an idle scheduler: waiting "until something
@@ -615,6 +646,7 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                     ids.push(id_value(id));
                 }
                 ids.extend(d.alarms.iter().map(|id| id_value(*id)));
+                hot.metrics.step_polled(d.batch.len());
                 Ok((d.batch.len(), d.alarms.len(), quiet))
             },
             || Err("internal error in copas.core (panic)".to_owned()),

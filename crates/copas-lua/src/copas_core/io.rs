@@ -11,7 +11,7 @@
 
 use std::os::fd::RawFd;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use copas_sched::Interest;
 use luasocket_core::{Error, ReceivePattern, TcpSocket, TcpState};
@@ -222,23 +222,23 @@ pub(crate) fn connect_unix<F: Flavor>(
     address: &luasocket_core::SockAddr,
     attempt: Attempt,
 ) -> Result<Progress<()>> {
-    let deadline = {
+    let (deadline, now) = {
         let mut d = dispatcher.borrow_mut();
         let task = d.task(attempt.id)?;
+        let now = d.scheduler.now();
         let data = d
             .scheduler
             .get_mut(task)
             .ok_or_else(|| runtime_error("no such Copas task"))?;
         if attempt.first {
-            data.deadline = seconds(attempt.timeout).and_then(|t| Instant::now().checked_add(t));
+            data.deadline = seconds(attempt.timeout).and_then(|t| now.checked_add(t));
         }
-        data.deadline
+        (data.deadline, now)
     };
     match socket.socket.start_connect(address) {
         Poll::Ready(Ok(())) => Ok(Progress::Done(())),
         Poll::Ready(Err(err)) => Ok(Progress::Failed(err.to_string())),
         Poll::Pending => {
-            let now = Instant::now();
             let wait = match deadline {
                 Some(deadline) if deadline <= now => {
                     return Ok(Progress::Failed(Error::Timeout.to_string()))

@@ -97,16 +97,6 @@ unsafe extern "C-unwind" fn drop_owner<S>(state: *mut LuaState) -> c_int {
     0
 }
 
-/// A plain C function with no upvalues.
-///
-/// # Safety
-/// `body` follows the lua_CFunction protocol and raises only through [`Stack`] with
-/// nothing left to drop.
-pub(crate) unsafe fn c_function(lua: &Lua, body: CFunction) -> Result<Function> {
-    // SAFETY: per the contract.
-    unsafe { lua.create_c_function(body) }
-}
-
 /// Runs the Rust part of a C function with panics caught: a panic must not unwind
 /// into Lua's C frames, so it becomes `on_panic`'s result (usually an error to raise).
 pub(crate) fn guarded<R>(body: impl FnOnce() -> R, on_panic: impl FnOnce() -> R) -> R {

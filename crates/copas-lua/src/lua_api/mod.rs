@@ -29,7 +29,7 @@ pub(crate) mod userdata;
 /// C's types as C functions and userdata addresses use them.
 pub(crate) use std::ffi::{c_int, c_void};
 
-pub(crate) use closure::{c_function, closures, guarded, shared};
+pub(crate) use closure::{closures, guarded, shared};
 pub(crate) use stack::{LuaState, Stack, ValueKind};
 pub(crate) use userdata::Slot;
 
