@@ -14,6 +14,7 @@ mod elf;
 mod lua;
 mod memcheck;
 mod module;
+mod platforms;
 mod rock;
 mod soak;
 mod test_lua;
@@ -54,7 +55,12 @@ commands:
         Lua modules the tests need (coxpcall); --real runs them on the system's LuaSocket
         and LuaSec with the checkout's Copas (--modules then also names binaryheap's
         and timerwheel's)
-  ci    fmt, clippy, cargo test, test-lua, test-rock and memcheck: everything CI checks
+  check-platforms
+        cargo check for x86_64/aarch64-apple-darwin and x86_64-unknown-freebsd, each
+        whose standard library is installed (rustup target add ...); says which are
+        missing and which crates are left out and why (docs/platforms.md)
+  ci    fmt, clippy, cargo test, check-platforms, test-lua, test-rock and memcheck:
+        everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
         lua54,luajit: every call must return or raise a Lua error, never panic or abort
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
         "test-rock" => rock::test_command(rest),
         "test-upstream" => upstream::command(rest),
         "ci" => ci::command(rest),
+        "check-platforms" => platforms::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),
         "test-certs" => match rest {
