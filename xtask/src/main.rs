@@ -56,9 +56,10 @@ commands:
         and LuaSec with the checkout's Copas (--modules then also names binaryheap's
         and timerwheel's)
   check-platforms
-        cargo check for x86_64/aarch64-apple-darwin and x86_64-unknown-freebsd, each
-        whose standard library is installed (rustup target add ...); says which are
-        missing and which crates are left out and why (docs/platforms.md)
+        cargo check for x86_64/aarch64-apple-darwin and x86_64-unknown-freebsd, and
+        of the crates ported to x86_64-pc-windows-gnu, each target whose standard
+        library is installed (rustup target add ...); says which are missing and
+        which crates are left out and why (docs/platforms.md)
   ci    fmt, clippy, cargo test, check-platforms, test-lua, test-rock and memcheck:
         everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
