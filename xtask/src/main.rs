@@ -15,6 +15,7 @@ mod elf;
 mod lua;
 mod memcheck;
 mod module;
+mod platforms;
 mod rock;
 mod soak;
 mod test_lua;
@@ -59,7 +60,13 @@ commands:
         the documentation site: docs/*.md through mdBook, the rustdoc of the library
         crates under rust/, every relative link checked; into target/docs-site/
         (needs mdbook: cargo install mdbook --locked)
-  ci    fmt, clippy, cargo test, test-lua, test-rock and memcheck: everything CI checks
+  check-platforms
+        cargo check for x86_64/aarch64-apple-darwin and x86_64-unknown-freebsd, and
+        of the crates ported to x86_64-pc-windows-gnu, each target whose standard
+        library is installed (rustup target add ...); says which are missing and
+        which crates are left out and why (docs/platforms.md)
+  ci    fmt, clippy, cargo test, check-platforms, test-lua, test-rock and memcheck:
+        everything CI checks
   argfuzz [--calls N] [--seed S] [--lua LIST]
         the Lua argument fuzzer (fuzz/lua/argfuzz.lua), default 100000 calls on
         lua54,luajit: every call must return or raise a Lua error, never panic or abort
@@ -86,6 +93,7 @@ fn main() -> ExitCode {
         "test-upstream" => upstream::command(rest),
         "ci" => ci::command(rest),
         "docs" => docs::command(rest),
+        "check-platforms" => platforms::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),
         "test-certs" => match rest {

@@ -42,7 +42,7 @@ mod scheduler;
 mod timer;
 
 pub use pool::Completion;
-pub use reactor::{Interest, Reactor, Source};
+pub use reactor::{Interest, RawFd, Reactor, Source};
 pub use scheduler::{LagStats, Scheduler, Step, Task, TaskCounts, TaskId, Wake, QUIET_WAIT};
 pub use timer::{TimerHeap, TimerKey};
 

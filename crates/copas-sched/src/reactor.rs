@@ -1,4 +1,5 @@
-//! Readiness of file descriptors, from one edge-triggered epoll set (via `polling`).
+//! Readiness of file descriptors, from one edge-triggered epoll/kqueue set (via
+//! `polling`; oneshot registrations re-armed per wait on Windows, see `MODE`).
 //!
 //! A descriptor is added once, for reading and writing, the first time something
 //! waits on it, and stays until it is deregistered. Edge triggering means a waiter
@@ -13,11 +14,57 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
 use polling::{Event, Events, PollMode, Poller};
+
+/// A descriptor as the OS numbers it: a file descriptor on Unix, a `SOCKET` on Windows.
+#[cfg(unix)]
+pub type RawFd = std::os::fd::RawFd;
+/// A descriptor as the OS numbers it: a file descriptor on Unix, a `SOCKET` on Windows.
+#[cfg(windows)]
+pub type RawFd = std::os::windows::io::RawSocket;
+
+/// epoll and kqueue report each change of state once (edge), so a descriptor is added
+/// once for both directions. Windows (AFD through `polling`) has no edge mode: a
+/// registration there fires once and is re-armed, for the directions someone waits
+/// on, whenever a waiter parks.
+#[cfg(unix)]
+const MODE: PollMode = PollMode::Edge;
+#[cfg(windows)]
+const MODE: PollMode = PollMode::Oneshot;
+
+/// The slot of a descriptor in the reactor's table. Winsock handles are kernel handle
+/// values, multiples of 4, so they are divided down to stay dense.
+fn index_of(fd: RawFd) -> Option<usize> {
+    #[cfg(unix)]
+    let index = usize::try_from(fd).ok();
+    #[cfg(windows)]
+    let index = usize::try_from(fd / 4).ok();
+    index
+}
+
+/// `fd` borrowed for a `polling` call.
+///
+/// # Safety
+///
+/// `fd` must be open for the duration of the borrow.
+#[cfg(unix)]
+unsafe fn borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: forwarded to our caller.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+/// `fd` borrowed for a `polling` call.
+///
+/// # Safety
+///
+/// `fd` must be open for the duration of the borrow.
+#[cfg(windows)]
+unsafe fn borrow(fd: RawFd) -> std::os::windows::io::BorrowedSocket<'static> {
+    // SAFETY: forwarded to our caller.
+    unsafe { std::os::windows::io::BorrowedSocket::borrow_raw(fd) }
+}
 
 /// Which readiness a waiter needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +96,8 @@ impl Source {
 struct SourceSlot<W> {
     /// Zero while the descriptor number is not registered.
     generation: u64,
+    /// The registered descriptor (the table's index is derived from it).
+    fd: RawFd,
     readers: VecDeque<W>,
     writers: VecDeque<W>,
     /// An event (or the registration itself, as the state is unknown then) came after
@@ -63,6 +112,7 @@ impl<W> Default for SourceSlot<W> {
     fn default() -> Self {
         SourceSlot {
             generation: 0,
+            fd: RawFd::default(),
             readers: VecDeque::new(),
             writers: VecDeque::new(),
             readable: true,
@@ -92,7 +142,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
     /// A reactor with its own epoll set.
     pub fn new() -> io::Result<Self> {
         let poller = Poller::new()?;
-        if !poller.supports_edge() {
+        if MODE == PollMode::Edge && !poller.supports_edge() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "edge-triggered polling is not available",
@@ -129,7 +179,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
     /// deregistered) is replaced, and its waiters are woken by the next poll.
     /// The descriptor must stay open until [`Reactor::deregister`] is called for it.
     pub fn register(&mut self, fd: RawFd) -> io::Result<Source> {
-        let index = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        let index = index_of(fd).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
         if index >= self.sources.len() {
             self.sources.resize_with(index + 1, SourceSlot::default);
         }
@@ -140,20 +190,24 @@ impl<W: Copy + PartialEq> Reactor<W> {
             };
             self.deregister(stale);
         }
-        let interest = Event::all(index);
+        let interest = if MODE == PollMode::Edge {
+            Event::all(index)
+        } else {
+            // Armed when a waiter parks (`wait`).
+            Event::none(index)
+        };
         // SAFETY: the descriptor is open now (callers register a live socket), and epoll
         // forgets a descriptor by itself once it is closed, so a registration that
         // outlives its socket cannot make the kernel touch freed memory; our own record
         // of it is replaced by the next `register` of the same number.
-        let added = unsafe { self.poller.add_with_mode(fd, interest, PollMode::Edge) };
+        let added = unsafe { self.poller.add_with_mode(fd, interest, MODE) };
         match added {
             Ok(()) => {}
             // Still in the set under a number we had forgotten (dup'ed descriptor).
-            Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 // SAFETY: `fd` is open (epoll just reported it as a member of the set).
-                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-                self.poller
-                    .modify_with_mode(borrowed, interest, PollMode::Edge)?;
+                let borrowed = unsafe { borrow(fd) };
+                self.poller.modify_with_mode(borrowed, interest, MODE)?;
             }
             Err(err) => return Err(err),
         }
@@ -161,6 +215,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
         self.next_generation += 1;
         let slot = &mut self.sources[index];
         slot.generation = generation;
+        slot.fd = fd;
         slot.readable = true;
         slot.hung_up = false;
         self.registered += 1;
@@ -188,7 +243,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
         self.registered -= 1;
         // SAFETY: the caller deregisters before closing, so `fd` is open; if it was
         // closed behind our back, epoll_ctl fails with EBADF, which is ignored below.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(source.fd) };
+        let borrowed = unsafe { borrow(source.fd) };
         // A descriptor closed behind our back is already gone from the set.
         let _ = self.poller.delete(borrowed);
     }
@@ -205,12 +260,32 @@ impl<W: Copy + PartialEq> Reactor<W> {
         if !queue.contains(&waiter) {
             queue.push_back(waiter);
         }
+        if MODE == PollMode::Oneshot {
+            self.arm(source);
+        }
         true
+    }
+
+    /// Re-arms a oneshot registration for the directions that have waiters.
+    fn arm(&mut self, source: Source) {
+        let Some(slot) = self.slot(source) else {
+            return;
+        };
+        let Some(index) = index_of(source.fd) else {
+            return;
+        };
+        let interest = Event::new(index, !slot.readers.is_empty(), !slot.writers.is_empty());
+        // SAFETY: a registered descriptor is open (callers deregister before closing).
+        let borrowed = unsafe { borrow(source.fd) };
+        // A failure leaves the waiters to their deadlines, as a lost event would.
+        let _ = self.poller.modify_with_mode(borrowed, interest, MODE);
     }
 
     /// False only when the caller found the kernel's read queue empty (and said so with
     /// [`Reactor::clear_ready`]) and no event came since: a read would block. True for
-    /// a stale handle, so callers fall back to trying.
+    /// a stale handle, so callers fall back to trying. On Windows no event comes while
+    /// nobody waits, so false there means "park first": parking arms the registration,
+    /// which reports data already queued at once.
     pub fn is_ready(&self, source: Source) -> bool {
         self.slot(source).is_none_or(|slot| slot.readable)
     }
@@ -258,6 +333,7 @@ impl<W: Copy + PartialEq> Reactor<W> {
             Some(deadline) => self.poller.wait_deadline(&mut self.events, deadline)?,
             None => self.poller.wait(&mut self.events, None)?,
         };
+        let mut rearm = Vec::new();
         for event in self.events.iter() {
             let Some(slot) = self.sources.get_mut(event.key) else {
                 continue;
@@ -279,17 +355,26 @@ impl<W: Copy + PartialEq> Reactor<W> {
                     woken += 1;
                 }
             }
+            if MODE == PollMode::Oneshot && !(slot.readers.is_empty() && slot.writers.is_empty()) {
+                rearm.push(Source {
+                    fd: slot.fd,
+                    generation: slot.generation,
+                });
+            }
+        }
+        for source in rearm {
+            self.arm(source);
         }
         Ok(woken)
     }
 
     fn slot(&self, source: Source) -> Option<&SourceSlot<W>> {
-        let slot = self.sources.get(usize::try_from(source.fd).ok()?)?;
+        let slot = self.sources.get(index_of(source.fd)?)?;
         (slot.generation == source.generation).then_some(slot)
     }
 
     fn slot_mut(&mut self, source: Source) -> Option<&mut SourceSlot<W>> {
-        let slot = self.sources.get_mut(usize::try_from(source.fd).ok()?)?;
+        let slot = self.sources.get_mut(index_of(source.fd)?)?;
         (slot.generation == source.generation).then_some(slot)
     }
 }
@@ -299,8 +384,15 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
     use std::time::Duration;
+
+    fn raw(stream: &TcpStream) -> RawFd {
+        #[cfg(unix)]
+        let raw = std::os::fd::AsRawFd::as_raw_fd(stream);
+        #[cfg(windows)]
+        let raw = std::os::windows::io::AsRawSocket::as_raw_socket(stream);
+        raw
+    }
 
     fn pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -319,7 +411,7 @@ mod tests {
     fn wakes_reader_on_data_once_per_edge() {
         let mut reactor = Reactor::new().unwrap();
         let (mut client, mut server) = pair();
-        let source = reactor.register(server.as_raw_fd()).unwrap();
+        let source = reactor.register(raw(&server)).unwrap();
         let mut buf = [0u8; 16];
         assert_eq!(
             server.read(&mut buf).unwrap_err().kind(),
@@ -345,14 +437,23 @@ mod tests {
     fn readiness_flag_follows_events_and_clears() {
         let mut reactor = Reactor::<u32>::new().unwrap();
         let (mut client, server) = pair();
-        let source = reactor.register(server.as_raw_fd()).unwrap();
+        let source = reactor.register(raw(&server)).unwrap();
         // Unknown state after registering: callers must try.
         assert!(reactor.is_ready(source));
         reactor.clear_ready(source);
         assert!(!reactor.is_ready(source));
-        // An event with nobody waiting still marks the descriptor.
         client.write_all(b"x").unwrap();
-        reactor.poll(soon(), |_, _| {}).unwrap();
+        if MODE == PollMode::Edge {
+            // An event with nobody waiting still marks the descriptor.
+            reactor.poll(soon(), |_, _| {}).unwrap();
+        } else {
+            // A oneshot registration is armed by a waiter, and arming reports the
+            // current state: one parking after the data came is woken at once.
+            reactor.wait(source, Interest::Read, 1);
+            let mut woken = Vec::new();
+            reactor.poll(soon(), |w, _| woken.push(w)).unwrap();
+            assert_eq!(woken, vec![1]);
+        }
         assert!(reactor.is_ready(source));
         reactor.deregister(source);
         assert!(reactor.is_ready(source));
@@ -362,7 +463,7 @@ mod tests {
     fn deregister_wakes_waiters_and_stale_handles_are_ignored() {
         let mut reactor = Reactor::new().unwrap();
         let (_client, server) = pair();
-        let source = reactor.register(server.as_raw_fd()).unwrap();
+        let source = reactor.register(raw(&server)).unwrap();
         reactor.wait(source, Interest::Read, 1u32);
         reactor.deregister(source);
         assert!(!reactor.wait(source, Interest::Read, 2));
@@ -375,9 +476,9 @@ mod tests {
     fn reregistering_a_number_orphans_the_old_waiters() {
         let mut reactor = Reactor::new().unwrap();
         let (_client, server) = pair();
-        let old = reactor.register(server.as_raw_fd()).unwrap();
+        let old = reactor.register(raw(&server)).unwrap();
         reactor.wait(old, Interest::Write, 5u32);
-        let new = reactor.register(server.as_raw_fd()).unwrap();
+        let new = reactor.register(raw(&server)).unwrap();
         assert_ne!(old, new);
         assert!(!reactor.is_registered(old));
         let mut woken = Vec::new();

@@ -1,11 +1,10 @@
 //! Tasks, their states, and the run queue.
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::pool::{BlockingPool, Completion, CompletionQueue};
-use crate::reactor::{Interest, Reactor, Source};
+use crate::reactor::{Interest, RawFd, Reactor, Source};
 use crate::timer::{TimerHeap, TimerKey};
 use crate::{Error, Result};
 

@@ -3,7 +3,6 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use copas_sched::{Interest, Scheduler, Source, Step, Task, TaskId, Wake};
@@ -25,7 +24,7 @@ fn wait(
     s: &mut Scheduler<EchoTask>,
     id: TaskId,
     source: &mut Option<Source>,
-    fd: i32,
+    fd: copas_sched::RawFd,
     interest: Interest,
 ) -> Step {
     let registered = match *source {
@@ -65,7 +64,7 @@ impl Task for EchoTask {
                         });
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        let fd = listener.as_raw_fd();
+                        let fd = raw(&*listener);
                         return wait(s, id, source, fd, Interest::Read);
                     }
                     Err(e) => panic!("accept: {e}"),
@@ -83,7 +82,7 @@ impl Task for EchoTask {
                             continue;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            let fd = stream.as_raw_fd();
+                            let fd = raw(&*stream);
                             return wait(s, id, source, fd, Interest::Write);
                         }
                         Err(_) => return Step::Done,
@@ -99,7 +98,7 @@ impl Task for EchoTask {
                     }
                     Ok(n) => pending.extend_from_slice(&buf[..n]),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        let fd = stream.as_raw_fd();
+                        let fd = raw(&*stream);
                         return wait(s, id, source, fd, Interest::Read);
                     }
                     Err(_) => return Step::Done,
@@ -148,4 +147,27 @@ fn echo_server_on_rust_tasks() {
         client.join().unwrap();
     }
     assert!(scheduler.is_empty());
+}
+
+/// The OS number of a socket, as the reactor registers it.
+fn raw<S: RawSocketOf>(socket: &S) -> copas_sched::RawFd {
+    socket.raw()
+}
+
+trait RawSocketOf {
+    fn raw(&self) -> copas_sched::RawFd;
+}
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsRawFd> RawSocketOf for T {
+    fn raw(&self) -> copas_sched::RawFd {
+        self.as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsRawSocket> RawSocketOf for T {
+    fn raw(&self) -> copas_sched::RawFd {
+        self.as_raw_socket()
+    }
 }

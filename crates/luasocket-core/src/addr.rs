@@ -88,8 +88,7 @@ pub fn unix_address(path: &[u8]) -> Result<SockAddr> {
     use std::os::unix::ffi::OsStrExt;
     // The same limit as LuaSocket's (room for the terminating NUL), also for abstract
     // names, which need none: one rule for both keeps the message predictable.
-    const SUN_PATH: usize = 108;
-    if path.len() >= SUN_PATH {
+    if path.len() >= crate::sys::unix_path_capacity() {
         return Err(crate::Error::State("path too long"));
     }
     SockAddr::unix(std::ffi::OsStr::from_bytes(path)).map_err(crate::Error::from_io)
@@ -179,9 +178,10 @@ pub fn numeric_name(address: &SockAddr) -> Result<(String, u16)> {
             address.as_ptr().cast::<libc::sockaddr>(),
             address.len(),
             host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
+            // socklen_t on Linux and macOS, size_t on FreeBSD.
+            host.len() as _,
             service.as_mut_ptr(),
-            service.len() as libc::socklen_t,
+            service.len() as _,
             libc::NI_NUMERICHOST | libc::NI_NUMERICSERV,
         )
     };

@@ -9,7 +9,7 @@
 //! (`gethostbyname`/`gethostbyaddr`: IPv4 only, with aliases); `getaddrinfo` and
 //! `getnameinfo` cover IPv4 and IPv6.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -164,101 +164,8 @@ pub fn resolve_error(code: c_int) -> Error {
 
 const HOST_NOT_FOUND_MESSAGE: &str = "host not found";
 
-/// `h_errno` values (netdb.h), which the libc crate does not define.
-const NETDB_INTERNAL: c_int = -1;
-const HOST_NOT_FOUND: c_int = 1;
-
-/// The host database's answers are copied out of this buffer; lookups that need
-/// more (`ERANGE`) retry with a bigger one, up to the limit.
-const HOST_BUFFER_START: usize = 4096;
-const HOST_BUFFER_LIMIT: usize = 1 << 20;
-
-// Re-entrant host database calls and `inet_aton`, present in glibc and musl but
-// not declared by the libc crate.
-extern "C" {
-    fn inet_aton(cp: *const c_char, inp: *mut libc::in_addr) -> c_int;
-    fn gethostbyname_r(
-        name: *const c_char,
-        ret: *mut libc::hostent,
-        buf: *mut c_char,
-        buflen: libc::size_t,
-        result: *mut *mut libc::hostent,
-        h_errnop: *mut c_int,
-    ) -> c_int;
-    fn gethostbyaddr_r(
-        addr: *const c_void,
-        len: libc::socklen_t,
-        family: c_int,
-        ret: *mut libc::hostent,
-        buf: *mut c_char,
-        buflen: libc::size_t,
-        result: *mut *mut libc::hostent,
-        h_errnop: *mut c_int,
-    ) -> c_int;
-}
-
-/// A dotted address (in any form `inet_aton` accepts, as LuaSocket) is looked up
-/// by address, anything else by name.
 fn lookup_host(address: &str) -> Result<HostInfo> {
-    let not_found = || Error::Resolve(HOST_NOT_FOUND_MESSAGE.to_owned());
-    let name = CString::new(address).map_err(|_| not_found())?;
-    let mut numeric = libc::in_addr { s_addr: 0 };
-    // SAFETY: `name` is a terminated string and `numeric` a writable in_addr.
-    let is_numeric = unsafe { inet_aton(name.as_ptr(), &mut numeric) } != 0;
-    let mut buffer = vec![0 as c_char; HOST_BUFFER_START];
-    loop {
-        // SAFETY: hostent is plain data for which all-zero is a valid value.
-        let mut entry: libc::hostent = unsafe { mem::zeroed() };
-        let mut result: *mut libc::hostent = ptr::null_mut();
-        let mut h_errno: c_int = 0;
-        let status = if is_numeric {
-            // SAFETY: `numeric` is a valid in_addr of the given length; `entry`,
-            // `buffer`, `result` and `h_errno` are writable for the call.
-            unsafe {
-                gethostbyaddr_r(
-                    (&numeric as *const libc::in_addr).cast(),
-                    mem::size_of::<libc::in_addr>() as libc::socklen_t,
-                    libc::AF_INET,
-                    &mut entry,
-                    buffer.as_mut_ptr(),
-                    buffer.len(),
-                    &mut result,
-                    &mut h_errno,
-                )
-            }
-        } else {
-            // SAFETY: `name` is a terminated string; the out-parameters are writable.
-            unsafe {
-                gethostbyname_r(
-                    name.as_ptr(),
-                    &mut entry,
-                    buffer.as_mut_ptr(),
-                    buffer.len(),
-                    &mut result,
-                    &mut h_errno,
-                )
-            }
-        };
-        if status == libc::ERANGE && buffer.len() < HOST_BUFFER_LIMIT {
-            buffer.resize(buffer.len() * 2, 0);
-            continue;
-        }
-        if !result.is_null() {
-            // SAFETY: on success `result` points at `entry`, whose pointers lead into
-            // `buffer`, both alive here.
-            return Ok(unsafe { host_info(&*result) });
-        }
-        return Err(match (status, h_errno) {
-            (0, HOST_NOT_FOUND) | (0, 0) => not_found(),
-            (0, NETDB_INTERNAL) => Error::Os(io::Error::last_os_error()),
-            (0, code) => {
-                // SAFETY: hstrerror accepts any code and returns a static string.
-                let text = unsafe { CStr::from_ptr(libc::hstrerror(code)) };
-                Error::Resolve(text.to_string_lossy().into_owned())
-            }
-            (errno, _) => Error::Os(io::Error::from_raw_os_error(errno)),
-        });
-    }
+    crate::sys::lookup_host(address, host_info)
 }
 
 /// Copies a hostent out of the resolver's buffer.
@@ -429,12 +336,12 @@ fn name_of(
     let mut host = [0 as c_char; libc::NI_MAXHOST as usize];
     let mut service = [0 as c_char; 32];
     let (host_ptr, host_len) = if want_host {
-        (host.as_mut_ptr(), host.len() as libc::socklen_t)
+        (host.as_mut_ptr(), host.len())
     } else {
         (ptr::null_mut(), 0)
     };
     let (service_ptr, service_len) = if want_service {
-        (service.as_mut_ptr(), service.len() as libc::socklen_t)
+        (service.as_mut_ptr(), service.len())
     } else {
         (ptr::null_mut(), 0)
     };
@@ -445,9 +352,10 @@ fn name_of(
             entry.ai_addr,
             entry.ai_addrlen,
             host_ptr,
-            host_len,
+            // socklen_t on Linux and macOS, size_t on FreeBSD.
+            host_len as _,
             service_ptr,
-            service_len,
+            service_len as _,
             flags,
         )
     };

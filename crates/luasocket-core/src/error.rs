@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::sys;
+
 /// Everything that can go wrong in a socket, DNS or select operation.
 ///
 /// `Display` gives exactly the message LuaSocket 3.x returns as the second value
@@ -21,6 +23,10 @@ pub enum Error {
     /// An operation that the socket's current state does not allow.
     #[error("{0}")]
     State(&'static str),
+    /// An option this operating system lacks where LuaSocket raises rather than
+    /// returns (`bindtodevice` off Linux); bindings raise the message.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// Any other operating-system error, shown the way LuaSocket shows it.
     #[error("{}", os_message(.0))]
     Os(#[from] io::Error),
@@ -34,8 +40,8 @@ impl Error {
     /// [`Error::Timeout`] and [`Error::Closed`].
     pub fn from_io(err: io::Error) -> Self {
         match err.raw_os_error() {
-            Some(libc::ETIMEDOUT) | Some(libc::EAGAIN) => Error::Timeout,
-            Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) | Some(libc::EPIPE) => Error::Closed,
+            Some(code) if sys::code::is_timeout(code) => Error::Timeout,
+            Some(code) if sys::code::is_closed(code) => Error::Closed,
             _ if err.kind() == io::ErrorKind::WouldBlock => Error::Timeout,
             _ => Error::Os(err),
         }
@@ -47,33 +53,21 @@ impl Error {
     }
 }
 
-/// LuaSocket's wording for the errno values it names itself (usocket.c); everything
-/// else is the C library's `strerror` text without Rust's " (os error N)" suffix.
+/// LuaSocket's wording for the error numbers it names itself (`socket_strerror` of
+/// usocket.c or wsocket.c); everything else is the system's text without Rust's
+/// " (os error N)" suffix.
 fn os_message(err: &io::Error) -> String {
     let Some(code) = err.raw_os_error() else {
         return err.to_string();
     };
-    let known = match code {
-        libc::EADDRINUSE => "address already in use",
-        libc::EISCONN => "already connected",
-        libc::EACCES => "permission denied",
-        libc::ECONNREFUSED => "connection refused",
-        libc::ECONNABORTED | libc::ECONNRESET | libc::EPIPE => "closed",
-        libc::ETIMEDOUT => "timeout",
-        libc::EADDRNOTAVAIL => "address not available",
-        libc::EAFNOSUPPORT => "address family not supported",
-        libc::EHOSTUNREACH => "host is unreachable",
-        libc::ENETUNREACH => "network is unreachable",
-        libc::EINVAL => "invalid argument",
-        _ => {
-            let text = err.to_string();
-            return match text.find(" (os error") {
-                Some(end) => text[..end].to_owned(),
-                None => text,
-            };
-        }
-    };
-    known.to_owned()
+    if let Some(known) = sys::code::luasocket_message(code) {
+        return known.to_owned();
+    }
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
+    }
 }
 
 #[cfg(test)]

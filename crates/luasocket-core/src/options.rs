@@ -11,11 +11,11 @@ use std::ffi::CStr;
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::RawFd;
 
 use libc::{c_int, c_void, socklen_t};
 
 use crate::addr::SocketKind;
+use crate::sys::RawSocket;
 use crate::{Error, Result};
 
 /// An option of `getoption`/`setoption`.
@@ -200,6 +200,10 @@ impl SocketOption {
             OptionAccess::Get => !option.is_write_only(),
             OptionAccess::Set => option != SocketOption::Error,
         };
+        // An option this system's headers lack is one LuaSocket compiled out here;
+        // `bindtodevice` stays listed and raises when used, as in LuaSocket.
+        let here = option.level_and_name().is_some() || option == SocketOption::BindToDevice;
+        let allowed = allowed && here;
         allowed.then_some(option)
     }
 
@@ -278,37 +282,22 @@ impl SocketOption {
         )
     }
 
-    fn level_and_name(self) -> (c_int, c_int) {
-        match self {
-            SocketOption::BindToDevice => (libc::SOL_SOCKET, libc::SO_BINDTODEVICE),
-            SocketOption::KeepAlive => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
-            SocketOption::Linger => (libc::SOL_SOCKET, libc::SO_LINGER),
-            SocketOption::ReuseAddr => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
-            SocketOption::ReusePort => (libc::SOL_SOCKET, libc::SO_REUSEPORT),
-            SocketOption::TcpNoDelay => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
-            SocketOption::TcpKeepIdle => (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
-            SocketOption::TcpKeepCount => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
-            SocketOption::TcpKeepInterval => (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
-            SocketOption::TcpDeferAccept => (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT),
-            SocketOption::TcpFastOpen => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
-            SocketOption::TcpFastOpenConnect => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT),
-            SocketOption::Ipv6V6Only => (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
-            SocketOption::RecvBufferSize => (libc::SOL_SOCKET, libc::SO_RCVBUF),
-            SocketOption::SendBufferSize => (libc::SOL_SOCKET, libc::SO_SNDBUF),
-            SocketOption::Error => (libc::SOL_SOCKET, libc::SO_ERROR),
-            SocketOption::DontRoute => (libc::SOL_SOCKET, libc::SO_DONTROUTE),
-            SocketOption::Broadcast => (libc::SOL_SOCKET, libc::SO_BROADCAST),
-            SocketOption::IpMulticastIf => (libc::IPPROTO_IP, libc::IP_MULTICAST_IF),
-            SocketOption::IpMulticastTtl => (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL),
-            SocketOption::IpMulticastLoop => (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP),
-            SocketOption::IpAddMembership => (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP),
-            SocketOption::IpDropMembership => (libc::IPPROTO_IP, libc::IP_DROP_MEMBERSHIP),
-            SocketOption::Ipv6UnicastHops => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS),
-            SocketOption::Ipv6MulticastHops => (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS),
-            SocketOption::Ipv6MulticastLoop => (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP),
-            SocketOption::Ipv6AddMembership => (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP),
-            SocketOption::Ipv6DropMembership => (libc::IPPROTO_IPV6, libc::IPV6_DROP_MEMBERSHIP),
-        }
+    /// The `setsockopt` level and name here; `None` where the system lacks it.
+    fn level_and_name(self) -> Option<(c_int, c_int)> {
+        crate::sys::option_name(self)
+    }
+}
+
+/// What LuaSocket raises for `bindtodevice` where `SO_BINDTODEVICE` is missing.
+const NO_BINDTODEVICE: Error =
+    Error::Unsupported("SO_BINDTODEVICE is not supported on this operating system");
+
+/// The level and name of an option the lookup accepted.
+fn level_and_name(option: SocketOption, failed: Error) -> Result<(c_int, c_int)> {
+    match option.level_and_name() {
+        Some(found) => Ok(found),
+        None if option == SocketOption::BindToDevice => Err(NO_BINDTODEVICE),
+        None => Err(failed),
     }
 }
 
@@ -316,8 +305,8 @@ const GET_FAILED: Error = Error::State("getsockopt failed");
 const SET_FAILED: Error = Error::State("setsockopt failed");
 
 /// Reads an option of the descriptor `fd`.
-pub(crate) fn get(fd: RawFd, option: SocketOption) -> Result<OptionValue> {
-    let (level, name) = option.level_and_name();
+pub(crate) fn get(fd: RawSocket, option: SocketOption) -> Result<OptionValue> {
+    let (level, name) = level_and_name(option, GET_FAILED)?;
     let value = match option.value_kind() {
         ValueKind::Bool => OptionValue::Bool(read::<c_int>(fd, level, name)? != 0),
         ValueKind::Int => OptionValue::Int(read::<c_int>(fd, level, name)?),
@@ -352,8 +341,8 @@ pub(crate) fn get(fd: RawFd, option: SocketOption) -> Result<OptionValue> {
 
 /// Writes an option of the descriptor `fd`. A value of the wrong shape fails like
 /// a refused `setsockopt`.
-pub(crate) fn set(fd: RawFd, option: SocketOption, value: &OptionValue) -> Result<()> {
-    let (level, name) = option.level_and_name();
+pub(crate) fn set(fd: RawSocket, option: SocketOption, value: &OptionValue) -> Result<()> {
+    let (level, name) = level_and_name(option, SET_FAILED)?;
     match (option.value_kind(), value) {
         (ValueKind::Bool, OptionValue::Bool(on)) => write(fd, level, name, &c_int::from(*on)),
         (ValueKind::Int, OptionValue::Int(number)) => write(fd, level, name, number),
@@ -405,7 +394,7 @@ impl OptionBytes for libc::ip_mreq {}
 impl OptionBytes for libc::ipv6_mreq {}
 impl OptionBytes for [u8; libc::IFNAMSIZ + 1] {}
 
-fn read<T: OptionBytes>(fd: RawFd, level: c_int, name: c_int) -> Result<T> {
+fn read<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int) -> Result<T> {
     // SAFETY: every OptionBytes type is a plain C type valid when zero-filled.
     let mut value: T = unsafe { mem::zeroed() };
     let mut length = mem::size_of::<T>() as socklen_t;
@@ -426,7 +415,7 @@ fn read<T: OptionBytes>(fd: RawFd, level: c_int, name: c_int) -> Result<T> {
     Ok(value)
 }
 
-fn write<T: OptionBytes>(fd: RawFd, level: c_int, name: c_int, value: &T) -> Result<()> {
+fn write<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int, value: &T) -> Result<()> {
     // SAFETY: `value` is a live, initialized T and we pass its exact size.
     let status = unsafe {
         libc::setsockopt(
@@ -444,7 +433,7 @@ fn write<T: OptionBytes>(fd: RawFd, level: c_int, name: c_int, value: &T) -> Res
     }
 }
 
-fn write_bytes(fd: RawFd, level: c_int, name: c_int, bytes: &[u8]) -> Result<()> {
+fn write_bytes(fd: RawSocket, level: c_int, name: c_int, bytes: &[u8]) -> Result<()> {
     let length = socklen_t::try_from(bytes.len()).map_err(|_| SET_FAILED)?;
     // SAFETY: `bytes` is a live slice and we pass its exact length.
     let status =
@@ -461,7 +450,6 @@ mod tests {
     use super::*;
     use crate::addr::Family;
     use crate::socket::Descriptor;
-    use std::os::fd::AsRawFd;
 
     #[test]
     fn lookup_follows_class_tables() {
@@ -497,7 +485,10 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for option in TCP_OPTIONS.iter().chain(UDP_OPTIONS) {
+        let here = |option: &&SocketOption| {
+            option.level_and_name().is_some() || **option == SocketOption::BindToDevice
+        };
+        for option in TCP_OPTIONS.iter().chain(UDP_OPTIONS).filter(here) {
             let kind = if TCP_OPTIONS.contains(option) {
                 SocketKind::Stream
             } else {
@@ -518,15 +509,15 @@ mod tests {
     #[test]
     fn set_then_get() {
         let tcp = Descriptor::open(Family::Inet, SocketKind::Stream).unwrap();
-        let fd = tcp.as_raw_fd();
+        let fd = crate::sys::raw_of(&tcp);
         set(fd, SocketOption::TcpNoDelay, &OptionValue::Bool(true)).unwrap();
         assert_eq!(
             get(fd, SocketOption::TcpNoDelay).unwrap(),
             OptionValue::Bool(true)
         );
-        set(fd, SocketOption::TcpKeepIdle, &OptionValue::Int(77)).unwrap();
+        set(fd, SocketOption::TcpKeepInterval, &OptionValue::Int(77)).unwrap();
         assert_eq!(
-            get(fd, SocketOption::TcpKeepIdle).unwrap(),
+            get(fd, SocketOption::TcpKeepInterval).unwrap(),
             OptionValue::Int(77)
         );
         let linger = OptionValue::Linger {
@@ -539,24 +530,53 @@ mod tests {
             get(fd, SocketOption::Error).unwrap(),
             OptionValue::PendingError(None)
         );
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         assert_eq!(
             get(fd, SocketOption::BindToDevice).unwrap(),
             OptionValue::Device(String::new())
         );
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        assert_eq!(
+            get(fd, SocketOption::BindToDevice).unwrap_err().to_string(),
+            "SO_BINDTODEVICE is not supported on this operating system"
+        );
         let udp = Descriptor::open(Family::Inet, SocketKind::Datagram).unwrap();
-        let fd = udp.as_raw_fd();
+        let fd = crate::sys::raw_of(&udp);
         let loopback = OptionValue::Ipv4(Ipv4Addr::LOCALHOST);
         set(fd, SocketOption::IpMulticastIf, &loopback).unwrap();
         assert_eq!(get(fd, SocketOption::IpMulticastIf).unwrap(), loopback);
     }
 
+    /// Options are known exactly where LuaSocket compiles them in.
+    #[test]
+    fn platform_options_follow_luasocket() {
+        let set = OptionAccess::Set;
+        let known = |name: &[u8]| SocketOption::lookup(name, SocketKind::Stream, set).is_some();
+        let linux = cfg!(any(target_os = "linux", target_os = "android"));
+        assert!(known(b"bindtodevice"));
+        assert_eq!(known(b"tcp-defer-accept"), linux);
+        assert_eq!(known(b"tcp-fastopen-connect"), linux);
+        assert_eq!(known(b"tcp-keepidle"), !cfg!(target_vendor = "apple"));
+        assert!(known(b"tcp-keepintvl") && known(b"tcp-keepcnt") && known(b"tcp-fastopen"));
+    }
+
     #[test]
     fn failures_use_luasocket_words() {
-        let err = set(-1, SocketOption::KeepAlive, &OptionValue::Bool(true)).unwrap_err();
+        let err = set(
+            crate::sys::INVALID_SOCKET,
+            SocketOption::KeepAlive,
+            &OptionValue::Bool(true),
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "setsockopt failed");
-        let err = get(-1, SocketOption::KeepAlive).unwrap_err();
+        let err = get(crate::sys::INVALID_SOCKET, SocketOption::KeepAlive).unwrap_err();
         assert_eq!(err.to_string(), "getsockopt failed");
-        let err = set(-1, SocketOption::KeepAlive, &OptionValue::Int(1)).unwrap_err();
+        let err = set(
+            crate::sys::INVALID_SOCKET,
+            SocketOption::KeepAlive,
+            &OptionValue::Int(1),
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "setsockopt failed");
     }
 }

@@ -5,9 +5,9 @@
 //! may open can be watched, and thousands of them at once.
 
 use std::io;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+use crate::sys::{self, PollEvents, PollFd, RawSocket};
 use crate::{Error, Result};
 
 /// Which of the watched descriptors [`select`] found ready, each list in ascending
@@ -15,19 +15,10 @@ use crate::{Error, Result};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Ready {
     /// Descriptors with data to read, a pending connection, end of file or an error.
-    pub read: Vec<RawFd>,
+    pub read: Vec<RawSocket>,
     /// Descriptors that can be written without blocking, or have an error.
-    pub write: Vec<RawFd>,
+    pub write: Vec<RawSocket>,
 }
-
-/// The readiness conditions `select(2)` reports in its read set (Linux's
-/// `POLLIN_SET`): a hang-up or error is readable so the caller learns of it.
-const READ_EVENTS: libc::c_short =
-    libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND | libc::POLLHUP | libc::POLLERR;
-
-/// The conditions `select(2)` reports in its write set (Linux's `POLLOUT_SET`).
-const WRITE_EVENTS: libc::c_short =
-    libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLERR;
 
 /// Waits until one of `read` is readable or one of `write` is writable.
 ///
@@ -38,7 +29,7 @@ const WRITE_EVENTS: libc::c_short =
 ///
 /// Returns [`Error::Timeout`] when nothing became ready in time, and the
 /// `EBADF` error when a watched descriptor is not open (as `select(2)` does).
-pub fn select(read: &[RawFd], write: &[RawFd], timeout: Option<Duration>) -> Result<Ready> {
+pub fn select(read: &[RawSocket], write: &[RawSocket], timeout: Option<Duration>) -> Result<Ready> {
     let mut watched = watch_list(read, write);
     let deadline = timeout.and_then(|wait| Instant::now().checked_add(wait));
     loop {
@@ -48,7 +39,7 @@ pub fn select(read: &[RawFd], write: &[RawFd], timeout: Option<Duration>) -> Res
             // A wait too long to represent as an instant is a wait forever.
             (Some(_), None) => None,
         };
-        match poll(&mut watched, remaining) {
+        match sys::poll(&mut watched, remaining) {
             Ok(0) => return Err(Error::Timeout),
             Ok(_) => return collect_ready(&watched),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -62,78 +53,41 @@ pub fn select(read: &[RawFd], write: &[RawFd], timeout: Option<Duration>) -> Res
 /// `i32::MAX` when unlimited. [`select`] accepts that many, so this is what
 /// `socket._SETSIZE` reports.
 pub fn max_descriptors() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable `rlimit` for the duration of the call.
-    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    let hard = if status == 0 {
-        limit.rlim_max
-    } else {
-        libc::FD_SETSIZE as libc::rlim_t
-    };
-    usize::try_from(hard.min(i32::MAX as libc::rlim_t)).unwrap_or(i32::MAX as usize)
+    sys::max_descriptors()
 }
 
 /// One `pollfd` per distinct descriptor, sorted by descriptor, asking for input
 /// and/or output as the two lists request.
-fn watch_list(read: &[RawFd], write: &[RawFd]) -> Vec<libc::pollfd> {
-    let mut wanted: Vec<(RawFd, libc::c_short)> = read
+fn watch_list(read: &[RawSocket], write: &[RawSocket]) -> Vec<PollFd> {
+    let mut wanted: Vec<(RawSocket, PollEvents)> = read
         .iter()
-        .map(|&fd| (fd, libc::POLLIN))
-        .chain(write.iter().map(|&fd| (fd, libc::POLLOUT)))
+        .map(|&fd| (fd, sys::POLL_IN))
+        .chain(write.iter().map(|&fd| (fd, sys::POLL_OUT)))
         .filter(|&(fd, _)| fd >= 0)
         .collect();
     wanted.sort_unstable_by_key(|&(fd, _)| fd);
-    let mut watched: Vec<libc::pollfd> = Vec::with_capacity(wanted.len());
+    let mut watched: Vec<PollFd> = Vec::with_capacity(wanted.len());
     for (fd, events) in wanted {
         match watched.last_mut() {
             Some(last) if last.fd == fd => last.events |= events,
-            _ => watched.push(libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            }),
+            _ => watched.push(sys::poll_entry(fd, events)),
         }
     }
     watched
 }
 
-/// One `ppoll(2)` call (nanosecond timeout, no millisecond rounding or overflow).
-fn poll(watched: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
-    let timespec = timeout.and_then(|wait| {
-        Some(libc::timespec {
-            tv_sec: libc::time_t::try_from(wait.as_secs()).ok()?,
-            // Below 10^9, so it fits any `c_long`.
-            tv_nsec: wait.subsec_nanos() as libc::c_long,
-        })
-    });
-    let timespec_ptr = timespec
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    let count = watched.len() as libc::nfds_t;
-    // SAFETY: `watched` is a valid, writable array of `count` pollfds; the timespec
-    // pointer is null or points at `timespec`, alive until the call returns; a null
-    // signal mask leaves the mask unchanged.
-    let ready = unsafe { libc::ppoll(watched.as_mut_ptr(), count, timespec_ptr, std::ptr::null()) };
-    if ready < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ready as usize)
-    }
-}
-
-fn collect_ready(watched: &[libc::pollfd]) -> Result<Ready> {
+fn collect_ready(watched: &[PollFd]) -> Result<Ready> {
     let mut ready = Ready::default();
     for entry in watched {
-        if entry.revents & libc::POLLNVAL != 0 {
-            return Err(Error::Os(io::Error::from_raw_os_error(libc::EBADF)));
+        if entry.revents & sys::POLL_INVALID != 0 {
+            return Err(Error::Os(io::Error::from_raw_os_error(
+                sys::code::BAD_DESCRIPTOR,
+            )));
         }
-        if entry.events & libc::POLLIN != 0 && entry.revents & READ_EVENTS != 0 {
+        if entry.events & sys::POLL_IN != 0 && entry.revents & sys::READ_EVENTS != 0 {
             ready.read.push(entry.fd);
         }
-        if entry.events & libc::POLLOUT != 0 && entry.revents & WRITE_EVENTS != 0 {
+        if entry.events & sys::POLL_OUT != 0 && entry.revents & sys::WRITE_EVENTS != 0 {
             ready.write.push(entry.fd);
         }
     }
@@ -245,12 +199,14 @@ mod tests {
             }
         }
         expected.sort_unstable();
-        let watched: Vec<RawFd> = pairs
+        let watched: Vec<RawSocket> = pairs
             .iter()
             .flat_map(|(a, b)| [b.as_raw_fd(), a.as_raw_fd()])
             .collect();
-        assert!(watched.iter().any(|&fd| fd >= libc::FD_SETSIZE as RawFd));
-        let receivers: Vec<RawFd> = pairs.iter().map(|(_, b)| b.as_raw_fd()).collect();
+        assert!(watched
+            .iter()
+            .any(|&fd| fd >= libc::FD_SETSIZE as RawSocket));
+        let receivers: Vec<RawSocket> = pairs.iter().map(|(_, b)| b.as_raw_fd()).collect();
 
         let ready = select(&receivers, &[], Some(Duration::from_secs(10))).unwrap();
         assert_eq!(ready.read, expected);

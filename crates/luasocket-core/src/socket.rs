@@ -7,13 +7,12 @@
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::Deref;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
-use std::time::Duration;
 
 use socket2::{SockAddr, Socket, Type};
 
 use crate::addr::{self, Family, Hints, SocketKind};
 use crate::options::{self, OptionValue, SocketOption};
+use crate::sys::{self, RawSocket};
 use crate::timeout::Deadline;
 use crate::{Error, Result};
 
@@ -77,8 +76,8 @@ impl Endpoint {
         self.descriptor.as_ref().ok_or(Error::Closed)
     }
 
-    pub(crate) fn fd(&self) -> Option<RawFd> {
-        self.descriptor.as_ref().map(|d| d.as_raw_fd())
+    pub(crate) fn fd(&self) -> Option<RawSocket> {
+        self.descriptor.as_ref().map(|d| sys::raw_of(d))
     }
 
     /// Makes sure there is a descriptor for addresses of `family`, replacing one of
@@ -168,7 +167,7 @@ impl Endpoint {
     }
 
     /// Gives the descriptor away without closing it.
-    pub(crate) fn release(&mut self) -> Option<RawFd> {
+    pub(crate) fn release(&mut self) -> Option<RawSocket> {
         self.descriptor.take().map(Descriptor::release)
     }
 
@@ -177,7 +176,7 @@ impl Endpoint {
     /// # Safety
     ///
     /// As for [`Descriptor::adopt`].
-    pub(crate) unsafe fn adopt(&mut self, fd: RawFd) {
+    pub(crate) unsafe fn adopt(&mut self, fd: RawSocket) {
         // A serial object stays one: its replacement descriptor is read as a device.
         let device = self.descriptor.as_ref().is_some_and(|d| d.device);
         self.release();
@@ -202,11 +201,11 @@ impl Endpoint {
     }
 
     pub(crate) fn get_option(&self, option: SocketOption) -> Result<OptionValue> {
-        options::get(self.fd().unwrap_or(-1), option)
+        options::get(self.fd().unwrap_or(sys::INVALID_SOCKET), option)
     }
 
     pub(crate) fn set_option(&self, option: SocketOption, value: &OptionValue) -> Result<()> {
-        options::set(self.fd().unwrap_or(-1), option, value)
+        options::set(self.fd().unwrap_or(sys::INVALID_SOCKET), option, value)
     }
 }
 
@@ -226,15 +225,16 @@ pub(crate) struct Descriptor {
 impl Descriptor {
     /// Creates a non-blocking, close-on-exec socket of the given family and kind.
     pub(crate) fn open(family: Family, kind: SocketKind) -> Result<Self> {
-        let domain = family
-            .domain()
-            .ok_or_else(|| Error::from_io(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)))?;
+        let domain = family.domain().ok_or_else(|| {
+            Error::from_io(io::Error::from_raw_os_error(
+                sys::code::FAMILY_NOT_SUPPORTED,
+            ))
+        })?;
         let socket_type = match kind {
             SocketKind::Stream => Type::STREAM,
             SocketKind::Datagram => Type::DGRAM,
         };
-        let socket =
-            Socket::new(domain, socket_type.nonblocking(), None).map_err(Error::from_io)?;
+        let socket = sys::open_socket(domain, socket_type).map_err(Error::from_io)?;
         if family == Family::Inet6 {
             // LuaSocket makes every IPv6 socket IPv6-only; failure is not fatal there either.
             let _ = socket.set_only_v6(true);
@@ -260,12 +260,11 @@ impl Descriptor {
     /// # Safety
     ///
     /// `fd` must not be closed by anyone else while this descriptor owns it.
-    pub(crate) unsafe fn adopt(fd: RawFd) -> Self {
+    pub(crate) unsafe fn adopt(fd: RawSocket) -> Self {
         // SAFETY: the caller hands over `fd` (see above); if it is not an open socket,
         // syscalls on it fail with EBADF/ENOTSOCK and closing it is harmless.
-        let socket = unsafe { Socket::from_raw_fd(fd) };
-        // Our blocking calls rely on EAGAIN, so the descriptor must not block.
-        let _ = socket.set_nonblocking(true);
+        let socket = unsafe { sys::socket_from_raw(fd) };
+        sys::prepare_adopted(&socket);
         Descriptor {
             socket: ManuallyDrop::new(socket),
             device: false,
@@ -273,12 +272,12 @@ impl Descriptor {
     }
 
     /// Gives the descriptor away without closing it.
-    pub(crate) fn release(mut self) -> RawFd {
+    pub(crate) fn release(mut self) -> RawSocket {
         // SAFETY: `self` is forgotten right after, so the socket is taken exactly once
         // and Drop never sees it.
         let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
         std::mem::forget(self);
-        socket.into_raw_fd()
+        sys::into_raw(socket)
     }
 }
 
@@ -288,27 +287,16 @@ impl Descriptor {
         if !self.device {
             return self.socket.recv(as_uninit(buffer));
         }
-        // SAFETY: the buffer is live and writable for its whole length.
-        let count = unsafe {
-            libc::read(
-                self.socket.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-            )
-        };
-        usize::try_from(count).map_err(|_| io::Error::last_os_error())
+        sys::read_device(sys::raw_of(&self.socket), buffer)
     }
 
     /// One write of stream data: `send(2)` without `SIGPIPE`, or `write(2)` on a
     /// device file.
     pub(crate) fn write_stream(&self, data: &[u8]) -> io::Result<usize> {
         if !self.device {
-            return self.socket.send_with_flags(data, libc::MSG_NOSIGNAL);
+            return self.socket.send_with_flags(data, sys::SEND_FLAGS);
         }
-        // SAFETY: the data is live and readable for its whole length.
-        let count =
-            unsafe { libc::write(self.socket.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        usize::try_from(count).map_err(|_| io::Error::last_os_error())
+        sys::write_device(sys::raw_of(&self.socket), data)
     }
 }
 
@@ -322,9 +310,8 @@ impl Deref for Descriptor {
 
 impl Drop for Descriptor {
     fn drop(&mut self) {
-        // SAFETY: the descriptor is ours (created, accepted or adopted) and is closed
-        // exactly once; errors from close are deliberately ignored.
-        unsafe { libc::close(self.socket.as_raw_fd()) };
+        // The descriptor is ours (created, accepted or adopted) and is closed exactly once.
+        sys::close(sys::raw_of(&self.socket));
     }
 }
 
@@ -340,106 +327,37 @@ pub enum Interest {
 /// Waits until `fd` is ready for `interest` or the deadline's budget runs out
 /// (then [`Error::Timeout`]). Errors and hang-ups count as ready: the next syscall
 /// reports them.
-pub fn wait(fd: RawFd, interest: Interest, deadline: &Deadline) -> Result<()> {
-    let events = match interest {
-        Interest::Read => libc::POLLIN,
-        Interest::Write => libc::POLLOUT,
-    };
+pub fn wait(fd: RawSocket, interest: Interest, deadline: &Deadline) -> Result<()> {
     loop {
         let budget = deadline.wait_budget();
-        if budget == Some(Duration::ZERO) {
+        if budget == Some(std::time::Duration::ZERO) {
             return Err(Error::Timeout);
         }
-        let mut entry = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd entry, count 1.
-        let ready = unsafe { libc::poll(&mut entry, 1, poll_millis(budget)) };
-        match ready {
-            0 => return Err(Error::Timeout),
-            n if n > 0 => return Ok(()),
-            _ => {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(Error::from_io(err));
-                }
-            }
-        }
-    }
-}
-
-/// A wait budget as poll's millisecond timeout, rounded up so we never wake early.
-fn poll_millis(budget: Option<Duration>) -> libc::c_int {
-    match budget {
-        None => -1,
-        Some(budget) => {
-            let millis = budget.as_nanos().div_ceil(1_000_000);
-            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
+        match sys::wait_one(fd, interest == Interest::Read, budget) {
+            Ok(true) => return Ok(()),
+            Ok(false) => return Err(Error::Timeout),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(Error::from_io(err)),
         }
     }
 }
 
 /// The error LuaSocket reports for syscalls on an object without a descriptor.
 pub(crate) fn bad_descriptor() -> Error {
-    Error::from_io(io::Error::from_raw_os_error(libc::EBADF))
+    Error::from_io(io::Error::from_raw_os_error(sys::code::BAD_DESCRIPTOR))
 }
 
 impl Descriptor {
     /// Asks the kernel to report, with each read, how many bytes are left to read
     /// (`TCP_INQ`, Linux 4.18+). False where that is not supported.
     pub(crate) fn enable_inq(&self) -> bool {
-        let on: libc::c_int = 1;
-        // SAFETY: setsockopt reads an int of the size given from a live local.
-        let set = unsafe {
-            libc::setsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_TCP,
-                libc::TCP_INQ,
-                std::ptr::addr_of!(on).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        set == 0
+        sys::enable_inq(&self.socket)
     }
 
-    /// `recv(2)` through `recvmsg(2)`, also returning the `TCP_CM_INQ` hint when the
-    /// kernel sent one: the bytes still queued after this read, and at least 1 once the
-    /// peer's FIN is queued, so 0 means a later read would block.
+    /// One `recv`, also returning the bytes still queued after it when the kernel
+    /// tells (see [`enable_inq`](Self::enable_inq)): 0 means a later read would block.
     pub(crate) fn recv_with_inq(&self, buffer: &mut [u8]) -> io::Result<(usize, Option<i32>)> {
-        // Room for one cmsghdr carrying an int, as CMSG_SPACE computes it.
-        const CONTROL: usize = 32;
-        let mut control = [0u64; CONTROL / 8];
-        let mut iov = libc::iovec {
-            iov_base: buffer.as_mut_ptr().cast(),
-            iov_len: buffer.len(),
-        };
-        // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control).
-        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-        header.msg_iov = &mut iov;
-        header.msg_iovlen = 1;
-        header.msg_control = control.as_mut_ptr().cast();
-        header.msg_controllen = CONTROL as _;
-        // SAFETY: the iovec and the control buffer point to live, writable memory of
-        // the lengths given, for the duration of the call.
-        let count = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut header, 0) };
-        if count < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut inq = None;
-        // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
-        // msg_controllen; a TCP_CM_INQ message carries one int, read unaligned.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&header);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_TCP && (*cmsg).cmsg_type == libc::TCP_CM_INQ {
-                    inq = Some(libc::CMSG_DATA(cmsg).cast::<i32>().read_unaligned());
-                }
-                cmsg = libc::CMSG_NXTHDR(&header, cmsg);
-            }
-        }
-        Ok((count as usize, inq))
+        sys::recv_with_inq(&self.socket, buffer)
     }
 }
 
@@ -456,14 +374,6 @@ mod tests {
     use crate::timeout::{Timeout, TimeoutMode};
 
     #[test]
-    fn millis_round_up() {
-        assert_eq!(poll_millis(None), -1);
-        assert_eq!(poll_millis(Some(Duration::from_micros(1))), 1);
-        assert_eq!(poll_millis(Some(Duration::from_millis(1500))), 1500);
-        assert_eq!(poll_millis(Some(Duration::MAX)), libc::c_int::MAX);
-    }
-
-    #[test]
     fn released_descriptor_stays_open() {
         let descriptor = Descriptor::open(Family::Inet, SocketKind::Datagram).unwrap();
         let fd = descriptor.release();
@@ -478,9 +388,9 @@ mod tests {
         let descriptor = Descriptor::open(Family::Inet, SocketKind::Datagram).unwrap();
         let mut timeout = Timeout::default();
         timeout.set(Some(0.01), TimeoutMode::Block);
-        let result = wait(descriptor.as_raw_fd(), Interest::Read, &timeout.start());
+        let result = wait(sys::raw_of(&descriptor), Interest::Read, &timeout.start());
         assert!(matches!(result, Err(Error::Timeout)));
-        let result = wait(descriptor.as_raw_fd(), Interest::Write, &timeout.start());
+        let result = wait(sys::raw_of(&descriptor), Interest::Write, &timeout.start());
         assert!(result.is_ok());
     }
 }

@@ -11,7 +11,6 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, RawFd};
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,6 +21,7 @@ use crate::buffer::ReceiveBuffer;
 use crate::options::{OptionValue, SocketOption};
 use crate::pattern::ReceivePattern;
 use crate::socket::{self, bad_descriptor, Endpoint, Interest};
+use crate::sys::{self, RawSocket};
 use crate::timeout::{Deadline, Timeout};
 use crate::{Error, Result};
 
@@ -152,7 +152,7 @@ impl TcpSocket {
             .write(true)
             .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
             .open(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
-            .map_err(|err| err.raw_os_error().unwrap_or(libc::EIO))?;
+            .map_err(|err| err.raw_os_error().unwrap_or(sys::code::IO))?;
         Ok(Self::from_device(file.into()))
     }
 
@@ -173,7 +173,7 @@ impl TcpSocket {
     }
 
     /// The descriptor to register with a poller, or `None` when closed/unset.
-    pub fn fd(&self) -> Option<RawFd> {
+    pub fn fd(&self) -> Option<RawSocket> {
         self.endpoint.fd()
     }
 
@@ -295,12 +295,12 @@ impl TcpSocket {
     }
 
     fn wait_connected(&mut self, deadline: &Deadline) -> Result<()> {
-        let fd = self.endpoint.open_descriptor()?.as_raw_fd();
+        let fd = sys::raw_of(self.endpoint.open_descriptor()?);
         socket::wait(fd, Interest::Write, deadline)?;
         match self.finish_connect() {
             Poll::Ready(result) => result,
             Poll::Pending => Err(Error::from_io(std::io::Error::from_raw_os_error(
-                libc::ENOTCONN,
+                sys::code::NOT_CONNECTED,
             ))),
         }
     }
@@ -329,7 +329,9 @@ impl TcpSocket {
         match descriptor.connect(address) {
             Ok(()) => Poll::Ready(Ok(())),
             Err(err) => match err.raw_os_error() {
-                Some(libc::EINPROGRESS) | Some(libc::EAGAIN) | Some(libc::EINTR) => Poll::Pending,
+                Some(sys::code::IN_PROGRESS | sys::code::WOULD_BLOCK | sys::code::INTERRUPTED) => {
+                    Poll::Pending
+                }
                 _ => Poll::Ready(Err(Error::from_io(err))),
             },
         }
@@ -349,7 +351,7 @@ impl TcpSocket {
         }
         match descriptor.peer_addr() {
             Ok(_) => Poll::Ready(Ok(())),
-            Err(err) if err.raw_os_error() == Some(libc::ENOTCONN) => Poll::Pending,
+            Err(err) if err.raw_os_error() == Some(sys::code::NOT_CONNECTED) => Poll::Pending,
             Err(err) => Poll::Ready(Err(Error::from_io(err))),
         }
     }
@@ -381,8 +383,8 @@ impl TcpSocket {
                     )))
                 }
                 Err(err) => match err.raw_os_error() {
-                    Some(libc::EAGAIN) => return Poll::Pending,
-                    Some(libc::EINTR) | Some(libc::ECONNABORTED) => continue,
+                    Some(sys::code::WOULD_BLOCK) => return Poll::Pending,
+                    Some(sys::code::INTERRUPTED | sys::code::CONNECTION_ABORTED) => continue,
                     _ => return Poll::Ready(Err(Error::from_io(err))),
                 },
             }
@@ -535,7 +537,7 @@ impl TcpSocket {
             });
             self.drained = match &read {
                 Ok(_) => left == Some(0),
-                Err(err) => err.raw_os_error() == Some(libc::EAGAIN),
+                Err(err) => err.raw_os_error() == Some(sys::code::WOULD_BLOCK),
             };
             match read {
                 Ok(0) => {
@@ -551,13 +553,13 @@ impl TcpSocket {
                 // and this call may have consumed the only event announcing it.
                 Ok(_) => {}
                 Err(err) => match err.raw_os_error() {
-                    Some(libc::EAGAIN) => {
+                    Some(sys::code::WOULD_BLOCK) => {
                         self.buffer.park();
                         // About to wait for the peer: it may be waiting for our replies.
                         let _ = self.flush_deferred();
                         return Poll::Pending;
                     }
-                    Some(libc::EINTR) => {}
+                    Some(sys::code::INTERRUPTED) => {}
                     _ => return Poll::Ready(Err(Error::from_io(err))),
                 },
             }
@@ -739,7 +741,7 @@ impl TcpSocket {
 
     /// Gives the descriptor away without closing it (`setfd(-1)`); the object then
     /// owns nothing.
-    pub fn release_fd(&mut self) -> Option<RawFd> {
+    pub fn release_fd(&mut self) -> Option<RawSocket> {
         self.flush_before_release();
         self.endpoint.release()
     }
@@ -750,7 +752,7 @@ impl TcpSocket {
     /// # Safety
     ///
     /// `fd` must not be closed by anyone else while this object owns it.
-    pub unsafe fn adopt_fd(&mut self, fd: RawFd) {
+    pub unsafe fn adopt_fd(&mut self, fd: RawSocket) {
         self.flush_before_release();
         // SAFETY: forwarded to our caller.
         unsafe { self.endpoint.adopt(fd) }
@@ -776,14 +778,14 @@ impl TcpSocket {
         self.endpoint.set_option(option, value)
     }
 
-    fn raw_fd(&self) -> Result<RawFd> {
+    fn raw_fd(&self) -> Result<RawSocket> {
         self.endpoint.fd().ok_or(Error::Closed)
     }
 }
 
 /// What raw I/O on an object without a descriptor fails with: what the syscall would.
 fn no_descriptor() -> io::Error {
-    io::Error::from_raw_os_error(libc::EBADF)
+    io::Error::from_raw_os_error(sys::code::BAD_DESCRIPTOR)
 }
 
 /// One `recv(2)` (`read(2)` on a device), retried when interrupted.
@@ -1123,6 +1125,8 @@ mod tests {
         assert_eq!(err.to_string(), "path too long");
     }
 
+    // `ptsname_r` is not declared for Apple targets by the libc crate.
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
     #[test]
     fn a_device_is_read_and_written_as_a_stream() {
         // A pseudo-terminal pair in raw mode: the far side plays the serial device.

@@ -3,7 +3,6 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::RawFd;
 use std::task::Poll;
 
 use socket2::{SockAddr, Socket};
@@ -12,6 +11,7 @@ use crate::addr::{unix_address, unix_path, Family, SocketKind};
 use crate::buffer::{give_block, take_block, READ_BLOCK};
 use crate::options::{OptionValue, SocketOption};
 use crate::socket::{self, Endpoint, Interest};
+use crate::sys::{self, RawSocket};
 use crate::timeout::{Deadline, Timeout};
 use crate::{Error, Result};
 
@@ -113,7 +113,7 @@ impl UdpSocket {
     }
 
     /// The descriptor to register with a poller, or `None` when closed/unset.
-    pub fn fd(&self) -> Option<RawFd> {
+    pub fn fd(&self) -> Option<RawSocket> {
         self.endpoint.fd()
     }
 
@@ -235,8 +235,8 @@ impl UdpSocket {
             match recv(descriptor, socket::as_uninit(&mut block[..size])) {
                 Ok((count, extra)) => return Poll::Ready(Ok((block, count.min(size), extra))),
                 Err(err) => match err.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => {
+                    Some(sys::code::INTERRUPTED) => continue,
+                    Some(sys::code::WOULD_BLOCK) => {
                         give_block(block);
                         return Poll::Pending;
                     }
@@ -279,7 +279,7 @@ impl UdpSocket {
             Ok(descriptor) => descriptor,
             Err(err) => return Poll::Ready(Err(err)),
         };
-        retry(|| descriptor.send_with_flags(data, libc::MSG_NOSIGNAL))
+        retry(|| descriptor.send_with_flags(data, sys::SEND_FLAGS))
     }
 
     /// Non-blocking send to `address`.
@@ -288,7 +288,7 @@ impl UdpSocket {
             Ok(descriptor) => descriptor,
             Err(err) => return Poll::Ready(Err(err)),
         };
-        retry(|| descriptor.send_to_with_flags(data, address, libc::MSG_NOSIGNAL))
+        retry(|| descriptor.send_to_with_flags(data, address, sys::SEND_FLAGS))
     }
 
     fn wait_ready<T>(
@@ -329,7 +329,7 @@ impl UdpSocket {
     }
 
     /// Gives the descriptor away without closing it (`setfd(-1)`).
-    pub fn release_fd(&mut self) -> Option<RawFd> {
+    pub fn release_fd(&mut self) -> Option<RawSocket> {
         self.endpoint.release()
     }
 
@@ -338,7 +338,7 @@ impl UdpSocket {
     /// # Safety
     ///
     /// `fd` must not be closed by anyone else while this object owns it.
-    pub unsafe fn adopt_fd(&mut self, fd: RawFd) {
+    pub unsafe fn adopt_fd(&mut self, fd: RawSocket) {
         // SAFETY: forwarded to our caller.
         unsafe { self.endpoint.adopt(fd) }
     }
@@ -383,8 +383,8 @@ fn retry(mut send: impl FnMut() -> io::Result<usize>) -> Poll<Result<usize>> {
         match send() {
             Ok(count) => return Poll::Ready(Ok(count)),
             Err(err) => match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => return Poll::Pending,
+                Some(sys::code::INTERRUPTED) => continue,
+                Some(sys::code::WOULD_BLOCK) => return Poll::Pending,
                 _ => return Poll::Ready(Err(Error::from_io(err))),
             },
         }

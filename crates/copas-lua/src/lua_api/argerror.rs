@@ -17,6 +17,10 @@ use super::stack::LuaState;
 /// A byte whose address marks "raise an argument error" among returned values.
 static RAISE_MARKER: u8 = 0;
 
+/// The position that asks for the message raised as it is, with no `bad argument`
+/// wording (LuaSocket's `luaL_error` calls in C functions, whose position prefix is empty).
+pub(crate) const PLAIN_ERROR: i64 = 0;
+
 /// The marker a wrapped function returns first, followed by the argument's position
 /// (counting `self`) and the message, to have [`raising`] raise the error.
 pub(crate) fn marker() -> LightUserData {
@@ -52,6 +56,10 @@ unsafe extern "C-unwind" fn call_and_raise(state: *mut LuaState) -> c_int {
             && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
             && ffi::lua_touserdata(state, 1) == marker().0
         {
+            if ffi::lua_tointeger(state, 2) == PLAIN_ERROR {
+                ffi::lua_settop(state, 3);
+                ffi::lua_error(state);
+            }
             let position = c_int::try_from(ffi::lua_tointeger(state, 2)).unwrap_or(c_int::MAX);
             let message = ffi::lua_tolstring(state, 3, std::ptr::null_mut());
             return ffi::luaL_argerror(state, position, message);

@@ -28,6 +28,10 @@ pub(crate) fn success() -> Outcome {
 
 /// `nil, message`.
 pub(crate) fn failure(lua: &Lua, err: &Error) -> Outcome {
+    if let Error::Unsupported(text) = err {
+        // What LuaSocket raises (luaL_error) where the system lacks the option.
+        return Err(Failure::Error((*text).to_owned()));
+    }
     values(vec![Value::Nil, message(lua, err)?])
 }
 

@@ -1,0 +1,289 @@
+//! Unix (Linux, macOS, the BSDs): BSD sockets through libc.
+//!
+//! What differs between these systems is small and kept in the submodules:
+//! option numbers (`options`), `TCP_INQ` drain tracking (`inq`, Linux only) and the
+//! host database (`hostdb`: re-entrant calls, or one lock around the classic ones).
+
+mod hostdb;
+mod inq;
+mod options;
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+
+pub(crate) use hostdb::lookup_host;
+pub(crate) use inq::{enable_inq, recv_with_inq};
+pub(crate) use options::option_name;
+
+/// The OS handle of a socket, as scripts see it through `getfd`/`setfd`.
+pub type RawSocket = RawFd;
+
+/// The handle of an object without one (`getfd` answers it).
+pub const INVALID_SOCKET: RawSocket = -1;
+
+/// Error numbers the crate tests for by name.
+pub(crate) mod code {
+    pub(crate) const WOULD_BLOCK: i32 = libc::EAGAIN;
+    pub(crate) const IN_PROGRESS: i32 = libc::EINPROGRESS;
+    pub(crate) const INTERRUPTED: i32 = libc::EINTR;
+    pub(crate) const NOT_CONNECTED: i32 = libc::ENOTCONN;
+    pub(crate) const CONNECTION_ABORTED: i32 = libc::ECONNABORTED;
+    pub(crate) const BAD_DESCRIPTOR: i32 = libc::EBADF;
+    pub(crate) const FAMILY_NOT_SUPPORTED: i32 = libc::EAFNOSUPPORT;
+    pub(crate) const IO: i32 = libc::EIO;
+
+    /// Errors LuaSocket reports as `"timeout"` (usocket.c).
+    pub(crate) fn is_timeout(code: i32) -> bool {
+        code == libc::ETIMEDOUT || code == libc::EAGAIN
+    }
+
+    /// Errors LuaSocket reports as `"closed"`.
+    pub(crate) fn is_closed(code: i32) -> bool {
+        matches!(code, libc::ECONNRESET | libc::ECONNABORTED | libc::EPIPE)
+    }
+
+    /// LuaSocket's wording for the errno values it names itself (usocket.c's
+    /// `socket_strerror`); `None` for the rest, which read as `strerror` does.
+    pub(crate) fn luasocket_message(code: i32) -> Option<&'static str> {
+        Some(match code {
+            libc::EADDRINUSE => "address already in use",
+            libc::EISCONN => "already connected",
+            libc::EACCES => "permission denied",
+            libc::ECONNREFUSED => "connection refused",
+            libc::ECONNABORTED | libc::ECONNRESET | libc::EPIPE => "closed",
+            libc::ETIMEDOUT => "timeout",
+            libc::EADDRNOTAVAIL => "address not available",
+            libc::EAFNOSUPPORT => "address family not supported",
+            libc::EHOSTUNREACH => "host is unreachable",
+            libc::ENETUNREACH => "network is unreachable",
+            libc::EINVAL => "invalid argument",
+            _ => return None,
+        })
+    }
+}
+
+/// A new non-blocking, close-on-exec socket. Where the kernel takes both flags at
+/// creation, that is one syscall; elsewhere (macOS) socket2 sets close-on-exec (and
+/// `SO_NOSIGPIPE`) after creation and we clear the blocking mode.
+pub(crate) fn open_socket(domain: Domain, kind: Type) -> io::Result<Socket> {
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    {
+        Socket::new(domain, kind.nonblocking(), None)
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )))]
+    {
+        let socket = Socket::new(domain, kind, None)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    }
+}
+
+/// Prepares a descriptor a script handed over (`setfd`): our blocking calls rely on
+/// `EAGAIN`, so it must not block; on Apple systems, which lack `MSG_NOSIGNAL`'s
+/// per-call guarantee, writing to a closed peer must not raise `SIGPIPE` either.
+pub(crate) fn prepare_adopted(socket: &Socket) {
+    let _ = socket.set_nonblocking(true);
+    #[cfg(target_vendor = "apple")]
+    let _ = socket.set_nosigpipe(true);
+}
+
+/// Flags for every `send`: no `SIGPIPE` when the peer has gone. Apple systems get
+/// that from `SO_NOSIGPIPE`, set on every socket we create or adopt.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+pub(crate) const SEND_FLAGS: libc::c_int = 0;
+
+/// Closes a descriptor, ignoring errors: `setfd` lets scripts hand us numbers that
+/// another object may also close.
+pub(crate) fn close(fd: RawSocket) {
+    // SAFETY: closing a number we were given to own; a stale number fails with EBADF.
+    unsafe { libc::close(fd) };
+}
+
+/// One `read(2)` from a device file (serial lines, which socket calls refuse).
+pub(crate) fn read_device(fd: RawSocket, buffer: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is live and writable for its whole length.
+    let count = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+    usize::try_from(count).map_err(|_| io::Error::last_os_error())
+}
+
+/// One `write(2)` to a device file.
+pub(crate) fn write_device(fd: RawSocket, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: the data is live and readable for its whole length.
+    let count = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    usize::try_from(count).map_err(|_| io::Error::last_os_error())
+}
+
+/// Waits with `poll(2)` until `fd` is readable (`read`) or writable, for at most
+/// `budget` (`None`: forever). True when ready, false on timeout.
+pub(crate) fn wait_one(fd: RawSocket, read: bool, budget: Option<Duration>) -> io::Result<bool> {
+    let mut entry = libc::pollfd {
+        fd,
+        events: if read { libc::POLLIN } else { libc::POLLOUT },
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd entry, count 1.
+    let ready = unsafe { libc::poll(&mut entry, 1, poll_millis(budget)) };
+    if ready < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ready > 0)
+    }
+}
+
+/// A wait budget as poll's millisecond timeout, rounded up so we never wake early.
+pub(crate) fn poll_millis(budget: Option<Duration>) -> libc::c_int {
+    match budget {
+        None => -1,
+        Some(budget) => {
+            let millis = budget.as_nanos().div_ceil(1_000_000);
+            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
+        }
+    }
+}
+
+/// An entry of a `select` wait list.
+pub(crate) type PollFd = libc::pollfd;
+/// The event bits of a [`PollFd`].
+pub(crate) type PollEvents = libc::c_short;
+
+pub(crate) const POLL_IN: PollEvents = libc::POLLIN;
+pub(crate) const POLL_OUT: PollEvents = libc::POLLOUT;
+pub(crate) const POLL_INVALID: PollEvents = libc::POLLNVAL;
+
+/// The readiness conditions `select(2)` reports in its read set (Linux's
+/// `POLLIN_SET`): a hang-up or error is readable so the caller learns of it.
+pub(crate) const READ_EVENTS: PollEvents =
+    libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND | libc::POLLHUP | libc::POLLERR;
+
+/// The conditions `select(2)` reports in its write set (Linux's `POLLOUT_SET`).
+pub(crate) const WRITE_EVENTS: PollEvents =
+    libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLERR;
+
+pub(crate) fn poll_entry(fd: RawSocket, events: PollEvents) -> PollFd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// One wait on a list: `ppoll(2)` where there is one (nanosecond timeout, no
+/// millisecond rounding or overflow), else `poll(2)` rounded up to milliseconds.
+pub(crate) fn poll(watched: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> {
+    let count = watched.len() as libc::nfds_t;
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let ready = {
+        let timespec = timeout.and_then(|wait| {
+            Some(libc::timespec {
+                tv_sec: libc::time_t::try_from(wait.as_secs()).ok()?,
+                // Below 10^9, so it fits any `c_long`.
+                tv_nsec: wait.subsec_nanos() as libc::c_long,
+            })
+        });
+        let timespec_ptr = timespec
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `watched` is a valid, writable array of `count` pollfds; the timespec
+        // pointer is null or points at `timespec`, alive until the call returns; a null
+        // signal mask leaves the mask unchanged.
+        unsafe { libc::ppoll(watched.as_mut_ptr(), count, timespec_ptr, std::ptr::null()) }
+    };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    // SAFETY: `watched` is a valid, writable array of `count` pollfds.
+    let ready = unsafe { libc::poll(watched.as_mut_ptr(), count, poll_millis(timeout)) };
+    if ready < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ready as usize)
+    }
+}
+
+/// The largest number of descriptors this process can ever have open: the hard
+/// `RLIMIT_NOFILE` limit (the soft limit can be raised up to it), capped to
+/// `i32::MAX` when unlimited.
+pub(crate) fn max_descriptors() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `rlimit` for the duration of the call.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let hard = if status == 0 {
+        limit.rlim_max
+    } else {
+        libc::FD_SETSIZE as libc::rlim_t
+    };
+    usize::try_from(hard.min(i32::MAX as libc::rlim_t)).unwrap_or(i32::MAX as usize)
+}
+
+/// The size of `sun_path` (108 on Linux, 104 on macOS and the BSDs): LuaSocket
+/// refuses paths that do not fit with their terminating NUL.
+pub(crate) fn unix_path_capacity() -> usize {
+    // SAFETY: sockaddr_un is plain data for which all-zero is valid.
+    let address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_path.len()
+}
+
+/// The raw number of a socket2 socket.
+pub(crate) fn raw_of(socket: &Socket) -> RawSocket {
+    socket.as_raw_fd()
+}
+
+/// Takes ownership of a raw socket number.
+///
+/// # Safety
+///
+/// `fd` must not be closed by anyone else while the socket owns it.
+pub(crate) unsafe fn socket_from_raw(fd: RawSocket) -> Socket {
+    use std::os::fd::FromRawFd;
+    // SAFETY: forwarded to our caller.
+    unsafe { Socket::from_raw_fd(fd) }
+}
+
+/// Gives a socket's number away without closing it.
+pub(crate) fn into_raw(socket: Socket) -> RawSocket {
+    use std::os::fd::IntoRawFd;
+    socket.into_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_round_up() {
+        assert_eq!(poll_millis(None), -1);
+        assert_eq!(poll_millis(Some(Duration::from_micros(1))), 1);
+        assert_eq!(poll_millis(Some(Duration::from_millis(1500))), 1500);
+        assert_eq!(poll_millis(Some(Duration::MAX)), libc::c_int::MAX);
+    }
+
+    #[test]
+    fn unix_paths_fit_sun_path() {
+        let expected = if cfg!(any(target_os = "linux", target_os = "android")) {
+            108
+        } else {
+            104
+        };
+        assert_eq!(unix_path_capacity(), expected);
+    }
+}
