@@ -25,6 +25,7 @@ local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, 
 local c_connect = core.connect
 local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
+local c_signal_watch, c_signal_unwatch, c_signals = core.signal_watch, core.signal_unwatch, core.signals
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -1008,6 +1009,7 @@ end
 -- Servers
 -------------------------------------------------------------------------------
 local servers = {}   -- server socket -> acceptor coroutine
+local udp_servers = {} -- UDP server socket -> its handler coroutine
 -- copas-rs extension: server socket -> most connections its handlers may hold at once.
 local max_connections = setmetatable({}, { __mode = "k" })
 -- How long an acceptor at its cap waits before looking again for finished handlers.
@@ -1111,6 +1113,7 @@ function copas.addserver(server, handler, timeout, name)
     start_args[id] = { n = 1, server }
     task_socket[id] = server
     object_names[co] = object_names[server] .. ":handler"
+    udp_servers[server] = co
   end
 end
 
@@ -1118,6 +1121,7 @@ function copas.removeserver(server, keep_open)
   local skt = realsocket(server)
   local co = servers[skt]
   servers[skt] = nil
+  udp_servers[skt] = nil
   if co then
     local id = ids[co]
     if id then forget(id, co) end
@@ -1125,6 +1129,127 @@ function copas.removeserver(server, keep_open)
   if keep_open then return true end
   return copas.close(server)
 end
+
+-------------------------------------------------------------------------------
+-- Signals (copas-rs extension)
+-------------------------------------------------------------------------------
+-- A watched signal wakes the loop through a pipe registered with its reactor; the
+-- step that sees it starts the handler as a Copas thread (deliveries between two
+-- steps coalesce). A watched signal does not keep the loop running by itself.
+local signal_handlers = {} -- signal name ("TERM") -> handler
+local signals_armed = false
+
+local function start_signal_handlers(...)
+  for i = 1, select("#", ...) do
+    local name = select(i, ...)
+    local handler = signal_handlers[name]
+    if handler then copas.addnamedthread("signal_" .. name, handler, name) end
+  end
+end
+
+-- copas.signal(name, handler): runs handler(name) as a Copas thread each time the
+-- signal ("TERM", "SIGHUP", ...) arrives; handler nil gives the signal its default
+-- action back. Returns true, or nil and a message (unknown or uncatchable signal).
+function copas.signal(name, handler)
+  if type(name) ~= "string" then
+    error(("bad argument #1 to 'signal' (string expected, got %s)"):format(type(name)), 2)
+  end
+  if handler ~= nil then check_function(handler, 2, "signal") end
+  if not c_signal_watch then return nil, "signals are not supported on this platform" end
+  local canonical, err = (handler and c_signal_watch or c_signal_unwatch)(name)
+  if not canonical then return nil, err end
+  signal_handlers[canonical] = handler
+  if handler then signals_armed = true end
+  return true
+end
+
+-------------------------------------------------------------------------------
+-- Graceful shutdown (copas-rs extension)
+-------------------------------------------------------------------------------
+local shutting_down = false
+
+-- Ends every thread but the running one, closing the sockets handlers were given.
+local function cancel_others()
+  for _, tasks in ipairs({ threads, forever }) do
+    for id, co in pairs(tasks) do
+      if id ~= current_id then
+        local to_close = autoclose_socket[id]
+        autoclose_socket[id] = nil
+        forget(id, co)
+        if to_close then pcall(copas.close, to_close) end
+      end
+    end
+  end
+end
+
+-- copas.shutdown(grace): closes every server (new connections are refused), tells
+-- threads waiting in copas.waitforexit to go (copas.exit), lets the handlers of
+-- accepted connections run for up to `grace` seconds (default 10), then ends every
+-- thread left, closing their sockets, so that the loop returns.
+function copas.shutdown(grace)
+  if grace ~= nil and (type(grace) ~= "number" or grace ~= grace or grace < 0) then
+    error(("bad argument #1 to 'shutdown' (non-negative number expected, got %s)")
+      :format(type(grace) == "number" and tostring(grace) or type(grace)), 2)
+  end
+  if shutting_down then return true end
+  shutting_down = true
+  grace = grace or 10
+  for server in pairs(servers) do copas.removeserver(server) end
+  for server, co in pairs(udp_servers) do
+    udp_servers[server] = nil
+    local id = ids[co]
+    if id then forget(id, co) end
+    pcall(copas.close, server)
+  end
+  copas.exit()
+  copas.addnamedthread("copas_shutdown", function()
+    local deadline = gettime() + grace
+    while next(task_socket) ~= nil and gettime() < deadline do
+      copas.pause(math.min(0.05, math.max(deadline - gettime(), 0)))
+    end
+    cancel_others()
+    shutting_down = false
+  end)
+  return true
+end
+
+function copas.shuttingdown()
+  return shutting_down
+end
+
+-------------------------------------------------------------------------------
+-- Worker processes (copas-rs extension)
+-------------------------------------------------------------------------------
+-- copas.workers(n, main): forks n worker processes (default: one per CPU) under a
+-- supervisor. Each worker has a scheduler of its own; TCP sockets it binds share their
+-- port with its siblings (SO_REUSEPORT), and SIGTERM or SIGINT shut it down
+-- gracefully (copas.shutdown(copas.shutdowngrace), unless the program watches them
+-- itself). A worker that dies is restarted with back-off; SIGTERM or SIGINT to the
+-- supervisor is forwarded to the workers, SIGHUP too. With `main`, a worker runs
+-- copas.loop(main) and exits; without, copas.workers returns the worker's index (1..n)
+-- in the worker. In the supervisor it returns nil once every worker has ended.
+copas.shutdowngrace = 10
+
+function copas.workers(n, main)
+  if n ~= nil and (type(n) ~= "number" or n ~= n or n < 1) then
+    error(("bad argument #1 to 'workers' (positive number or nil expected, got %s)")
+      :format(type(n) == "number" and tostring(n) or type(n)), 2)
+  end
+  if main ~= nil then check_function(main, 2, "workers") end
+  if not core.supervise then error("copas.workers is not supported on this platform", 2) end
+  local index = core.supervise(math.floor(n or core.cpus()))
+  if not index then return nil end
+  copas.worker = index
+  for _, name in ipairs({ "TERM", "INT" }) do
+    copas.signal(name, function() copas.shutdown(copas.shutdowngrace) end)
+  end
+  if not main then return index end
+  copas.loop(main)
+  os.exit(0)
+end
+
+-- The process id (for logs of worker processes).
+copas.getpid = core.getpid
 
 -------------------------------------------------------------------------------
 -- The loop
@@ -1142,6 +1267,7 @@ function copas.step(timeout)
   local step_start = stats_enabled and gettime()
   if collected[1] then drop_collected() end
   local n, nalarms = c_step(timeout, ready_ids, alarm_ids)
+  if signals_armed then start_signal_handlers(c_signals()) end
   for i = 1, nalarms do
     fire_alarm(alarm_ids[i])
   end

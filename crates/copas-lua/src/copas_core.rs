@@ -20,6 +20,8 @@ use crate::socket_core::{tcp, udp, unix};
 
 mod hot;
 mod io;
+#[cfg(target_os = "linux")]
+mod ops;
 
 use io::Progress;
 
@@ -221,6 +223,12 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
             }
         })?,
     )?;
+
+    copas_sched::signals::ignore_sigpipe();
+    #[cfg(target_os = "linux")]
+    ops::install(lua, &core, &shared)?;
+    #[cfg(target_os = "linux")]
+    ops::install_workers(lua, &core, &shared)?;
 
     // idle(): nothing left that could ever run (see Scheduler::is_idle).
     let d = shared.clone();
