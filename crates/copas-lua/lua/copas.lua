@@ -781,8 +781,95 @@ local function is_address(host)
   return host:find("^[%d%.]+$") or host:find(":", 1, true) or host == "*"
 end
 
+-- Happy Eyeballs (RFC 8305): the addresses of a name are tried in a race, families
+-- interleaved (the resolver's first choice first); each attempt starts 250 ms after
+-- the one before or as soon as it failed, the first connection wins and the others
+-- are closed; the connect timeout covers the whole race. The caller's socket makes
+-- the first attempt; a connection made on another socket is moved into it (options
+-- set on the socket before connecting then do not carry over).
+local ATTEMPT_DELAY = 0.25
+
+local function interleave(addresses)
+  local first_v6 = addresses[1]:find(":", 1, true) ~= nil
+  local same, other = {}, {}
+  for _, address in ipairs(addresses) do
+    if (address:find(":", 1, true) ~= nil) == first_v6 then
+      same[#same + 1] = address
+    else
+      other[#other + 1] = address
+    end
+  end
+  local order = {}
+  for i = 1, math.max(#same, #other) do
+    order[#order + 1] = same[i]
+    order[#order + 1] = other[i]
+  end
+  return order
+end
+
+local function race(skt, addresses, port)
+  local timeout = connect_timeouts[skt]
+  local deadline = timeout and timeout >= 0 and gettime() + timeout or nil
+  local me = coroutine_running()
+  local attempts = {} -- attempt socket -> its thread
+  local winner, last_err, running = nil, nil, 0
+  local function attempt(address)
+    local s = skt
+    if next(attempts) ~= nil or winner ~= nil then
+      s = socket.tcp()
+      if deadline then copas.settimeouts(s, math.max(deadline - gettime(), 0), nil, nil) end
+    end
+    running = running + 1
+    attempts[s] = copas.addnamedthread("happy_eyeballs", function()
+      local ok, err = copas.connect(s, address, port)
+      running = running - 1
+      attempts[s] = nil
+      if ok and not winner then
+        winner = s
+      else
+        if not ok then last_err = err end
+        if s ~= skt then s:close() end
+      end
+      copas.wakeup(me)
+    end)
+  end
+  local next_index = 1
+  local next_start = gettime()
+  while not winner do
+    local now = gettime()
+    if next_index <= #addresses and (now >= next_start or running == 0) then
+      attempt(addresses[next_index])
+      next_index = next_index + 1
+      next_start = now + ATTEMPT_DELAY
+    elseif running == 0 then
+      break
+    end
+    if deadline and now >= deadline then
+      last_err = "timeout"
+      break
+    end
+    local wait = next_index <= #addresses and next_start - now or nil
+    if deadline and (not wait or deadline - now < wait) then wait = deadline - now end
+    copas.sleep(wait and math.max(wait, 0) or -1)
+  end
+  for s, co in pairs(attempts) do
+    copas.removethread(co)
+    if s ~= skt then s:close() end
+  end
+  if not winner then
+    if last_err == "timeout" then return nil, timeout_error("Operation already in progress") end
+    return nil, last_err
+  end
+  if winner ~= skt then
+    core.adopt(skt, winner)
+    winner:close()
+    skt:settimeout(0)
+  end
+  return 1
+end
+
 -- Names are resolved on a worker thread, so a slow DNS server stalls only this thread;
--- then each address is tried in turn, as LuaSocket's connect does.
+-- a name with several addresses is connected by a Happy Eyeballs race (above).
 function copas.connect(skt, host, port)
   skt:settimeout(0)
   local id = type(host) == "string" and not is_address(host) and type(port) == "number" and task_id(2)
@@ -793,6 +880,9 @@ function copas.connect(skt, host, port)
   park()
   local addresses, err = c_resolved(id)
   if not addresses then return nil, err end
+  if #addresses > 1 and tostring(skt):find("^tcp{master}") then
+    return race(skt, interleave(addresses), port)
+  end
   for i = 1, #addresses do
     local ok
     ok, err = connect_address(skt, addresses[i], port)

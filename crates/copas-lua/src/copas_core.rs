@@ -255,6 +255,26 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
         })?,
     )?;
 
+    // adopt(skt, other): `skt` takes over the connection of `other` (both TCP objects
+    // of ours), and `other` gets what `skt` had, for the caller to close. How Happy
+    // Eyeballs hands the winning connection of a race to the caller's object.
+    core.set(
+        "adopt",
+        lua.create_function(|lua, (skt, other): (AnyUserData, AnyUserData)| {
+            if skt.to_pointer() == other.to_pointer() {
+                return Ok(true);
+            }
+            let (Some(mut a), Some(mut b)) = (tcp::borrow(lua, &skt), tcp::borrow(lua, &other))
+            else {
+                return Ok(false);
+            };
+            a.forget_registration();
+            b.forget_registration();
+            std::mem::swap(&mut a.socket, &mut b.socket);
+            Ok(true)
+        })?,
+    )?;
+
     let d = shared.clone();
     core.set(
         "accept",
