@@ -21,16 +21,25 @@ local socket = require("socket")
 local server = assert(socket.bind("127.0.0.1", 0))
 local _, port = server:getsockname()
 port = tonumber(port)
-local hole = assert(socket.tcp6())
-assert(hole:bind("::1", port))
-assert(hole:listen(0))
 local fillers = {}
-for i = 1, 8 do
-  local c = socket.tcp6()
-  c:settimeout(0.3)
-  fillers[i] = c
-  if not c:connect("::1", port) then break end
+-- A listener on address:port whose accept queue is full: connects there hang.
+local function blackhole(address, at_port)
+  local hole = assert(address:find(":") and socket.tcp6() or socket.tcp4())
+  assert(hole:bind(address, at_port))
+  assert(hole:listen(0))
+  at_port = select(2, hole:getsockname())
+  fillers[#fillers + 1] = hole
+  for _ = 1, 8 do
+    local c = address:find(":") and socket.tcp6() or socket.tcp4()
+    c:settimeout(0.3)
+    fillers[#fillers + 1] = c
+    if not c:connect(address, at_port) then break end
+  end
+  return at_port
 end
+blackhole("::1", port)
+local dead_port = blackhole("127.0.0.1", 0)
+blackhole("::1", dead_port)
 local order = {}
 for _, info in ipairs(assert(socket.dns.getaddrinfo("NAME"))) do order[#order + 1] = info.addr end
 print("order " .. table.concat(order, ","))
@@ -45,6 +54,12 @@ copas.loop(function()
   print("elapsed " .. elapsed)
   print("peer " .. tostring((c:getpeername())))
   print("line " .. tostring(copas.receive(c)))
+  c:close()
+  c = socket.tcp()
+  copas.settimeouts(c, 0.6)
+  started = socket.gettime()
+  ok, err = copas.connect(c, "NAME", dead_port)
+  print("dead " .. tostring(ok) .. " " .. tostring(err) .. " " .. (socket.gettime() - started))
   c:close()
   copas.removeserver(server)
 end)
@@ -75,6 +90,9 @@ t.test("the race connects through 127.0.0.1 while ::1 never answers", function()
   t.ok(output:find("line hello", 1, true), output)
   local elapsed = tonumber(output:match("elapsed ([%d%.e%-]+)"))
   t.ok(elapsed and elapsed < 5, "connected well before the 10 s connect timeout: " .. tostring(elapsed))
+  local dead = tonumber(output:match("dead nil timeout ([%d%.e%-]+)"))
+  t.ok(dead, "a race where no address answers ends in a timeout: " .. output)
+  t.ok(dead >= 0.5 and dead < 5, "the connect timeout (0.6 s) covers the whole race: " .. dead)
   if output:find("order ::1,", 1, true) then
     t.ok(elapsed >= 0.2, "::1 was tried first, 127.0.0.1 after the stagger: " .. tostring(elapsed))
   end

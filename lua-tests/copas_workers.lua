@@ -81,4 +81,40 @@ print("supervisor done")
   t.ok(not ask(port), "nothing serves the port any more")
 end)
 
+t.test("copas --workers 2 runs a script in two workers sharing its port", function()
+  local runner = os.getenv("COPAS_RUNNER") or "target/debug/copas"
+  local port = free_port()
+  local script = os.tmpname() .. ".lua"
+  local file = assert(io.open(script, "w"))
+  file:write(([[
+local copas = require("copas")
+local socket = require("socket")
+local server = assert(socket.bind("127.0.0.1", %d))
+copas.addserver(server, function(skt)
+  copas.send(skt, copas.getpid() .. " " .. copas.worker .. "\n")
+end)
+copas.loop()
+]]):format(port))
+  file:close()
+  local pipe = assert(io.popen("echo $$; exec " .. proc.quote(runner) .. " --workers 2 "
+    .. proc.quote(script) .. " 2>&1", "r"))
+  local pid = tonumber(pipe:read("*l"))
+  local indexes, count = {}, 0
+  for _ = 1, 400 do
+    local index = (ask(port) or ""):match("^%d+ (%d)$")
+    if index and not indexes[index] then
+      indexes[index] = true
+      count = count + 1
+    end
+    if count == 2 then break end
+    socket.sleep(0.01)
+  end
+  os.execute("kill -TERM " .. pid)
+  local output = pipe:read("*a")
+  local _, how, code = pipe:close()
+  os.remove(script)
+  t.eq(count, 2, "both workers answered: " .. output)
+  t.ok(how == nil or (how == "exit" and code == 0), "exit " .. tostring(code))
+end)
+
 t.run()

@@ -237,37 +237,27 @@ fn supervise(shared: &SharedDispatcher, count: usize) -> Result<Option<usize>> {
     Ok(None)
 }
 
-/// Collects dead workers; unless stopping, schedules their restart with back-off.
+/// Collects dead workers (only ours: other children of the program are left to it);
+/// unless stopping, schedules their restart with back-off.
 fn reap(places: &mut [Place], stopping: bool) {
-    loop {
-        let mut status = 0;
-        // SAFETY: status is a live int; WNOHANG makes this return at once.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            return;
-        }
-        let now = Instant::now();
-        let Some(place) = places
-            .iter_mut()
-            .find(|p| p.worker.is_some_and(|w| w.pid == pid))
-        else {
+    let now = Instant::now();
+    for place in places.iter_mut() {
+        let Some(worker) = place.worker else {
             continue;
         };
-        let lived = place.worker.map_or(Duration::ZERO, |w| now - w.started);
+        let mut status = 0;
+        // SAFETY: status is a live int; WNOHANG makes this return at once.
+        if unsafe { libc::waitpid(worker.pid, &mut status, libc::WNOHANG) } != worker.pid {
+            continue;
+        }
         place.worker = None;
         if stopping {
             continue;
         }
-        place.backoff = if lived >= HEALTHY_RUN {
-            FIRST_BACKOFF
-        } else {
-            (place.backoff * 2).min(MAX_BACKOFF)
-        };
-        let delay = if lived >= HEALTHY_RUN {
-            FIRST_BACKOFF
-        } else {
-            place.backoff / 2
-        };
-        place.start_at = Some(now + delay);
+        if now - worker.started >= HEALTHY_RUN {
+            place.backoff = FIRST_BACKOFF;
+        }
+        place.start_at = Some(now + place.backoff);
+        place.backoff = (place.backoff * 2).min(MAX_BACKOFF);
     }
 }
