@@ -913,6 +913,32 @@ do
   end
 end
 
+-- socket.connect(name, port) inside a Copas thread: resolved off the loop and
+-- connected by the Happy Eyeballs race while the loop goes on; the object returned
+-- is the blocking one socket.connect gives. Other calls (addresses, a local address
+-- or family, outside Copas threads) are the original.
+do
+  local blocking_connect = socket.connect
+  socket.connect = function(address, port, laddress, lport, family)
+    local id = in_task(coroutine_running()) and current_id
+    local number = tonumber(port)
+    if not id or type(address) ~= "string" or is_address(address) or not number
+      or laddress ~= nil or lport ~= nil or family ~= nil then
+      return blocking_connect(address, port, laddress, lport, family)
+    end
+    local skt, err = socket.tcp()
+    if not skt then return nil, err end
+    local ok
+    ok, err = copas.connect(skt, address, number)
+    if not ok then
+      skt:close()
+      return nil, err
+    end
+    skt:settimeout(-1)
+    return skt
+  end
+end
+
 function copas.flush() end
 
 function copas.close(skt, ...)
