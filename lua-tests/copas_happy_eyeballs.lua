@@ -71,7 +71,7 @@ end)
 
 t.test("the race connects through 127.0.0.1 while ::1 never answers", function()
   if not namespaces_work() then
-    print("skipped: unshare -rm is not available here")
+    print("skip: unshare -rm (user and mount namespaces) is not available here")
     return
   end
   local hosts = os.tmpname()
