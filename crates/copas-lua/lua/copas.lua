@@ -26,6 +26,7 @@ local c_connect = core.connect
 local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
 local c_resumed, c_metrics, c_monotonic = core.resumed, core.metrics, core.monotonic
+local c_signal_watch, c_signal_unwatch, c_signals = core.signal_watch, core.signal_unwatch, core.signals
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -801,8 +802,95 @@ local function is_address(host)
   return host:find("^[%d%.]+$") or host:find(":", 1, true) or host == "*"
 end
 
+-- Happy Eyeballs (RFC 8305): the addresses of a name are tried in a race, families
+-- interleaved (the resolver's first choice first); each attempt starts 250 ms after
+-- the one before or as soon as it failed, the first connection wins and the others
+-- are closed; the connect timeout covers the whole race. The caller's socket makes
+-- the first attempt; a connection made on another socket is moved into it (options
+-- set on the socket before connecting then do not carry over).
+local ATTEMPT_DELAY = 0.25
+
+local function interleave(addresses)
+  local first_v6 = addresses[1]:find(":", 1, true) ~= nil
+  local same, other = {}, {}
+  for _, address in ipairs(addresses) do
+    if (address:find(":", 1, true) ~= nil) == first_v6 then
+      same[#same + 1] = address
+    else
+      other[#other + 1] = address
+    end
+  end
+  local order = {}
+  for i = 1, math.max(#same, #other) do
+    order[#order + 1] = same[i]
+    order[#order + 1] = other[i]
+  end
+  return order
+end
+
+local function race(skt, addresses, port)
+  local timeout = connect_timeouts[skt]
+  local deadline = timeout and timeout >= 0 and gettime() + timeout or nil
+  local me = coroutine_running()
+  local attempts = {} -- attempt socket -> its thread
+  local winner, last_err, running = nil, nil, 0
+  local function attempt(address)
+    local s = skt
+    if next(attempts) ~= nil or winner ~= nil then
+      s = socket.tcp()
+      if deadline then copas.settimeouts(s, math.max(deadline - gettime(), 0), nil, nil) end
+    end
+    running = running + 1
+    attempts[s] = copas.addnamedthread("happy_eyeballs", function()
+      local ok, err = copas.connect(s, address, port)
+      running = running - 1
+      attempts[s] = nil
+      if ok and not winner then
+        winner = s
+      else
+        if not ok then last_err = err end
+        if s ~= skt then s:close() end
+      end
+      copas.wakeup(me)
+    end)
+  end
+  local next_index = 1
+  local next_start = gettime()
+  while not winner do
+    local now = gettime()
+    if next_index <= #addresses and (now >= next_start or running == 0) then
+      attempt(addresses[next_index])
+      next_index = next_index + 1
+      next_start = now + ATTEMPT_DELAY
+    elseif running == 0 then
+      break
+    end
+    if deadline and now >= deadline then
+      last_err = "timeout"
+      break
+    end
+    local wait = next_index <= #addresses and next_start - now or nil
+    if deadline and (not wait or deadline - now < wait) then wait = deadline - now end
+    copas.sleep(wait and math.max(wait, 0) or -1)
+  end
+  for s, co in pairs(attempts) do
+    copas.removethread(co)
+    if s ~= skt then s:close() end
+  end
+  if not winner then
+    if last_err == "timeout" then return nil, timeout_error("Operation already in progress") end
+    return nil, last_err
+  end
+  if winner ~= skt then
+    core.adopt(skt, winner)
+    winner:close()
+    skt:settimeout(0)
+  end
+  return 1
+end
+
 -- Names are resolved on a worker thread, so a slow DNS server stalls only this thread;
--- then each address is tried in turn, as LuaSocket's connect does.
+-- a name with several addresses is connected by a Happy Eyeballs race (above).
 function copas.connect(skt, host, port)
   skt:settimeout(0)
   local id = type(host) == "string" and not is_address(host) and type(port) == "number" and task_id(2)
@@ -813,6 +901,9 @@ function copas.connect(skt, host, port)
   park()
   local addresses, err = c_resolved(id)
   if not addresses then return nil, err end
+  if #addresses > 1 and tostring(skt):find("^tcp{master}") then
+    return race(skt, interleave(addresses), port)
+  end
   for i = 1, #addresses do
     local ok
     ok, err = connect_address(skt, addresses[i], port)
@@ -840,6 +931,32 @@ do
       park()
       return c_answer(id)
     end
+  end
+end
+
+-- socket.connect(name, port) inside a Copas thread: resolved off the loop and
+-- connected by the Happy Eyeballs race while the loop goes on; the object returned
+-- is the blocking one socket.connect gives. Other calls (addresses, a local address
+-- or family, outside Copas threads) are the original.
+do
+  local blocking_connect = socket.connect
+  socket.connect = function(address, port, laddress, lport, family)
+    local id = in_task(coroutine_running()) and current_id
+    local number = tonumber(port)
+    if not id or type(address) ~= "string" or is_address(address) or not number
+      or laddress ~= nil or lport ~= nil or family ~= nil then
+      return blocking_connect(address, port, laddress, lport, family)
+    end
+    local skt, err = socket.tcp()
+    if not skt then return nil, err end
+    local ok
+    ok, err = copas.connect(skt, address, number)
+    if not ok then
+      skt:close()
+      return nil, err
+    end
+    skt:settimeout(-1)
+    return skt
   end
 end
 
@@ -1029,6 +1146,7 @@ end
 -- Servers
 -------------------------------------------------------------------------------
 local servers = {}   -- server socket -> acceptor coroutine
+local udp_servers = {} -- UDP server socket -> its handler coroutine
 -- copas-rs extension: server socket -> most connections its handlers may hold at once.
 local max_connections = setmetatable({}, { __mode = "k" })
 -- How long an acceptor at its cap waits before looking again for finished handlers.
@@ -1136,6 +1254,7 @@ function copas.addserver(server, handler, timeout, name)
     start_args[id] = { n = 1, server }
     task_socket[id] = server
     object_names[co] = object_names[server] .. ":handler"
+    udp_servers[server] = co
   end
 end
 
@@ -1143,6 +1262,7 @@ function copas.removeserver(server, keep_open)
   local skt = realsocket(server)
   local co = servers[skt]
   servers[skt] = nil
+  udp_servers[skt] = nil
   if co then
     local id = ids[co]
     if id then forget(id, co) end
@@ -1150,6 +1270,127 @@ function copas.removeserver(server, keep_open)
   if keep_open then return true end
   return copas.close(server)
 end
+
+-------------------------------------------------------------------------------
+-- Signals (copas-rs extension)
+-------------------------------------------------------------------------------
+-- A watched signal wakes the loop through a pipe registered with its reactor; the
+-- step that sees it starts the handler as a Copas thread (deliveries between two
+-- steps coalesce). A watched signal does not keep the loop running by itself.
+local signal_handlers = {} -- signal name ("TERM") -> handler
+local signals_armed = false
+
+local function start_signal_handlers(...)
+  for i = 1, select("#", ...) do
+    local name = select(i, ...)
+    local handler = signal_handlers[name]
+    if handler then copas.addnamedthread("signal_" .. name, handler, name) end
+  end
+end
+
+-- copas.signal(name, handler): runs handler(name) as a Copas thread each time the
+-- signal ("TERM", "SIGHUP", ...) arrives; handler nil gives the signal its default
+-- action back. Returns true, or nil and a message (unknown or uncatchable signal).
+function copas.signal(name, handler)
+  if type(name) ~= "string" then
+    error(("bad argument #1 to 'signal' (string expected, got %s)"):format(type(name)), 2)
+  end
+  if handler ~= nil then check_function(handler, 2, "signal") end
+  if not c_signal_watch then return nil, "signals are not supported on this platform" end
+  local canonical, err = (handler and c_signal_watch or c_signal_unwatch)(name)
+  if not canonical then return nil, err end
+  signal_handlers[canonical] = handler
+  if handler then signals_armed = true end
+  return true
+end
+
+-------------------------------------------------------------------------------
+-- Graceful shutdown (copas-rs extension)
+-------------------------------------------------------------------------------
+local shutting_down = false
+
+-- Ends every thread but the running one, closing the sockets handlers were given.
+local function cancel_others()
+  for _, tasks in ipairs({ threads, forever }) do
+    for id, co in pairs(tasks) do
+      if id ~= current_id then
+        local to_close = autoclose_socket[id]
+        autoclose_socket[id] = nil
+        forget(id, co)
+        if to_close then pcall(copas.close, to_close) end
+      end
+    end
+  end
+end
+
+-- copas.shutdown(grace): closes every server (new connections are refused), tells
+-- threads waiting in copas.waitforexit to go (copas.exit), lets the handlers of
+-- accepted connections run for up to `grace` seconds (default 10), then ends every
+-- thread left, closing their sockets, so that the loop returns.
+function copas.shutdown(grace)
+  if grace ~= nil and (type(grace) ~= "number" or grace ~= grace or grace < 0) then
+    error(("bad argument #1 to 'shutdown' (non-negative number expected, got %s)")
+      :format(type(grace) == "number" and tostring(grace) or type(grace)), 2)
+  end
+  if shutting_down then return true end
+  shutting_down = true
+  grace = grace or 10
+  for server in pairs(servers) do copas.removeserver(server) end
+  for server, co in pairs(udp_servers) do
+    udp_servers[server] = nil
+    local id = ids[co]
+    if id then forget(id, co) end
+    pcall(copas.close, server)
+  end
+  copas.exit()
+  copas.addnamedthread("copas_shutdown", function()
+    local deadline = gettime() + grace
+    while next(task_socket) ~= nil and gettime() < deadline do
+      copas.pause(math.min(0.05, math.max(deadline - gettime(), 0)))
+    end
+    cancel_others()
+    shutting_down = false
+  end)
+  return true
+end
+
+function copas.shuttingdown()
+  return shutting_down
+end
+
+-------------------------------------------------------------------------------
+-- Worker processes (copas-rs extension)
+-------------------------------------------------------------------------------
+-- copas.workers(n, main): forks n worker processes (default: one per CPU) under a
+-- supervisor. Each worker has a scheduler of its own; TCP sockets it binds share their
+-- port with its siblings (SO_REUSEPORT), and SIGTERM or SIGINT shut it down
+-- gracefully (copas.shutdown(copas.shutdowngrace), unless the program watches them
+-- itself). A worker that dies is restarted with back-off; SIGTERM or SIGINT to the
+-- supervisor is forwarded to the workers, SIGHUP too. With `main`, a worker runs
+-- copas.loop(main) and exits; without, copas.workers returns the worker's index (1..n)
+-- in the worker. In the supervisor it returns nil once every worker has ended.
+copas.shutdowngrace = 10
+
+function copas.workers(n, main)
+  if n ~= nil and (type(n) ~= "number" or n ~= n or n < 1) then
+    error(("bad argument #1 to 'workers' (positive number or nil expected, got %s)")
+      :format(type(n) == "number" and tostring(n) or type(n)), 2)
+  end
+  if main ~= nil then check_function(main, 2, "workers") end
+  if not core.supervise then error("copas.workers is not supported on this platform", 2) end
+  local index = core.supervise(math.floor(n or core.cpus()))
+  if not index then return nil end
+  copas.worker = index
+  for _, name in ipairs({ "TERM", "INT" }) do
+    copas.signal(name, function() copas.shutdown(copas.shutdowngrace) end)
+  end
+  if not main then return index end
+  copas.loop(main)
+  os.exit(0)
+end
+
+-- The process id (for logs of worker processes).
+copas.getpid = core.getpid
 
 -------------------------------------------------------------------------------
 -- The loop
@@ -1168,6 +1409,7 @@ function copas.step(timeout)
   local step_start = stats_enabled and gettime()
   if collected[1] then drop_collected() end
   local n, nalarms, quiet = c_step(timeout, ready_ids, alarm_ids)
+  if signals_armed then start_signal_handlers(c_signals()) end
   -- As Copas: on about one in ten quiet steps, a full collection, so that sockets a
   -- program dropped without closing them are closed by their finalizers (a peer
   -- reading up to the close waits for that), and threads parked on them go.

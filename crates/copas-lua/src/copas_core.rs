@@ -21,6 +21,8 @@ use crate::socket_core::{tcp, udp, unix};
 mod hot;
 mod io;
 mod metrics;
+#[cfg(target_os = "linux")]
+mod ops;
 
 use io::Progress;
 
@@ -226,6 +228,12 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
         })?,
     )?;
 
+    copas_sched::signals::ignore_sigpipe();
+    #[cfg(target_os = "linux")]
+    ops::install(lua, &core, &shared)?;
+    #[cfg(target_os = "linux")]
+    ops::install_workers(lua, &core, &shared)?;
+
     // idle(): nothing left that could ever run (see Scheduler::is_idle).
     let d = shared.clone();
     core.set(
@@ -248,6 +256,26 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
             t.set("blocking", c.blocking)?;
             t.set("alarms", c.alarms)?;
             Ok(t)
+        })?,
+    )?;
+
+    // adopt(skt, other): `skt` takes over the connection of `other` (both TCP objects
+    // of ours), and `other` gets what `skt` had, for the caller to close. How Happy
+    // Eyeballs hands the winning connection of a race to the caller's object.
+    core.set(
+        "adopt",
+        lua.create_function(|lua, (skt, other): (AnyUserData, AnyUserData)| {
+            if skt.to_pointer() == other.to_pointer() {
+                return Ok(true);
+            }
+            let (Some(mut a), Some(mut b)) = (tcp::borrow(lua, &skt), tcp::borrow(lua, &other))
+            else {
+                return Ok(false);
+            };
+            a.forget_registration();
+            b.forget_registration();
+            std::mem::swap(&mut a.socket, &mut b.socket);
+            Ok(true)
         })?,
     )?;
 

@@ -51,17 +51,20 @@ pub(crate) struct Dispatcher {
     pub(crate) batch: Vec<TaskId>,
     /// Reused by each step for the ids of the alarms due.
     pub(crate) alarms: Vec<TaskId>,
+    /// The signal pipe's registration with the reactor, once a signal is watched.
+    pub(crate) signal_source: Option<Source>,
 }
 
 /// The dispatcher of one Lua state.
 pub(crate) type SharedDispatcher = Rc<RefCell<Dispatcher>>;
 
 impl Dispatcher {
-    fn new() -> copas_sched::Result<Self> {
+    pub(crate) fn new() -> copas_sched::Result<Self> {
         Ok(Dispatcher {
             scheduler: Scheduler::new()?,
             batch: Vec::new(),
             alarms: Vec::new(),
+            signal_source: None,
         })
     }
 

@@ -17,6 +17,8 @@ Available options are:
   -i        enter interactive mode after executing 'script'
   -l mod    require library 'mod' into global 'mod'
   -v        show version information
+  --workers N  run the script in N worker processes under a supervisor
+               (copas.workers; 0: one per CPU)
   -h        show this help
   --        stop handling options
   -         stop handling options and execute stdin";
@@ -34,6 +36,8 @@ struct Options {
     script: Option<(usize, String)>,
     interactive: bool,
     version: bool,
+    /// `--workers N`: the script runs in N workers (`None` inside: one per CPU).
+    workers: Option<Option<usize>>,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,14 @@ fn parse(argv: &[String]) -> Result<Option<Options>, String> {
                 } else {
                     Step::Require(value.clone())
                 });
+                index += 2;
+            }
+            "--workers" => {
+                let count = argv
+                    .get(index + 1)
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .ok_or_else(|| format!("'--workers' needs a number\n{USAGE}"))?;
+                options.workers = Some((count > 0).then_some(count));
                 index += 2;
             }
             "-v" | "--version" => {
@@ -116,6 +128,28 @@ fn run(argv: &[String]) -> Result<(), String> {
 
     if options.version {
         println!("{}", version(&lua));
+    }
+    if let Some(count) = options.workers {
+        // The supervisor returns once its workers are gone; each worker goes on with
+        // the rest of the command line.
+        let index: Value = lua
+            .load("return require('copas').workers(...)")
+            .set_name("=(workers)")
+            .into_function()
+            .and_then(|start| {
+                protected_call(
+                    &lua,
+                    start,
+                    MultiValue::from_vec(vec![
+                        count.map_or(Value::Nil, |n| Value::Integer(n as i64))
+                    ]),
+                )
+            })
+            .map(|results| results.into_iter().next().unwrap_or(Value::Nil))
+            .map_err(|e| message(&e))?;
+        if index.is_nil() {
+            return Ok(());
+        }
     }
     let executes = options
         .steps

@@ -39,6 +39,8 @@
 mod pool;
 mod reactor;
 mod scheduler;
+#[cfg(target_os = "linux")]
+pub mod signals;
 mod timer;
 
 pub use pool::Completion;

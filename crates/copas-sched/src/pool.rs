@@ -79,6 +79,11 @@ impl BlockingPool {
         }
     }
 
+    /// How many worker threads were started.
+    pub(crate) fn threads(&self) -> usize {
+        self.workers
+    }
+
     pub(crate) fn spawn(&mut self, task: TaskId, job: Job) -> std::io::Result<()> {
         use std::sync::atomic::Ordering;
         if self.busy.load(Ordering::SeqCst) >= self.workers && self.workers < MAX_WORKERS {

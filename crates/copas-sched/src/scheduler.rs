@@ -416,6 +416,11 @@ impl<T> Scheduler<T> {
         self.counts
     }
 
+    /// How many threads the blocking pool started (a process that forks wants none).
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
     /// Number of tasks that have not been removed.
     pub fn len(&self) -> usize {
         self.live

@@ -59,7 +59,7 @@ pub use options::{OptionAccess, OptionValue, SocketOption, ValueKind};
 pub use pattern::ReceivePattern;
 pub use range::SendRange;
 pub use select::{select, Ready};
-pub use socket::{wait, Interest};
+pub use socket::{share_stream_ports, wait, Interest};
 pub use socket2::SockAddr;
 pub use sys::{RawSocket, INVALID_SOCKET};
 pub use tcp::{Stats, TcpSocket, TcpState};

@@ -16,6 +16,15 @@ use crate::sys::{self, RawSocket};
 use crate::timeout::Deadline;
 use crate::{Error, Result};
 
+static SHARE_STREAM_PORTS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, TCP sockets of this process bind with `SO_REUSEPORT`, so that worker
+/// processes bind the same port and the kernel spreads connections among them.
+pub fn share_stream_ports(on: bool) {
+    SHARE_STREAM_PORTS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The descriptor of a TCP or UDP object and its family. A `socket.tcp()` or
 /// `socket.udp()` object starts without a descriptor (family `Unspec`); the first
 /// bind/connect creates one in the family of the address it uses.
@@ -124,7 +133,7 @@ impl Endpoint {
                 failure = Some(err);
                 continue;
             }
-            match self.open_descriptor()?.bind(address) {
+            match self.bind_descriptor(address) {
                 Ok(()) => return Ok(()),
                 Err(err) => failure = Some(Error::from_io(err)),
             }
@@ -135,9 +144,23 @@ impl Endpoint {
     /// Binds to one address, creating the descriptor in its family if needed.
     pub(crate) fn bind_to(&mut self, address: &SockAddr) -> Result<()> {
         self.prepare(Family::of(address))?;
-        self.open_descriptor()?
-            .bind(address)
-            .map_err(Error::from_io)
+        self.bind_descriptor(address).map_err(Error::from_io)
+    }
+
+    /// Binds the open descriptor; in a process that shares its stream ports
+    /// ([`share_stream_ports`]) a TCP descriptor gets `SO_REUSEPORT` first.
+    fn bind_descriptor(&self, address: &SockAddr) -> io::Result<()> {
+        let descriptor = self
+            .open_descriptor()
+            .map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        if self.kind == SocketKind::Stream
+            && !descriptor.device
+            && SHARE_STREAM_PORTS.load(std::sync::atomic::Ordering::Relaxed)
+            && matches!(self.family, Family::Inet | Family::Inet6)
+        {
+            descriptor.set_reuse_port(true)?;
+        }
+        descriptor.bind(address)
     }
 
     /// The local address as the kernel reports it.
