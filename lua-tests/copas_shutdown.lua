@@ -13,8 +13,9 @@ end)
 t.test("handlers finish, new connections are refused, the loop ends", function()
   local server = assert(socket.bind("127.0.0.1", 0))
   local _, port = server:getsockname()
-  local finished, received, refused = 0, {}, nil
+  local started, finished, received, refused = 0, 0, {}, nil
   copas.addserver(server, function(skt)
+    started = started + 1
     for i = 1, 5 do
       copas.sleep(0.05)
       copas.send(skt, "chunk" .. i .. "\n")
@@ -41,7 +42,11 @@ t.test("handlers finish, new connections are refused, the loop ends", function()
     end)
   end
   copas.addthread(function()
-    copas.sleep(0.1)
+    -- Every client accepted first (one still in the listen backlog would be reset).
+    for _ = 1, 500 do
+      if started == 10 then break end
+      copas.sleep(0.01)
+    end
     t.ok(copas.shutdown(5))
     t.ok(copas.shuttingdown())
     local late = socket.tcp()
