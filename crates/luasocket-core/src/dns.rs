@@ -1,9 +1,10 @@
 //! Name resolution with LuaSocket 3.x's semantics and error strings.
 //!
 //! Every function here is a plain blocking call returning owned, `Send` data and
-//! uses only the re-entrant resolver interfaces (`getaddrinfo`, `getnameinfo`,
-//! `gethostbyname_r`, `gethostbyaddr_r`), so a caller may run them on any thread,
-//! e.g. a resolver thread that keeps lookups off an event loop.
+//! may run on any thread, e.g. a resolver thread that keeps lookups off an event
+//! loop: `getaddrinfo` and `getnameinfo` are re-entrant, and the host database is
+//! reached through `gethostbyname_r`/`gethostbyaddr_r` or, on macOS, which lacks
+//! them, under a lock (`sys::lookup_host`).
 //!
 //! `toip` and `tohostname` go through the host database like LuaSocket's
 //! (`gethostbyname`/`gethostbyaddr`: IPv4 only, with aliases); `getaddrinfo` and
