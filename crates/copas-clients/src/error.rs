@@ -40,10 +40,10 @@ pub enum Error {
     /// A header line that cannot be parsed.
     #[error("malformed response headers: {0}")]
     Headers(String),
-    /// The status line and headers together exceed [`Limits::max_head`].
+    /// The status line and headers together exceed [`Limits::max_head`](crate::http::Limits::max_head).
     #[error("response headers too large (more than {0} bytes)")]
     HeadTooLarge(usize),
-    /// More header fields than [`Limits::max_headers`].
+    /// More header fields than [`Limits::max_headers`](crate::http::Limits::max_headers).
     #[error("too many response headers (more than {0})")]
     TooManyHeaders(usize),
     /// A Content-Length that is not one non-negative decimal number.

@@ -18,7 +18,8 @@
 //! assert!(version.starts_with("LuaSocket"));
 //! ```
 
-#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 use mlua::{Function, Lua, Result, Table, Value};
 

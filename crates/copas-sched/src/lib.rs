@@ -34,7 +34,8 @@
 //! assert!(scheduler.is_empty());
 //! ```
 
-#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod pool;
 mod reactor;

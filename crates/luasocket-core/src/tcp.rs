@@ -452,8 +452,8 @@ impl TcpSocket {
     }
 
     /// [`try_receive_with`](Self::try_receive_with) for a caller that tracks
-    /// readiness: with `readable` false (no readiness event since [`drained`]
-    /// (Self::drained) was last true) the kernel has nothing, and only buffered data
+    /// readiness: with `readable` false (no readiness event since
+    /// [`drained`](Self::drained) was last true) the kernel has nothing, and only buffered data
     /// is looked at.
     pub fn try_receive_tracked_with<R>(
         &mut self,
@@ -608,11 +608,11 @@ impl TcpSocket {
     }
 
     /// Accepts `data` as sent without a syscall when the caller knows more requests
-    /// are already buffered for it to answer ([`has_buffered_data`]
-    /// (Self::has_buffered_data)): the replies to a pipelined burst then leave in one
+    /// are already buffered for it to answer
+    /// ([`has_buffered_data`](Self::has_buffered_data)): the replies to a pipelined burst then leave in one
     /// `send(2)` instead of one each. Held data goes out with the next send, receive
     /// wait, [`flush_deferred`](Self::flush_deferred), shutdown, close or fd hand-over.
-    /// Returns false (nothing held) when that would exceed [`DEFER_LIMIT`].
+    /// Returns false (nothing held) when that would exceed 16 KiB held.
     pub fn defer_send(&mut self, data: &[u8]) -> bool {
         if self.deferred.len() + data.len() > DEFER_LIMIT || self.endpoint.descriptor().is_none() {
             return false;
