@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod future;
 mod pool;
 mod reactor;
 mod scheduler;
@@ -44,7 +45,7 @@ mod timer;
 
 pub use pool::Completion;
 pub use reactor::{Interest, Reactor, Source};
-pub use scheduler::{Scheduler, Step, Task, TaskCounts, TaskId, Wake};
+pub use scheduler::{Scheduler, Step, Task, TaskCounts, TaskId, Wake, Waker};
 pub use timer::{TimerHeap, TimerKey};
 
 /// Errors of the scheduler.
