@@ -10,7 +10,8 @@
 //!
 //! [`blocking`] is for Rust programs: the same code driven over luasocket-core sockets
 //! (TLS through copas-tls), `blocking::http::get` and `request`, and
-//! `blocking::smtp::send` / `send_message` (a `lettre::Message`). Not for servers.
+//! `blocking::smtp::send` / `send_message` (a `lettre::Message`); [`task`] is the HTTP
+//! driver as an `async` function for a copas-sched task. Not for servers.
 //!
 //! ```
 //! use copas_clients::reply::ReplyParser;
@@ -31,5 +32,6 @@ pub mod ftp;
 pub mod http;
 pub mod reply;
 pub mod smtp;
+pub mod task;
 
 pub use error::Error;

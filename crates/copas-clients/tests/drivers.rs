@@ -440,3 +440,53 @@ fn smtp_send_stuffs_dots_and_reports_refusals() {
     let refused = smtp::send(&server, &envelope, message).unwrap_err();
     assert_eq!(refused, Error::Rejected("550 no such user".into()));
 }
+
+#[test]
+fn task_driver_fetches_concurrently_on_copas_sched() {
+    use copas_sched::future::{self, AsyncTask};
+    use copas_sched::Scheduler;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let Some(nginx) = nginx() else { return };
+    let results = Rc::new(RefCell::new(Vec::new()));
+    let mut scheduler: Scheduler<AsyncTask> = Scheduler::new().unwrap();
+    let urls = [
+        (format!("http://127.0.0.1:{}/old", nginx.plain), None),
+        (
+            format!("https://localhost:{}/see-other", nginx.tls),
+            Some(nginx.ca.clone()),
+        ),
+        (format!("http://127.0.0.1:{}/loop", nginx.plain), None),
+    ];
+    for (url, ca) in urls {
+        let results = results.clone();
+        future::spawn(&mut scheduler, async move {
+            let mut request = Request::new("GET", &url);
+            if let Some(ca) = ca {
+                request = request.ca_file(ca);
+            }
+            let outcome = copas_clients::task::send(request).await;
+            results.borrow_mut().push((url, outcome));
+        });
+    }
+    scheduler.run().unwrap();
+    let results = results.borrow();
+    assert_eq!(results.len(), 3);
+    for (url, outcome) in results.iter() {
+        if url.ends_with("/loop") {
+            assert_eq!(
+                outcome.as_ref().unwrap_err(),
+                &Error::TooManyRedirects(http::DEFAULT_MAX_REDIRECTS)
+            );
+        } else {
+            let response = outcome.as_ref().unwrap();
+            assert_eq!(
+                (response.code, response.body.as_slice()),
+                (200, PAGE.as_bytes()),
+                "{url}"
+            );
+            assert!(response.url.ends_with("/index.html"), "{}", response.url);
+        }
+    }
+}

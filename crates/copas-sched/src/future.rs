@@ -254,8 +254,22 @@ async fn ready(
 /// blocking. Each operation may also be given a deadline with [`Async::set_timeout`].
 pub struct Async<S> {
     socket: S,
-    source: Rc<Cell<Option<Source>>>,
+    source: Registration,
     timeout: Option<Duration>,
+}
+
+/// The socket's registration with the scheduler, shared with the park requests.
+#[derive(Default)]
+struct Registration(Rc<Cell<Option<Source>>>);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // The scheduler forgets the descriptor before the socket closes it, so a new
+        // socket given the same number is not mistaken for this one.
+        if let Some(source) = self.0.take() {
+            with_turn(|turn| turn.released.push(source));
+        }
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for Async<S> {
@@ -272,9 +286,24 @@ impl<S> Async<S> {
     pub fn new(socket: S) -> Self {
         Async {
             socket,
-            source: Rc::new(Cell::new(None)),
+            source: Registration::default(),
             timeout: None,
         }
+    }
+
+    /// The socket back; its registration is dropped (a later `Async` of the same
+    /// descriptor registers it again).
+    pub fn into_inner(self) -> S {
+        self.socket
+    }
+
+    /// Waits until `fd` (the wrapped socket's descriptor, or one it is built on) is
+    /// ready for `interest`, within the timeout ([`set_timeout`](Self::set_timeout))
+    /// counted from now: for socket types this module has no operations for, such as a
+    /// TLS socket that says what it waits for.
+    pub async fn ready(&mut self, fd: RawFd, interest: Interest) -> Result<(), IoError> {
+        let deadline = self.deadline();
+        ready(fd, &self.source.0, interest, deadline).await
     }
 
     /// How long each later operation may wait in all (`None`: no limit). Past it, the
@@ -298,16 +327,6 @@ impl<S> Async<S> {
     }
 }
 
-impl<S> Drop for Async<S> {
-    fn drop(&mut self) {
-        // The scheduler forgets the descriptor before the socket closes it, so a new
-        // socket given the same number is not mistaken for this one.
-        if let Some(source) = self.source.take() {
-            with_turn(|turn| turn.released.push(source));
-        }
-    }
-}
-
 impl Async<TcpSocket> {
     fn fd(&self) -> Result<RawFd, IoError> {
         self.socket.fd().ok_or(IoError::Closed)
@@ -319,7 +338,9 @@ impl Async<TcpSocket> {
         loop {
             match self.socket.try_accept() {
                 Poll::Ready(result) => return result,
-                Poll::Pending => ready(self.fd()?, &self.source, Interest::Read, deadline).await?,
+                Poll::Pending => {
+                    ready(self.fd()?, &self.source.0, Interest::Read, deadline).await?
+                }
             }
         }
     }
@@ -333,7 +354,7 @@ impl Async<TcpSocket> {
         for address in &addresses {
             let mut attempt = self.socket.start_connect(address);
             while attempt.is_pending() {
-                ready(self.fd()?, &self.source, Interest::Write, deadline).await?;
+                ready(self.fd()?, &self.source.0, Interest::Write, deadline).await?;
                 attempt = self.socket.finish_connect();
             }
             match attempt {
@@ -358,7 +379,7 @@ impl Async<TcpSocket> {
                     } else {
                         Interest::Read
                     };
-                    ready(self.fd()?, &self.source, interest, deadline).await?;
+                    ready(self.fd()?, &self.source.0, interest, deadline).await?;
                 }
             }
         }
@@ -371,7 +392,9 @@ impl Async<TcpSocket> {
             match self.socket.try_send(data) {
                 Poll::Ready(Ok(sent)) => data = &data[sent..],
                 Poll::Ready(Err(err)) => return Err(err),
-                Poll::Pending => ready(self.fd()?, &self.source, Interest::Write, deadline).await?,
+                Poll::Pending => {
+                    ready(self.fd()?, &self.source.0, Interest::Write, deadline).await?
+                }
             }
         }
         Ok(())

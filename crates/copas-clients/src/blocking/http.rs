@@ -23,7 +23,9 @@ use copas_tls::{TlsContext, TlsParams};
 use luasocket_core::ReceivePattern;
 
 use super::conn::{is_closed, Connection};
-use crate::http::{encode_chunk, encode_head, resolve_redirect, ResponseParser, Target, Want};
+use crate::http::{
+    encode_chunk, encode_head, resolve_redirect, Head, ResponseParser, Target, Want,
+};
 use crate::Error;
 
 /// Redirects followed unless a request says otherwise, as LuaSocket's default.
@@ -49,6 +51,16 @@ pub struct Response {
 }
 
 impl Response {
+    pub(crate) fn from_head(head: Head, url: String) -> Self {
+        Response {
+            code: head.code,
+            status: String::from_utf8_lossy(&head.status).into_owned(),
+            headers: head.headers,
+            url,
+            body: Vec::new(),
+        }
+    }
+
     /// The first value of header `name` (any case), as text.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
@@ -64,19 +76,19 @@ pub fn get(url: &str) -> Result<Response, Error> {
 }
 
 /// The body of a request: a reader, and its length when known.
-struct Body<'a> {
-    reader: Box<dyn Read + 'a>,
-    len: Option<u64>,
+pub(crate) struct Body<'a> {
+    pub(crate) reader: Box<dyn Read + 'a>,
+    pub(crate) len: Option<u64>,
 }
 
 /// A request to build and send.
 pub struct Request<'a> {
-    method: String,
-    url: String,
+    pub(crate) method: String,
+    pub(crate) url: String,
     headers: Vec<(String, String)>,
-    body: Option<Body<'a>>,
+    pub(crate) body: Option<Body<'a>>,
     max_redirects: usize,
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     tls: Option<TlsContext>,
     ca_file: Option<PathBuf>,
 }
@@ -178,52 +190,72 @@ impl<'a> Request<'a> {
             let mut parser = ResponseParser::new(&method);
             read_head(&mut connection, &mut parser)?;
             let head = parser.head().ok_or(Error::Closed)?.clone();
-            let location = head
-                .values("location")
-                .next()
-                .map(|v| String::from_utf8_lossy(v).into_owned());
-            let redirect = matches!(head.code, 301 | 302 | 303 | 307 | 308)
-                && (body.is_none() || head.code == 303)
-                && self.max_redirects > 0;
-            if redirect {
+            if let Some(next) =
+                self.redirect(&head, body.is_some(), &url, &method, &mut redirects)?
+            {
                 connection.close();
-                redirects += 1;
-                if redirects > self.max_redirects {
-                    return Err(Error::TooManyRedirects(self.max_redirects));
-                }
-                url = resolve_redirect(&url, &location.ok_or(Error::NoLocation)?)?;
-                if head.code == 303 && !method.eq_ignore_ascii_case("HEAD") {
-                    method = "GET".into();
-                }
+                (url, method) = next;
                 continue;
             }
             read_body(&mut connection, &mut parser, sink)?;
             connection.close();
-            return Ok(Response {
-                code: head.code,
-                status: String::from_utf8_lossy(&head.status).into_owned(),
-                headers: head.headers,
-                url,
-                body: Vec::new(),
-            });
+            return Ok(Response::from_head(head, url));
         }
     }
 
-    fn connect(&mut self, target: &Target) -> Result<Connection, Error> {
-        let tls = if target.scheme == "https" {
-            if self.tls.is_none() {
-                let params = TlsParams {
-                    cafile: self.ca_file.clone(),
-                    ..TlsParams::default()
-                };
-                let context = TlsContext::new(&params).map_err(|e| Error::Tls(e.to_string()))?;
-                self.tls = Some(context);
-            }
-            self.tls.as_ref()
+    /// Where a response sends the request next, as (url, method); `None` when it is
+    /// the final response.
+    pub(crate) fn redirect(
+        &self,
+        head: &Head,
+        had_body: bool,
+        url: &str,
+        method: &str,
+        redirects: &mut usize,
+    ) -> Result<Option<(String, String)>, Error> {
+        let redirect = matches!(head.code, 301 | 302 | 303 | 307 | 308)
+            && (!had_body || head.code == 303)
+            && self.max_redirects > 0;
+        if !redirect {
+            return Ok(None);
+        }
+        *redirects += 1;
+        if *redirects > self.max_redirects {
+            return Err(Error::TooManyRedirects(self.max_redirects));
+        }
+        let location = head
+            .values("location")
+            .next()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .ok_or(Error::NoLocation)?;
+        let method = if head.code == 303 && !method.eq_ignore_ascii_case("HEAD") {
+            "GET".to_owned()
         } else {
-            None
+            method.to_owned()
         };
-        Connection::open(&target.host, target.port, tls, self.timeout)
+        Ok(Some((resolve_redirect(url, &location)?, method)))
+    }
+
+    /// The TLS context for `target`: none for http; for https the one given, or one
+    /// made (once) from `ca_file` or the defaults.
+    pub(crate) fn tls_for(&mut self, target: &Target) -> Result<Option<&TlsContext>, Error> {
+        if target.scheme != "https" {
+            return Ok(None);
+        }
+        if self.tls.is_none() {
+            let params = TlsParams {
+                cafile: self.ca_file.clone(),
+                ..TlsParams::default()
+            };
+            let context = TlsContext::new(&params).map_err(|e| Error::Tls(e.to_string()))?;
+            self.tls = Some(context);
+        }
+        Ok(self.tls.as_ref())
+    }
+
+    fn connect(&mut self, target: &Target) -> Result<Connection, Error> {
+        let timeout = self.timeout;
+        Connection::open(&target.host, target.port, self.tls_for(target)?, timeout)
     }
 
     fn send_head(
@@ -233,6 +265,16 @@ impl<'a> Request<'a> {
         method: &str,
         body: Option<&Body<'_>>,
     ) -> Result<(), Error> {
+        connection.send(&self.head(target, method, body)?)
+    }
+
+    /// The request head for `target`.
+    pub(crate) fn head(
+        &self,
+        target: &Target,
+        method: &str,
+        body: Option<&Body<'_>>,
+    ) -> Result<Vec<u8>, Error> {
         let mut fields: Vec<(&str, String)> = vec![
             ("Host", target.authority.clone()),
             (
@@ -247,8 +289,7 @@ impl<'a> Request<'a> {
             None => {}
         }
         fields.extend(self.headers.iter().map(|(n, v)| (n.as_str(), v.clone())));
-        let head = encode_head(method, &target.request_target, &fields)?;
-        connection.send(&head)
+        encode_head(method, &target.request_target, &fields)
     }
 }
 
@@ -309,15 +350,33 @@ fn step(
     parser: &mut ResponseParser,
     body: &mut Vec<u8>,
 ) -> Result<bool, Error> {
-    let pattern = match parser.want() {
-        Want::Done => return Ok(false),
+    let Some(pattern) = next_pattern(parser) else {
+        return Ok(false);
+    };
+    absorb(parser, pattern, connection.receive(pattern), body)
+}
+
+/// What to receive next for the parser; `None` once the response is complete.
+pub(crate) fn next_pattern(parser: &ResponseParser) -> Option<ReceivePattern> {
+    Some(match parser.want() {
+        Want::Done => return None,
         Want::Line => ReceivePattern::Line,
         Want::Bytes(n) => {
             ReceivePattern::Count(usize::try_from(n).unwrap_or(READ_SIZE).min(READ_SIZE))
         }
         Want::UntilClose => ReceivePattern::Count(READ_SIZE),
-    };
-    match connection.receive(pattern) {
+    })
+}
+
+/// Feeds what a receive of `pattern` gave (or the partial data of its failure) to the
+/// parser, body bytes into `body`. Returns false once the response is complete.
+pub(crate) fn absorb(
+    parser: &mut ResponseParser,
+    pattern: ReceivePattern,
+    received: Result<Vec<u8>, (Error, Vec<u8>)>,
+    body: &mut Vec<u8>,
+) -> Result<bool, Error> {
+    match received {
         Ok(mut data) => {
             if pattern == ReceivePattern::Line {
                 // The line pattern strips the line break the parser looks for.
