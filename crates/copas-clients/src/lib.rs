@@ -10,8 +10,8 @@
 //!
 //! [`blocking`] is for Rust programs: the same code driven over luasocket-core sockets
 //! (TLS through copas-tls), `blocking::http::get` and `request`, and
-//! `blocking::smtp::send` / `send_message` (a `lettre::Message`); [`task`] is the HTTP
-//! driver as an `async` function for a copas-sched task. Not for servers.
+//! `blocking::smtp::send` / `send_message` (a `lettre::Message`); [`task`] has the same
+//! drivers as `async` functions for copas-sched tasks. Not for servers.
 //!
 //! ```
 //! use copas_clients::reply::ReplyParser;

@@ -466,7 +466,7 @@ fn task_driver_fetches_concurrently_on_copas_sched() {
             if let Some(ca) = ca {
                 request = request.ca_file(ca);
             }
-            let outcome = copas_clients::task::send(request).await;
+            let outcome = copas_clients::task::http::send(request).await;
             results.borrow_mut().push((url, outcome));
         });
     }
@@ -488,5 +488,39 @@ fn task_driver_fetches_concurrently_on_copas_sched() {
             );
             assert!(response.url.ends_with("/index.html"), "{}", response.url);
         }
+    }
+}
+
+#[test]
+fn task_driver_sends_mail_concurrently_on_copas_sched() {
+    use copas_sched::future::{self, AsyncTask};
+    use copas_sched::Scheduler;
+
+    let dir = TempDir::new();
+    let Some((_server, port)) = aiosmtpd(&dir.0) else {
+        return;
+    };
+    let mut scheduler: Scheduler<AsyncTask> = Scheduler::new().unwrap();
+    for name in ["first", "second", "third"] {
+        future::spawn(&mut scheduler, async move {
+            let server = Server::new("127.0.0.1", port);
+            let envelope = Envelope {
+                from: "task@example.org".into(),
+                to: vec![format!("{name}@example.org")],
+            };
+            let message = format!("Subject: {name}\r\n\r\n.{name}\r\n");
+            let reply = copas_clients::task::smtp::send(&server, &envelope, message.as_bytes())
+                .await
+                .unwrap();
+            assert_eq!(reply.code, 250);
+        });
+    }
+    scheduler.run().unwrap();
+    for name in ["first", "second", "third"] {
+        let stored = std::fs::read(dir.0.join(format!("{name}.eml"))).unwrap();
+        assert_eq!(
+            stored,
+            format!("Subject: {name}\r\n\r\n.{name}\r\n").as_bytes()
+        );
     }
 }

@@ -68,9 +68,7 @@ pub struct Envelope {
 /// Sends `message` (headers and body, CRLF line breaks) to the envelope's recipients.
 /// Returns the server's reply to the end of the data (`250 ...`).
 pub fn send(server: &Server, envelope: &Envelope, message: &[u8]) -> Result<Reply, Error> {
-    if envelope.to.is_empty() {
-        return Err(Error::Message("no recipient".into()));
-    }
+    let commands = envelope_commands(envelope)?;
     let mut session = Session {
         connection: Connection::open(
             &server.host,
@@ -80,7 +78,7 @@ pub fn send(server: &Server, envelope: &Envelope, message: &[u8]) -> Result<Repl
         )?,
         parser: ReplyParser::new(),
     };
-    let result = session.dialogue(server, envelope, message);
+    let result = session.dialogue(server, &commands, message);
     // QUIT's answer does not change the outcome: the message was accepted or not.
     if result.is_ok() {
         let _ = session.command(b"QUIT", None, 2);
@@ -89,12 +87,11 @@ pub fn send(server: &Server, envelope: &Envelope, message: &[u8]) -> Result<Repl
     result
 }
 
-/// Sends a message built with lettre, to the envelope it carries (its `From`/`Sender`
-/// and every `To`, `Cc` and `Bcc`; lettre leaves `Bcc` out of the formatted message).
+/// The envelope lettre derives for `message`.
 #[cfg(feature = "lettre")]
-pub fn send_message(server: &Server, message: &lettre::Message) -> Result<Reply, Error> {
+pub(crate) fn lettre_envelope(message: &lettre::Message) -> Envelope {
     let lettre_envelope = message.envelope();
-    let envelope = Envelope {
+    Envelope {
         from: lettre_envelope
             .from()
             .map(ToString::to_string)
@@ -104,8 +101,51 @@ pub fn send_message(server: &Server, message: &lettre::Message) -> Result<Reply,
             .iter()
             .map(ToString::to_string)
             .collect(),
-    };
-    send(server, &envelope, &message.formatted())
+    }
+}
+
+/// MAIL FROM and one RCPT TO per recipient, each answered with 2xx.
+pub(crate) fn envelope_commands(envelope: &Envelope) -> Result<Vec<Vec<u8>>, Error> {
+    if envelope.to.is_empty() {
+        return Err(Error::Message("no recipient".into()));
+    }
+    let mut commands = vec![command_line(
+        b"MAIL",
+        Some(format!("FROM:<{}>", envelope.from).as_bytes()),
+    )?];
+    for recipient in &envelope.to {
+        commands.push(command_line(
+            b"RCPT",
+            Some(format!("TO:<{recipient}>").as_bytes()),
+        )?);
+    }
+    Ok(commands)
+}
+
+/// The message as it goes after DATA: dot-stuffed, with the terminator.
+pub(crate) fn data_wire(message: &[u8]) -> Vec<u8> {
+    let mut stuffer = DotStuffer::new();
+    let mut wire = stuffer.push(message);
+    wire.extend_from_slice(stuffer.terminator());
+    wire
+}
+
+/// `reply` if its code is `class`xx, else the refusal.
+pub(crate) fn check(reply: Reply, class: u16) -> Result<Reply, Error> {
+    if reply.code / 100 == class {
+        Ok(reply)
+    } else {
+        Err(Error::Rejected(
+            String::from_utf8_lossy(&reply.text).into_owned(),
+        ))
+    }
+}
+
+/// Sends a message built with lettre, to the envelope it carries (its `From`/`Sender`
+/// and every `To`, `Cc` and `Bcc`; lettre leaves `Bcc` out of the formatted message).
+#[cfg(feature = "lettre")]
+pub fn send_message(server: &Server, message: &lettre::Message) -> Result<Reply, Error> {
+    send(server, &lettre_envelope(message), &message.formatted())
 }
 
 struct Session {
@@ -117,7 +157,7 @@ impl Session {
     fn dialogue(
         &mut self,
         server: &Server,
-        envelope: &Envelope,
+        commands: &[Vec<u8>],
         message: &[u8],
     ) -> Result<Reply, Error> {
         self.expect(2)?;
@@ -125,20 +165,12 @@ impl Session {
         if self.command(b"EHLO", Some(domain), 2).is_err() {
             self.command(b"HELO", Some(domain), 2)?;
         }
-        self.command(
-            b"MAIL",
-            Some(format!("FROM:<{}>", envelope.from).as_bytes()),
-            2,
-        )?;
-        for recipient in &envelope.to {
-            self.command(b"RCPT", Some(format!("TO:<{recipient}>").as_bytes()), 2)?;
+        for command in commands {
+            self.connection.send(command)?;
+            self.expect(2)?;
         }
         self.command(b"DATA", None, 3)?;
-        let mut stuffer = DotStuffer::new();
-        for chunk in message.chunks(64 * 1024) {
-            self.connection.send(&stuffer.push(chunk))?;
-        }
-        self.connection.send(stuffer.terminator())?;
+        self.connection.send(&data_wire(message))?;
         self.expect(2)
     }
 
@@ -160,12 +192,6 @@ impl Session {
                 break reply;
             }
         };
-        if reply.code / 100 == class {
-            Ok(reply)
-        } else {
-            Err(Error::Rejected(
-                String::from_utf8_lossy(&reply.text).into_owned(),
-            ))
-        }
+        check(reply, class)
     }
 }
