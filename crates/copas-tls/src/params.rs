@@ -105,8 +105,8 @@ impl Verify {
 }
 
 /// A LuaSec-style TLS configuration; turn it into a [`crate::TlsContext`] with
-/// [`crate::TlsContext::new`].
-#[derive(Debug, Clone, Default)]
+/// [`crate::TlsContext::new`]. Its `Debug` hides the password.
+#[derive(Clone, Default)]
 pub struct TlsParams {
     /// `mode`: client or server.
     pub mode: Mode,
@@ -139,6 +139,28 @@ pub struct TlsParams {
     pub alpn: Vec<String>,
     /// Client only: the name sent as SNI and verified against the certificate.
     pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for TlsParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsParams")
+            .field("mode", &self.mode)
+            .field("protocol", &self.protocol)
+            .field("key", &self.key)
+            .field("certificate", &self.certificate)
+            .field("certificates", &self.certificates)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("cafile", &self.cafile)
+            .field("capath", &self.capath)
+            .field("verify", &self.verify)
+            .field("options", &self.options)
+            .field("ciphers", &self.ciphers)
+            .field("ciphersuites", &self.ciphersuites)
+            .field("curve", &self.curve)
+            .field("alpn", &self.alpn)
+            .field("server_name", &self.server_name)
+            .finish()
+    }
 }
 
 #[cfg(test)]
