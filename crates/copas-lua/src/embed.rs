@@ -28,13 +28,22 @@ use mlua::{Function, Lua, Result, Table};
 use crate::dispatch::{dispatcher, SharedDispatcher};
 
 /// A handle for driving the Copas loop of one Lua state from the host.
-#[derive(Debug)]
 pub struct Driver {
     step: Function,
     finished: Function,
     run: Function,
     dispatcher: SharedDispatcher,
     fd: RawFd,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tasks = self.dispatcher.try_borrow().map(|d| d.scheduler.len()).ok();
+        f.debug_struct("Driver")
+            .field("fd", &self.fd)
+            .field("tasks", &tasks)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Driver {
