@@ -9,7 +9,7 @@ use crate::workspace::{self, Workspace};
 use crate::Result;
 
 /// A cargo invocation that is one CI step.
-const CARGO_STEPS: [(&str, &[&str]); 4] = [
+const CARGO_STEPS: [(&str, &[&str]); 6] = [
     ("fmt", &["fmt", "--all", "--check"]),
     (
         "clippy",
@@ -37,7 +37,35 @@ const CARGO_STEPS: [(&str, &[&str]); 4] = [
             "warnings",
         ],
     ),
+    ("examples", &["build", "--workspace", "--examples"]),
+    (
+        // Every library crate packs with the version requirements and files crates.io needs.
+        // Without verification: building each unpacked crate again would double the CI time,
+        // and the same code was just built and tested from the workspace.
+        "package",
+        &[
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "copas-loadgen",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    ),
     ("test", &["test", "--workspace"]),
+];
+
+/// Rustdoc over the library crates with warnings (broken intra-doc links) as errors.
+const DOC_ARGS: &[&str] = &[
+    "doc",
+    "--no-deps",
+    "--workspace",
+    "--exclude",
+    "xtask",
+    "--exclude",
+    "copas-loadgen",
 ];
 
 pub(crate) fn command(args: &[String]) -> Result {
@@ -65,6 +93,11 @@ pub(crate) fn command(args: &[String]) -> Result {
             workspace::run(cargo)
         })?;
     }
+    step("doc", &|| {
+        let mut cargo = workspace.cargo();
+        cargo.args(DOC_ARGS).env("RUSTDOCFLAGS", "-D warnings");
+        workspace::run(cargo)
+    })?;
     step("check-platforms", &|| crate::platforms::run(&workspace))?;
     step("test-lua", &|| {
         test_lua::run(&workspace, &Interpreter::available(), None)

@@ -77,4 +77,31 @@ pub enum Error {
         /// The offending value as given.
         value: String,
     },
+
+    // The blocking drivers.
+    /// A socket error, with LuaSocket's message (`"timeout"`, `"closed"`, `"connection
+    /// refused"`...).
+    #[error("{0}")]
+    Socket(String),
+    /// A TLS error, with copas-tls' message.
+    #[error("{0}")]
+    Tls(String),
+    /// A redirect chain longer than the request allows.
+    #[error("too many redirects (more than {0})")]
+    TooManyRedirects(usize),
+    /// A redirect response without a usable `Location`.
+    #[error("redirect without a location")]
+    NoLocation,
+    /// Reading the request body from its source failed.
+    #[error("request body: {0}")]
+    Body(String),
+    /// Writing the response body to its sink failed.
+    #[error("response body: {0}")]
+    Sink(String),
+    /// A server reply that refuses the command; the text is the reply as received.
+    #[error("{0}")]
+    Rejected(String),
+    /// A message that cannot be sent as it is (no sender or no recipient).
+    #[error("invalid message: {0}")]
+    Message(String),
 }

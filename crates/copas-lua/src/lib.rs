@@ -11,6 +11,10 @@
 //! whose single shared object answers every `luaopen_*` entry point, so all modules
 //! share one set of userdata types.
 //!
+//! A third way is embedding: an mlua host calls [`install`] on its own `Lua`, and runs
+//! Copas to completion or one turn at a time from its own event loop with a [`Driver`]
+//! (see [`embed`]).
+//!
 //! ```
 //! let lua = mlua::Lua::new();
 //! copas_lua::install(&lua).unwrap();
@@ -18,12 +22,16 @@
 //! assert!(version.starts_with("LuaSocket"));
 //! ```
 
-#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 use mlua::{Function, Lua, Result, Table, Value};
 
+pub use embed::Driver;
+
 mod copas_core;
 mod dispatch;
+pub mod embed;
 mod http_core;
 mod lua_api;
 mod mime_core;

@@ -34,8 +34,11 @@
 //! assert!(scheduler.is_empty());
 //! ```
 
-#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
+#[cfg(unix)]
+pub mod future;
 mod pool;
 mod reactor;
 mod scheduler;
@@ -45,7 +48,7 @@ mod timer;
 
 pub use pool::Completion;
 pub use reactor::{Interest, RawFd, Reactor, Source};
-pub use scheduler::{LagStats, Scheduler, Step, Task, TaskCounts, TaskId, Wake, QUIET_WAIT};
+pub use scheduler::{LagStats, Scheduler, Step, Task, TaskCounts, TaskId, Wake, Waker, QUIET_WAIT};
 pub use timer::{TimerHeap, TimerKey};
 
 /// Errors of the scheduler.

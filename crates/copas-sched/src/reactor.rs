@@ -66,14 +66,9 @@ unsafe fn borrow(fd: RawFd) -> std::os::windows::io::BorrowedSocket<'static> {
     unsafe { std::os::windows::io::BorrowedSocket::borrow_raw(fd) }
 }
 
-/// Which readiness a waiter needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interest {
-    /// Data to read, a connection to accept, or end of stream.
-    Read,
-    /// Room to write, or a finished `connect`.
-    Write,
-}
+/// Which readiness a waiter needs: luasocket-core's type, so what a socket says it
+/// would block on goes to [`Reactor::wait`] as it is.
+pub use luasocket_core::Interest;
 
 /// A descriptor registered with a [`Reactor`].
 ///

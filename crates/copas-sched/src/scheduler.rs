@@ -1,6 +1,10 @@
 //! Tasks, their states, and the run queue.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use polling::Poller;
 use std::time::{Duration, Instant};
 
 use crate::pool::{BlockingPool, Completion, CompletionQueue};
@@ -139,6 +143,7 @@ pub struct Scheduler<T> {
     /// Wall time (seconds since the epoch) and instant when the virtual clock started.
     virtual_epoch: (f64, Instant),
     lag: LagStats,
+    remote: Arc<Remote>,
 }
 
 /// How late [`Scheduler::poll`] found its earliest due timer, over the scheduler's life.
@@ -163,6 +168,52 @@ impl LagStats {
     }
 }
 
+/// What [`Waker`]s on other threads leave for the scheduler.
+#[derive(Debug, Default)]
+struct Remote {
+    stop: AtomicBool,
+    /// Set with every push to `wakeups`, so a poll looks at the lock only when needed.
+    pending: AtomicBool,
+    wakeups: Mutex<Vec<TaskId>>,
+}
+
+/// A handle, usable from any thread, that wakes tasks of a [`Scheduler`] or stops its
+/// [`run`](Scheduler::run).
+///
+/// It interrupts the scheduler's epoll wait (`polling::Poller::notify`, an eventfd), so
+/// it takes effect at once, not at the next timer.
+#[derive(Debug, Clone)]
+pub struct Waker {
+    poller: Arc<Poller>,
+    remote: Arc<Remote>,
+}
+
+impl Waker {
+    /// Ends the task's sleep or suspension as [`Scheduler::wakeup`] does, at the
+    /// scheduler's next poll. Ids of tasks that are gone, or not sleeping then, are
+    /// ignored.
+    pub fn wake(&self, id: TaskId) {
+        lock(&self.remote.wakeups).push(id);
+        self.remote.pending.store(true, Ordering::Release);
+        let _ = self.poller.notify();
+    }
+
+    /// Makes [`Scheduler::run`] (or [`run_until_stopped`](Scheduler::run_until_stopped))
+    /// return after the turn it is in; tasks stay in the scheduler. Once it has returned,
+    /// the request is used up and a later `run` goes on normally.
+    pub fn stop(&self) {
+        self.remote.stop.store(true, Ordering::Release);
+        let _ = self.poller.notify();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Pushing an id cannot panic halfway, so a poisoned list is still whole.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl<T> Scheduler<T> {
     /// A scheduler with its own epoll set.
     pub fn new() -> Result<Self> {
@@ -183,7 +234,36 @@ impl<T> Scheduler<T> {
             virtual_now: None,
             virtual_epoch: (0.0, Instant::now()),
             lag: LagStats::default(),
+            remote: Arc::default(),
         })
+    }
+
+    /// A handle for other threads to wake tasks or stop [`run`](Scheduler::run).
+    pub fn waker(&self) -> Waker {
+        Waker {
+            poller: self.reactor.poller().clone(),
+            remote: self.remote.clone(),
+        }
+    }
+
+    /// Whether a [`Waker::stop`] is waiting to be honoured; [`run`](Scheduler::run)
+    /// checks it after every turn, a driver of its own loop should too.
+    pub fn stop_requested(&self) -> bool {
+        self.remote.stop.load(Ordering::Acquire)
+    }
+
+    /// Clears a stop request, as `run` does when it returns because of one.
+    pub fn clear_stop(&self) {
+        self.remote.stop.store(false, Ordering::Release);
+    }
+
+    fn take_remote_wakeups(&mut self) {
+        if self.remote.pending.swap(false, Ordering::AcqRel) {
+            let ids = std::mem::take(&mut *lock(&self.remote.wakeups));
+            for id in ids {
+                self.wakeup(id);
+            }
+        }
     }
 
     /// Adds a task; it is ready and runs at the next turn, not now.
@@ -459,8 +539,12 @@ impl<T> Scheduler<T> {
             return Ok(false);
         }
         let now = Instant::now();
+        let remote_waiting =
+            self.remote.pending.load(Ordering::Acquire) || self.remote.stop.load(Ordering::Acquire);
         let mut deadline = match timeout {
-            _ if !self.ready.is_empty() || !self.alarms_due.is_empty() => Some(now),
+            _ if !self.ready.is_empty() || !self.alarms_due.is_empty() || remote_waiting => {
+                Some(now)
+            }
             Some(timeout) => Some(
                 now.checked_add(timeout)
                     .unwrap_or(now + Duration::from_secs(86_400 * 365)),
@@ -520,6 +604,7 @@ impl<T> Scheduler<T> {
                 self.make_ready(id, Wake::Completed);
             }
         }
+        self.take_remote_wakeups();
         Ok(quiet)
     }
 
@@ -606,6 +691,15 @@ impl<T> Scheduler<T> {
     /// Number of timers pending: sleeps, deadlines of waits, alarms.
     pub fn timers_pending(&self) -> usize {
         self.timers.len()
+    }
+
+    /// When the next timer (a sleep, an I/O deadline, an alarm) is due, if any; for a
+    /// driver that waits on the scheduler's descriptor in its own event loop.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.ready.is_empty() || !self.alarms_due.is_empty() {
+            return Some(Instant::now());
+        }
+        self.timers.next_deadline()
     }
 
     fn expire_timers(&mut self, now: Instant) {
@@ -726,6 +820,17 @@ fn deadline_after(now: Instant, duration: Duration) -> Instant {
         .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
+/// The epoll descriptor the scheduler waits on. It becomes readable when a registered
+/// socket, a finished blocking job or a [`Waker`] has news, so a host event loop can
+/// wait on it (with [`Scheduler::next_deadline`] as its timeout) and then call
+/// [`Scheduler::poll`] with a zero timeout and run the ready tasks.
+#[cfg(unix)]
+impl<T> std::os::fd::AsRawFd for Scheduler<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.reactor.poller().as_raw_fd()
+    }
+}
+
 /// Something the scheduler can run: a state machine resumed by [`Scheduler::run`].
 pub trait Task: Sized {
     /// Runs the task until it must wait. Before returning [`Step::Parked`] the task must
@@ -766,9 +871,26 @@ impl<T: Task> Scheduler<T> {
         }
     }
 
-    /// Polls and runs tasks until the scheduler is idle.
+    /// Polls and runs tasks until the scheduler is idle or a [`Waker::stop`] comes.
+    ///
+    /// A task suspended until a [`Waker::wake`] does not keep it going (it is idle, as
+    /// in Copas); use [`run_until_stopped`](Self::run_until_stopped) for that.
     pub fn run(&mut self) -> Result<()> {
-        while !self.is_idle() {
+        self.run_while(|s| !s.is_idle())
+    }
+
+    /// Polls and runs tasks until a [`Waker::stop`], even while idle: for a loop that
+    /// other threads feed with [`Waker::wake`].
+    pub fn run_until_stopped(&mut self) -> Result<()> {
+        self.run_while(|_| true)
+    }
+
+    fn run_while(&mut self, go_on: impl Fn(&Self) -> bool) -> Result<()> {
+        while go_on(self) {
+            if self.stop_requested() {
+                self.clear_stop();
+                return Ok(());
+            }
             self.poll(None)?;
             self.run_ready();
         }

@@ -20,7 +20,10 @@ pub struct NameEntry {
 }
 
 /// A peer certificate, decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` shows the names, serial, validity and a SHA-256 fingerprint, not the
+/// DER bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PeerCertificate {
     /// The certificate as sent, in DER.
     pub der: Vec<u8>,
@@ -46,7 +49,9 @@ pub struct PeerCertificate {
 }
 
 /// A certificate's public key, as LuaSec's `cert:pubkey()` describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` shows the kind and size, not the PEM text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PublicKeyInfo {
     /// The SubjectPublicKeyInfo in PEM (`-----BEGIN PUBLIC KEY-----`).
     pub pem: String,
@@ -114,6 +119,40 @@ impl PeerCertificate {
             .iter()
             .find(|e| e.name == "CN")
             .map(|e| e.value.as_str())
+    }
+}
+
+/// A distinguished name as one line, `CN=example.org, O=Example`.
+fn name_line(entries: &[NameEntry]) -> String {
+    entries
+        .iter()
+        .map(|e| format!("{}={}", e.name, e.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl std::fmt::Debug for PeerCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fingerprint = self.digest("sha256").unwrap_or_default();
+        f.debug_struct("PeerCertificate")
+            .field("subject", &name_line(&self.subject))
+            .field("issuer", &name_line(&self.issuer))
+            .field("serial", &self.serial)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("alt_names", &self.alt_names)
+            .field("public_key", &self.public_key)
+            .field("sha256", &fingerprint)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PublicKeyInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKeyInfo")
+            .field("kind", &self.kind)
+            .field("bits", &self.bits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -253,5 +292,17 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(PeerCertificate::from_der(b"not a certificate").is_err());
+    }
+
+    #[test]
+    fn debug_names_the_certificate_without_its_bytes() {
+        let certified = rcgen::generate_simple_self_signed(vec!["debug.test".into()]).unwrap();
+        let cert = PeerCertificate::from_der(certified.cert.der()).unwrap();
+        let shown = format!("{cert:?}");
+        assert!(shown.contains("debug.test"), "{shown}");
+        assert!(shown.contains(&cert.digest("sha256").unwrap()), "{shown}");
+        assert!(!shown.contains("der"), "{shown}");
+        assert!(!shown.contains("BEGIN"), "{shown}");
+        assert!(shown.len() < 1000, "{shown}");
     }
 }

@@ -19,7 +19,10 @@ use crate::trust::ServerTrust;
 use crate::Error;
 
 /// A configuration ready to start connections: LuaSec's `ssl.newcontext` result.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` names the side and what it verifies, not the whole rustls configuration
+/// (whose trust store alone is a megabyte of text).
+#[derive(Clone)]
 pub struct TlsContext {
     side: Side,
     verifies_peer: bool,
@@ -33,6 +36,34 @@ pub(crate) enum Side {
         verifying: bool,
     },
     Server(Arc<ServerConfig>),
+}
+
+impl std::fmt::Debug for TlsContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = f.debug_struct("TlsContext");
+        match &self.side {
+            Side::Client {
+                config,
+                server_name,
+                verifying,
+            } => shown
+                .field("mode", &"client")
+                .field("server_name", server_name)
+                .field("verifies_server", verifying)
+                .field("alpn", &alpn_text(&config.alpn_protocols)),
+            Side::Server(config) => shown
+                .field("mode", &"server")
+                .field("alpn", &alpn_text(&config.alpn_protocols)),
+        };
+        shown.field("verifies_peer", &self.verifies_peer).finish()
+    }
+}
+
+fn alpn_text(protocols: &[Vec<u8>]) -> Vec<String> {
+    protocols
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
 }
 
 impl TlsContext {

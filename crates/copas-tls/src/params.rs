@@ -105,8 +105,8 @@ impl Verify {
 }
 
 /// A LuaSec-style TLS configuration; turn it into a [`crate::TlsContext`] with
-/// [`crate::TlsContext::new`].
-#[derive(Debug, Clone, Default)]
+/// [`crate::TlsContext::new`]. Its `Debug` hides the password.
+#[derive(Clone, Default)]
 pub struct TlsParams {
     /// `mode`: client or server.
     pub mode: Mode,
@@ -142,6 +142,28 @@ pub struct TlsParams {
     /// Client only: with `verify` on, check the chain but not that the certificate names
     /// the host, as LuaSec (OpenSSL without a host to check) does. Lua: `verifyhost = false`.
     pub ignore_host_name: bool,
+}
+
+impl std::fmt::Debug for TlsParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsParams")
+            .field("mode", &self.mode)
+            .field("protocol", &self.protocol)
+            .field("key", &self.key)
+            .field("certificate", &self.certificate)
+            .field("certificates", &self.certificates)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("cafile", &self.cafile)
+            .field("capath", &self.capath)
+            .field("verify", &self.verify)
+            .field("options", &self.options)
+            .field("ciphers", &self.ciphers)
+            .field("ciphersuites", &self.ciphersuites)
+            .field("curve", &self.curve)
+            .field("alpn", &self.alpn)
+            .field("server_name", &self.server_name)
+            .finish()
+    }
 }
 
 #[cfg(test)]

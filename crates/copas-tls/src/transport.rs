@@ -41,7 +41,23 @@ impl Transport for std::net::TcpStream {
     }
 }
 
-/// A client TCP object of luasocket-core, through its raw I/O (its receive patterns,
+/// A connected Unix stream socket; it has no address for a client to verify, so give
+/// the connection a server name.
+impl Transport for std::os::unix::net::UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(self, buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(self, buf)
+    }
+
+    fn fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
+}
+
+/// A client TCP or Unix stream object of luasocket-core (`TcpSocket::new_unix`), through its raw I/O (its receive patterns,
 /// timeouts and statistics stay out of the way).
 impl Transport for TcpSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

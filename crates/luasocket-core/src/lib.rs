@@ -31,7 +31,8 @@
 //! assert_eq!((line.as_slice(), error.is_none()), (&b"hello"[..], true));
 //! ```
 
-#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod addr;
 mod buffer;

@@ -352,17 +352,10 @@ impl Pollable for UdpObject {
     }
 }
 
-fn scheduler_interest(interest: luasocket_core::Interest) -> Interest {
-    match interest {
-        luasocket_core::Interest::Read => Interest::Read,
-        luasocket_core::Interest::Write => Interest::Write,
-    }
-}
-
 fn from_ssl<T>(step: ssl::Step<T>) -> Step<T> {
     match step {
         ssl::Step::Done(value) => Step::Done(value),
-        ssl::Step::Want(interest) => Step::Want(scheduler_interest(interest)),
+        ssl::Step::Want(interest) => Step::Want(interest),
         ssl::Step::Failed(message) => Step::Failed(message),
     }
 }
