@@ -1630,7 +1630,10 @@ end
 -- instructions, so a thread spinning in Lua is reported while it still runs; one
 -- stuck inside a C call is reported when the call (and the resume) ends.
 local WATCH_COUNT = 10000
-local debug_sethook, debug_traceback = debug.sethook, debug.traceback
+-- A host may leave the debug library out (mlua's safe mode): no watchdog then.
+local debug_library = rawget(_G, "debug")
+local debug_sethook = debug_library and debug_library.sethook
+local debug_traceback = debug_library and debug_library.traceback
 local watchdog_callback
 local watched_co, watched_since, watched_reported = nil, 0, false
 
@@ -1713,6 +1716,9 @@ function copas.watchdog(limit, callback)
   end
   if callback ~= nil and type(callback) ~= "function" then
     check_function(callback, 2, "watchdog")
+  end
+  if not (debug_sethook and debug_traceback) then
+    return nil, "the watchdog needs the debug library, which this Lua state lacks"
   end
   if jit and not watchdog_limit then
     jit_was_on = jit.status()

@@ -84,8 +84,7 @@ pub(super) fn install_workers(lua: &Lua, core: &Table, shared: &SharedDispatcher
     )?;
     core.set(
         "getpid",
-        // SAFETY: getpid cannot fail.
-        lua.create_function(|_, ()| Ok(i64::from(unsafe { libc::getpid() })))?,
+        lua.create_function(|_, ()| Ok(i64::from(std::process::id())))?,
     )?;
     Ok(())
 }
