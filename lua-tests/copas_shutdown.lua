@@ -32,12 +32,13 @@ t.test("handlers finish, new connections are refused, the loop ends", function()
       local client = copas.wrap(socket.tcp())
       assert(client:connect("127.0.0.1", port))
       local lines = {}
+      received[i] = 0
       while true do
         local line = client:receive()
         if not line then break end
         lines[#lines + 1] = line
+        received[i] = #lines
       end
-      received[i] = #lines
       client:close()
     end)
   end

@@ -1348,6 +1348,8 @@ function copas.shutdown(grace)
     while next(task_socket) ~= nil and gettime() < deadline do
       copas.pause(math.min(0.05, math.max(deadline - gettime(), 0)))
     end
+    -- One more step: threads the handlers' last data or close woke run it first.
+    copas.sleep(0)
     cancel_others()
     shutting_down = false
   end)
