@@ -25,7 +25,7 @@ local c_recv, c_send, c_accept, c_recvfrom = core.recv, core.send, core.accept, 
 local c_connect = core.connect
 local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
-local c_resumed, c_metrics, c_monotonic = core.resumed, core.metrics, core.monotonic
+local c_metrics, c_monotonic = core.metrics, core.monotonic
 local c_signal_watch, c_signal_unwatch, c_signals = core.signal_watch, core.signal_unwatch, core.signals
 
 local coroutine_create = coroutine.create
@@ -1434,7 +1434,6 @@ function copas.step(timeout)
       else
         ok, err = coroutine_resume(co)
       end
-      c_resumed()
       if watchdog_limit then watch_end(co) end
       current_id, current_co = nil, nil
       -- Not parked: removed, finished or failed.

@@ -44,11 +44,13 @@ mod reactor;
 mod scheduler;
 #[cfg(target_os = "linux")]
 pub mod signals;
+mod stats;
 mod timer;
 
 pub use pool::Completion;
 pub use reactor::{Interest, RawFd, Reactor, Source};
 pub use scheduler::{LagStats, Scheduler, Step, Task, TaskCounts, TaskId, Wake, Waker, QUIET_WAIT};
+pub use stats::{DurationStats, WINDOW};
 pub use timer::{TimerHeap, TimerKey};
 
 /// Errors of the scheduler.

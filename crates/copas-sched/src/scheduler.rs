@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::pool::{BlockingPool, Completion, CompletionQueue};
 use crate::reactor::{Interest, RawFd, Reactor, Source};
+use crate::stats::DurationStats;
 use crate::timer::{TimerHeap, TimerKey};
 use crate::{Error, Result};
 
@@ -143,6 +144,10 @@ pub struct Scheduler<T> {
     /// Wall time (seconds since the epoch) and instant when the virtual clock started.
     virtual_epoch: (f64, Instant),
     lag: LagStats,
+    /// When the resume in progress began: the batch was taken, or the task before it
+    /// parked. `None` outside a batch.
+    resume_began: Option<Instant>,
+    resume_durations: DurationStats,
     remote: Arc<Remote>,
 }
 
@@ -234,6 +239,8 @@ impl<T> Scheduler<T> {
             virtual_now: None,
             virtual_epoch: (0.0, Instant::now()),
             lag: LagStats::default(),
+            resume_began: None,
+            resume_durations: DurationStats::default(),
             remote: Arc::default(),
         })
     }
@@ -351,13 +358,26 @@ impl<T> Scheduler<T> {
     /// Moves the whole run queue into `out` and marks those tasks running. Tasks made
     /// ready while the driver resumes them wait for the next turn, so a task that keeps
     /// yielding cannot starve I/O.
+    ///
+    /// The driver resumes them in order: each one's resume is timed from the end of the
+    /// one before (or from now, for the first) to its park or removal (see
+    /// [`Scheduler::resume_durations`]).
     pub fn take_ready(&mut self, out: &mut Vec<TaskId>) {
+        let before = out.len();
         while let Some(id) = self.ready.pop_front() {
             if self.state(id) == Some(State::Ready) {
                 self.set_state(id, State::Running);
                 out.push(id);
             }
         }
+        self.resume_began = (out.len() > before).then(Instant::now);
+    }
+
+    /// How long single resumes ran: from the previous one's end (or the batch being
+    /// taken) to the task parking or being removed. A task removed before the driver
+    /// resumed it counts as a resume of next to no time.
+    pub fn resume_durations(&self) -> &DurationStats {
+        &self.resume_durations
     }
 
     /// Puts a running task at the end of the run queue.
@@ -534,6 +554,7 @@ impl<T> Scheduler<T> {
     /// dropped without closing them. Polls on the virtual clock are never quiet: its
     /// jumps would make every step one, and collect far more often than real time does.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        self.resume_began = None;
         if let Some(now) = self.virtual_now {
             self.poll_virtual(now, timeout)?;
             return Ok(false);
@@ -794,6 +815,14 @@ impl<T> Scheduler<T> {
     fn set_state(&mut self, id: TaskId, state: State) {
         let slot = &mut self.slots[id.index as usize];
         let old = std::mem::replace(&mut slot.state, state);
+        if old == State::Running && state != State::Running {
+            if let Some(began) = self.resume_began {
+                let now = Instant::now();
+                self.resume_durations
+                    .record(now.saturating_duration_since(began));
+                self.resume_began = Some(now);
+            }
+        }
         for (state, delta) in [(old, -1isize), (state, 1)] {
             let counter = match state {
                 State::Ready => &mut self.counts.ready,
@@ -951,6 +980,30 @@ mod tests {
         assert!(!s.poll(Some(QUIET_WAIT * 3)).unwrap(), "I/O woke a task");
         assert_eq!(s.counts().ready, 1);
         s.deregister(source);
+    }
+
+    #[test]
+    fn each_resume_of_a_batch_is_timed_until_its_task_parks_or_goes() {
+        let mut s: Scheduler<()> = Scheduler::new().unwrap();
+        let a = s.spawn(());
+        let b = s.spawn(());
+        let mut batch = Vec::new();
+        s.take_ready(&mut batch);
+        assert_eq!(s.resume_durations().summary()[0], 0.0);
+        std::thread::sleep(Duration::from_millis(20));
+        s.sleep(a, Duration::from_secs(60)).unwrap();
+        s.remove(b);
+        let [count, sum, _, _, _, max] = s.resume_durations().summary();
+        assert_eq!(count, 2.0, "a parked, b was removed while running");
+        assert!(
+            sum >= 0.020 && max >= 0.020,
+            "a's resume took the sleep: {sum} {max}"
+        );
+
+        // Between batches nothing runs: removing a sleeping task times nothing.
+        s.poll(Some(Duration::ZERO)).unwrap();
+        s.remove(a);
+        assert_eq!(s.resume_durations().summary()[0], 2.0);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
-//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`, `resumed`.
+//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
 //! that parks, the receive that completes, the send); every thread is spawned, sleeps
@@ -74,7 +74,7 @@ enum Settled {
     Deferred(f64),
 }
 
-/// Adds `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove` and `resumed` to
+/// Adds `step`, `recv`, `send`, `flush`, `spawn`, `sleep` and `remove` to
 /// `core`, and `deferred`: the set of sockets holding back replies (see `send`), which
 /// `copas.lua` flushes after each batch of resumes.
 pub(super) fn register(
@@ -110,7 +110,6 @@ pub(super) fn register(
             ("spawn", spawn),
             ("sleep", sleep),
             ("remove", remove),
-            ("resumed", resumed),
         ],
     )?;
     for (name, function) in functions {
@@ -574,18 +573,6 @@ unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
             return stack.yield_nothing();
         }
         results
-    }
-}
-
-/// resumed(): `copas.lua` returned from one resume of a step (for the resume timings).
-unsafe extern "C-unwind" fn resumed(state: *mut LuaState) -> c_int {
-    // SAFETY: a function made by `register`; nothing it does can raise.
-    unsafe {
-        let stack = Stack::new(state);
-        if let Some(hot) = hot_path(stack) {
-            guarded(|| hot.metrics.resumed(), || ());
-        }
-        0
     }
 }
 

@@ -1,66 +1,16 @@
 //! Counters and timings behind `copas.metrics()`, kept on the paths that exist anyway:
 //! `step` counts steps and resumes and times the work of each step, `recv`/`send`
-//! count bytes, and `resumed` (called by `copas.lua` after each resume) times single
-//! resumes. Each is a few integer additions and, for the timings, one clock read.
+//! count bytes. Each is a few integer additions and, for the timings, one clock read.
+//! Single resumes are timed by the scheduler, which sees each one end (the task parks
+//! or is removed), so `copas.lua` makes no call of its own for them.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use copas_sched::{DurationStats, WINDOW};
 
 use mlua::{Lua, Result, Table};
-
-/// How many of the latest durations the percentiles are taken over.
-const WINDOW: usize = 1024;
-
-/// Durations: a count and sum over all time, and the latest [`WINDOW`] of them for
-/// percentiles and the maximum.
-#[derive(Debug)]
-pub(crate) struct Durations {
-    count: u64,
-    total: Duration,
-    /// Nanoseconds, saturated at `u32::MAX` (4.3 s), in a ring.
-    window: Box<[u32; WINDOW]>,
-}
-
-impl Default for Durations {
-    fn default() -> Self {
-        Durations {
-            count: 0,
-            total: Duration::ZERO,
-            window: Box::new([0; WINDOW]),
-        }
-    }
-}
-
-impl Durations {
-    fn record(&mut self, duration: Duration) {
-        let slot = (self.count % WINDOW as u64) as usize;
-        self.window[slot] = u32::try_from(duration.as_nanos()).unwrap_or(u32::MAX);
-        self.count += 1;
-        self.total = self.total.saturating_add(duration);
-    }
-
-    /// count, sum, mean, p50, p99, max (seconds; the last three over the window).
-    fn summary(&self) -> [f64; 6] {
-        let filled = (self.count as usize).min(WINDOW);
-        let mut latest = self.window[..filled].to_vec();
-        latest.sort_unstable();
-        let at = |q: f64| {
-            if latest.is_empty() {
-                return 0.0;
-            }
-            let rank = ((q * filled as f64).ceil() as usize).clamp(1, filled);
-            f64::from(latest[rank - 1]) / 1e9
-        };
-        let total = self.total.as_secs_f64();
-        let mean = if self.count == 0 {
-            0.0
-        } else {
-            total / self.count as f64
-        };
-        [self.count as f64, total, mean, at(0.5), at(0.99), at(1.0)]
-    }
-}
 
 /// The counters of one Lua state.
 #[derive(Debug, Default)]
@@ -71,10 +21,7 @@ pub(crate) struct Metrics {
     resumes: Cell<u64>,
     /// When the work of the current step began (the poll returned).
     step_work: Cell<Option<Instant>>,
-    /// When the resume in progress began.
-    resume_start: Cell<Option<Instant>>,
-    step_durations: RefCell<Durations>,
-    resume_durations: RefCell<Durations>,
+    step_durations: RefCell<DurationStats>,
 }
 
 impl Metrics {
@@ -93,7 +40,6 @@ impl Metrics {
         if let Some(started) = self.step_work.take() {
             self.step_durations.borrow_mut().record(started.elapsed());
         }
-        self.resume_start.set(None);
     }
 
     /// The poll of a step returned with `resumes` tasks to resume.
@@ -102,18 +48,6 @@ impl Metrics {
         self.steps.set(self.steps.get() + 1);
         self.resumes.set(self.resumes.get() + resumes as u64);
         self.step_work.set(Some(now));
-        self.resume_start.set((resumes > 0).then_some(now));
-    }
-
-    /// A resume returned; the next one (if any) starts now.
-    pub(crate) fn resumed(&self) {
-        if let Some(started) = self.resume_start.get() {
-            let now = Instant::now();
-            self.resume_durations
-                .borrow_mut()
-                .record(now.duration_since(started));
-            self.resume_start.set(Some(now));
-        }
     }
 
     pub(crate) fn add_received(&self, count: usize) {
@@ -125,17 +59,24 @@ impl Metrics {
         self.bytes_sent.set(self.bytes_sent.get() + count as u64);
     }
 
-    /// Fills `t` with the counters (see `copas.metrics` in docs/observability.md).
-    pub(crate) fn fill(&self, lua: &Lua, t: &Table) -> Result<()> {
+    /// Fills `t` with the counters (see `copas.metrics` in docs/observability.md) and
+    /// the scheduler's `resume_durations`.
+    pub(crate) fn fill(
+        &self,
+        lua: &Lua,
+        t: &Table,
+        resume_durations: &DurationStats,
+    ) -> Result<()> {
         t.set("bytes_received", self.bytes_received.get())?;
         t.set("bytes_sent", self.bytes_sent.get())?;
         t.set("steps", self.steps.get())?;
         t.set("resumes", self.resumes.get())?;
+        let step_durations = self.step_durations.borrow();
         for (name, durations) in [
-            ("step_duration", &self.step_durations),
-            ("resume_duration", &self.resume_durations),
+            ("step_duration", &*step_durations),
+            ("resume_duration", resume_durations),
         ] {
-            let [count, sum, mean, p50, p99, max] = durations.borrow().summary();
+            let [count, sum, mean, p50, p99, max] = durations.summary();
             let d = lua.create_table()?;
             d.set("count", count)?;
             d.set("sum", sum)?;
@@ -147,31 +88,5 @@ impl Metrics {
             t.set(name, d)?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_over_the_window() {
-        let mut d = Durations::default();
-        for ms in 1..=100u64 {
-            d.record(Duration::from_millis(ms));
-        }
-        let [count, sum, mean, p50, p99, max] = d.summary();
-        assert_eq!(count, 100.0);
-        assert!((sum - 5.05).abs() < 1e-9);
-        assert!((mean - 0.0505).abs() < 1e-9);
-        assert!((p50 - 0.050).abs() < 1e-9);
-        assert!((p99 - 0.099).abs() < 1e-9);
-        assert!((max - 0.100).abs() < 1e-9);
-        for _ in 0..WINDOW {
-            d.record(Duration::from_micros(5));
-        }
-        let [count, _, _, p50, _, max] = d.summary();
-        assert_eq!(count, (100 + WINDOW) as f64);
-        assert!((p50 - 5e-6).abs() < 1e-12 && (max - 5e-6).abs() < 1e-12);
     }
 }
