@@ -916,12 +916,14 @@ impl<T: Task> Scheduler<T> {
 
     fn run_while(&mut self, go_on: impl Fn(&Self) -> bool) -> Result<()> {
         while go_on(self) {
+            // A stop ends the loop after the turn it is in, so wakeups sent before it
+            // are still run (a poll does not wait while a stop or wakeup is pending).
+            self.poll(None)?;
+            self.run_ready();
             if self.stop_requested() {
                 self.clear_stop();
                 return Ok(());
             }
-            self.poll(None)?;
-            self.run_ready();
         }
         Ok(())
     }

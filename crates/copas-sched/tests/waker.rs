@@ -48,6 +48,18 @@ fn another_thread_wakes_a_suspended_task_and_stops_the_loop() {
 }
 
 #[test]
+fn a_wakeup_sent_before_a_stop_is_run_before_the_loop_ends() {
+    let mut scheduler = Scheduler::new().unwrap();
+    let id = scheduler.spawn(Sleeper { woken: 0, limit: 1 });
+    scheduler.run_ready();
+    let waker = scheduler.waker();
+    waker.wake(id);
+    waker.stop();
+    scheduler.run_until_stopped().unwrap();
+    assert!(!scheduler.contains(id), "the woken task ran and finished");
+}
+
+#[test]
 fn stop_ends_run_with_tasks_still_waiting() {
     let mut server = TcpSocket::new(Family::Inet).unwrap();
     server.bind("127.0.0.1", "0").unwrap();
