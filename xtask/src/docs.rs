@@ -37,6 +37,11 @@ const PARTS: &[(&str, &[&str])] = &[
             "docs/copas.md",
             "docs/clients.md",
             "docs/tls.md",
+            "docs/operations.md",
+            "docs/observability.md",
+            "docs/testing.md",
+            "docs/platforms.md",
+            "docs/rust.md",
         ],
     ),
     (
