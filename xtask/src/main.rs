@@ -56,8 +56,8 @@ commands:
         and LuaSec with the checkout's Copas (--modules then also names binaryheap's
         and timerwheel's)
   check-platforms
-        cargo check for x86_64/aarch64-apple-darwin and x86_64-unknown-freebsd, and
-        of the crates ported to x86_64-pc-windows-gnu, each target whose standard
+        cargo check for x86_64/aarch64-apple-darwin, x86_64-unknown-freebsd and
+        x86_64-pc-windows-gnu (mingw-w64 compiles ring and Lua), each target whose standard
         library is installed (rustup target add ...); says which are missing and
         which crates are left out and why (docs/platforms.md)
   ci    fmt, clippy, cargo test, check-platforms, test-lua, test-rock and memcheck:
