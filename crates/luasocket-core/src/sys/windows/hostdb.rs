@@ -24,6 +24,7 @@ pub(crate) fn lookup_host(
 ) -> Result<HostInfo> {
     let not_found = || Error::Resolve("host not found".to_owned());
     let name = CString::new(address).map_err(|_| not_found())?;
+    crate::sys::startup();
     let _serial = LOOKUP
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

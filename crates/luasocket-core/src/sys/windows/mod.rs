@@ -60,7 +60,77 @@ pub(crate) mod c {
     /// ws2def.h's `EAI_NONAME`.
     pub(crate) const EAI_NONAME: c_int = ws::WSAHOST_NOT_FOUND;
 
-    pub(crate) use ws::{freeaddrinfo, getaddrinfo, gethostname, getnameinfo};
+    pub(crate) use ws::freeaddrinfo;
+
+    /// `getaddrinfo`, with Winsock started first.
+    ///
+    /// # Safety
+    ///
+    /// As Winsock's `getaddrinfo`.
+    pub(crate) unsafe fn getaddrinfo(
+        node: *const u8,
+        service: *const u8,
+        hints: *const addrinfo,
+        result: *mut *mut addrinfo,
+    ) -> c_int {
+        super::startup();
+        // SAFETY: forwarded to our caller.
+        unsafe { ws::getaddrinfo(node, service, hints, result) }
+    }
+
+    /// `getnameinfo`, with Winsock started first.
+    ///
+    /// # Safety
+    ///
+    /// As Winsock's `getnameinfo`.
+    pub(crate) unsafe fn getnameinfo(
+        address: *const sockaddr,
+        length: socklen_t,
+        host: *mut u8,
+        host_length: u32,
+        service: *mut u8,
+        service_length: u32,
+        flags: c_int,
+    ) -> c_int {
+        super::startup();
+        // SAFETY: forwarded to our caller.
+        unsafe {
+            ws::getnameinfo(
+                address,
+                length,
+                host,
+                host_length,
+                service,
+                service_length,
+                flags,
+            )
+        }
+    }
+
+    /// `gethostname`, with Winsock started first.
+    ///
+    /// # Safety
+    ///
+    /// `name` must be writable for `length` bytes.
+    pub(crate) unsafe fn gethostname(name: *mut u8, length: c_int) -> c_int {
+        super::startup();
+        // SAFETY: forwarded to our caller.
+        unsafe { ws::gethostname(name, length) }
+    }
+}
+
+/// Starts Winsock once per process. socket2 does so when it creates a socket, but
+/// the resolver and the host database can be called before any socket exists and
+/// would fail with `WSANOTINITIALISED`. Never cleaned up: other code in the process
+/// may be using Winsock until it exits.
+pub(crate) fn startup() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        // SAFETY: WSADATA is plain data for which all-zero is valid; Winsock fills it.
+        let mut data: ws::WSADATA = unsafe { std::mem::zeroed() };
+        // SAFETY: requests Winsock 2.2 with a writable WSADATA.
+        unsafe { ws::WSAStartup(0x0202, &mut data) };
+    });
 }
 
 /// Error numbers the crate tests for by name.
