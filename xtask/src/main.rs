@@ -19,6 +19,7 @@ mod rock;
 mod soak;
 mod test_lua;
 mod upstream;
+mod wine;
 mod workspace;
 
 use std::process::ExitCode;
@@ -33,9 +34,10 @@ commands:
   build-module [--release] [--lua lua54,lua53,lua52,lua51,luajit]
         build crates/copas-lua as a loadable module for each Lua version (default:
         each whose interpreter is on PATH) into target/lua-modules/<version>/
-  test-lua [--lua runner,lua54,lua53,lua52,lua51,luajit] [FILTER]
+  test-lua [--lua runner,lua54,lua53,lua52,lua51,luajit] [--wine] [FILTER]
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
-        the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
+        the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files;
+        --wine: the Windows runner (x86_64-pc-windows-gnu) under Wine instead
   test-certs DIR
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
