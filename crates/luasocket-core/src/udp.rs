@@ -231,11 +231,16 @@ impl UdpSocket {
         };
         let mut block = take_block();
         let size = size.min(block.len());
+        let mut reset_seen = false;
         loop {
             match recv(descriptor, socket::as_uninit(&mut block[..size])) {
                 Ok((count, extra)) => return Poll::Ready(Ok((block, count.min(size), extra))),
                 Err(err) => match err.raw_os_error() {
                     Some(sys::code::INTERRUPTED) => continue,
+                    Some(code) if sys::code::is_datagram_reset(code) && !reset_seen => {
+                        reset_seen = true;
+                        continue;
+                    }
                     Some(sys::code::WOULD_BLOCK) => {
                         give_block(block);
                         return Poll::Pending;

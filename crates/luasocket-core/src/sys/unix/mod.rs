@@ -56,6 +56,12 @@ pub(crate) mod code {
         matches!(code, libc::ECONNRESET | libc::ECONNABORTED | libc::EPIPE)
     }
 
+    /// A datagram receive error that only reports an earlier send's failure; Unix
+    /// has none (a connected socket's ECONNREFUSED is an answer to report).
+    pub(crate) fn is_datagram_reset(_code: i32) -> bool {
+        false
+    }
+
     /// LuaSocket's wording for the errno values it names itself (usocket.c's
     /// `socket_strerror`); `None` for the rest, which read as `strerror` does.
     pub(crate) fn luasocket_message(code: i32) -> Option<&'static str> {

@@ -159,6 +159,13 @@ pub(crate) mod code {
         )
     }
 
+    /// Winsock reports an ICMP "port unreachable" for an earlier `sendto` as
+    /// `WSAECONNRESET` on the next datagram receive; wsocket.c's `socket_recv` and
+    /// `socket_recvfrom` retry once past it, and so do we.
+    pub(crate) fn is_datagram_reset(code: i32) -> bool {
+        code == ws::WSAECONNRESET
+    }
+
     /// wsocket.c's `socket_strerror` and `wstrerror`: LuaSocket's own words for the
     /// common errors and Winsock's documented names for the rest of the `WSAE*`
     /// codes; `None` for other codes, which read as the system says.
