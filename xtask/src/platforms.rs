@@ -135,6 +135,10 @@ fn windows(workspace: &Workspace, missing: &mut Vec<&'static str>) -> Result {
         missing.push(WINDOWS);
         return Ok(());
     }
+    println!(
+        "check-platforms: {WINDOWS}: every crate (luasocket-core: the library; its tests \
+         are Unix-bound)"
+    );
     let mut cargo = workspace.cargo();
     cargo.args([
         "check",
