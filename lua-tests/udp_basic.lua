@@ -156,6 +156,21 @@ t.test("closed objects", function()
   t.nilmsg("closed", u:sendto("x", "127.0.0.1", 9))
 end)
 
+t.test("a sendto to a closed port does not fail the next receive", function()
+  -- Winsock reports the port-unreachable answer as WSAECONNRESET on the next
+  -- receive; LuaSocket retries past it there, so a script still sees its timeout.
+  local closed = assert(socket.udp())
+  assert(closed:setsockname("127.0.0.1", 0))
+  local _, port = closed:getsockname()
+  closed:close()
+  local u = assert(socket.udp())
+  assert(u:setsockname("127.0.0.1", 0))
+  assert(u:sendto("x", "127.0.0.1", port))
+  u:settimeout(0.2)
+  t.eq({ u:receivefrom() }, { nil, "timeout" })
+  u:close()
+end)
+
 t.test("options", function()
   local u = socket.udp4()
   for _, name in ipairs({ "dontroute", "broadcast", "reuseaddr", "reuseport", "ip-multicast-loop" }) do

@@ -20,6 +20,7 @@ mod rock;
 mod soak;
 mod test_lua;
 mod upstream;
+mod wine;
 mod workspace;
 
 use std::process::ExitCode;
@@ -34,9 +35,10 @@ commands:
   build-module [--release] [--lua lua54,lua53,lua52,lua51,luajit]
         build crates/copas-lua as a loadable module for each Lua version (default:
         each whose interpreter is on PATH) into target/lua-modules/<version>/
-  test-lua [--lua runner,lua54,lua53,lua52,lua51,luajit] [FILTER]
+  test-lua [--lua runner,lua54,lua53,lua52,lua51,luajit] [--wine] [FILTER]
         run lua-tests/*.lua (those whose file name contains FILTER) on the runner and
-        the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files
+        the stock interpreters; LUA_TEST_FILTER=NAME selects tests inside the files;
+        --wine: the Windows runner (x86_64-pc-windows-gnu) under Wine instead
   test-certs DIR
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
@@ -61,8 +63,8 @@ commands:
         crates under rust/, every relative link checked; into target/docs-site/
         (needs mdbook: cargo install mdbook --locked)
   check-platforms
-        cargo check for x86_64/aarch64-apple-darwin and x86_64-unknown-freebsd, and
-        of the crates ported to x86_64-pc-windows-gnu, each target whose standard
+        cargo check for x86_64/aarch64-apple-darwin, x86_64-unknown-freebsd and
+        x86_64-pc-windows-gnu (mingw-w64 compiles ring and Lua), each target whose standard
         library is installed (rustup target add ...); says which are missing and
         which crates are left out and why (docs/platforms.md)
   ci    fmt, clippy, cargo test, check-platforms, test-lua, test-rock and memcheck:

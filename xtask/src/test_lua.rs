@@ -32,6 +32,7 @@ const LUA_VARIABLES: [&str; 3] = ["LUA_PATH", "LUA_CPATH", "LUA_INIT"];
 pub(crate) fn command(args: &[String]) -> Result {
     let mut interpreters = None;
     let mut filter = None;
+    let mut wine = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -41,12 +42,19 @@ pub(crate) fn command(args: &[String]) -> Result {
                     .ok_or("--lua needs a list such as runner,lua54")?;
                 interpreters = Some(Interpreter::parse_list(list)?);
             }
+            "--wine" => wine = true,
             option if option.starts_with('-') => {
                 return Err(format!("test-lua: unknown option '{option}'").into());
             }
             name if filter.is_none() => filter = Some(name.to_owned()),
             extra => return Err(format!("test-lua: unexpected argument '{extra}'").into()),
         }
+    }
+    if wine {
+        if interpreters.is_some_and(|list: Vec<Interpreter>| list != [Interpreter::Runner]) {
+            return Err("test-lua: --wine runs the runner only (--lua runner)".into());
+        }
+        return crate::wine::run(&Workspace::locate()?, filter.as_deref());
     }
     let interpreters = interpreters.unwrap_or_else(Interpreter::available);
     run(&Workspace::locate()?, &interpreters, filter.as_deref())
@@ -70,8 +78,17 @@ pub(crate) fn run(
     for &interpreter in interpreters {
         setups.push(prepare(workspace, interpreter, Profile::Debug)?);
     }
+    run_setups(&mut setups, &files)
+}
+
+/// Runs every file on every setup, with fresh certificates; fails unless every test
+/// ran and passed.
+pub(crate) fn run_setups(setups: &mut [Setup<'_>], files: &[PathBuf]) -> Result {
+    let Some(workspace) = setups.first().map(|setup| setup.workspace) else {
+        return Err("no interpreter to run the tests on".into());
+    };
     let certs = generate_certs(workspace)?;
-    for setup in &mut setups {
+    for setup in setups.iter_mut() {
         setup.certs.clone_from(&certs);
     }
     let jobs: Vec<Job> = setups
@@ -133,6 +150,8 @@ pub(crate) struct Setup<'a> {
     /// LUA_CPATH: our module directory for a stock interpreter, nothing for the runner
     /// (its modules are preloaded).
     cpath: String,
+    /// A program (with its arguments) that starts `program`, such as Wine.
+    pub(crate) wrapper: Vec<OsString>,
     /// COPAS_TEST_CERTS: the certificates generated for this run.
     certs: PathBuf,
 }
@@ -140,7 +159,7 @@ pub(crate) struct Setup<'a> {
 impl Setup<'_> {
     /// Runs `file` (relative to the root) in the root, seeing only our modules.
     pub(crate) fn command(&self, file: &Path) -> Command {
-        self.command_under(&[], file)
+        self.command_under(&self.wrapper, file)
     }
 
     /// Like [`Setup::command`], with the interpreter started by `wrapper` (a program and
@@ -200,6 +219,7 @@ pub(crate) fn system(workspace: &Workspace, version: LuaVersion) -> Result<Setup
         interpreter: Interpreter::Stock(version),
         program: PathBuf::from(version.program()),
         cpath: ";;".into(),
+        wrapper: Vec::new(),
         certs: PathBuf::new(),
     })
 }
@@ -227,8 +247,25 @@ pub(crate) fn prepare(
         interpreter,
         program,
         cpath,
+        wrapper: Vec::new(),
         certs: PathBuf::new(),
     })
+}
+
+/// The runner `program` started by `wrapper` (Wine for the Windows runner).
+pub(crate) fn wrapped_runner(
+    workspace: &Workspace,
+    program: PathBuf,
+    wrapper: Vec<OsString>,
+) -> Setup<'_> {
+    Setup {
+        workspace,
+        interpreter: Interpreter::Runner,
+        program,
+        cpath: String::new(),
+        wrapper,
+        certs: PathBuf::new(),
+    }
 }
 
 /// Builds the debug runner, which COPAS_RUNNER names for the files that start it.

@@ -6,7 +6,6 @@
 //! a task runs — the run queue, sleeps, alarms, readiness waits and their deadlines —
 //! is decided here.
 
-use std::os::fd::RawFd;
 use std::time::Instant;
 
 use copas_sched::{Interest, Wake};
@@ -100,7 +99,7 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
             move |_,
                   (id, fd, mode, timeout, first): (
                 i64,
-                RawFd,
+                i64,
                 mlua::LuaString,
                 Option<f64>,
                 bool,
@@ -113,9 +112,9 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
                 } else {
                     Interest::Read
                 };
-                if fd < 0 {
+                let Some(fd) = crate::socket_core::methods::socket_from_number(fd) else {
                     return Ok(false);
-                }
+                };
                 let source = d.scheduler.register(fd).map_err(runtime_error)?;
                 let now = d.scheduler.now();
                 let task = d

@@ -134,7 +134,7 @@ pub(crate) struct Attempt {
 pub(crate) fn park(
     dispatcher: &SharedDispatcher,
     registration: &mut Option<Registration>,
-    fd: i32,
+    fd: copas_sched::RawFd,
     interest: Interest,
     attempt: Attempt,
 ) -> Result<()> {

@@ -61,10 +61,13 @@ const NATIVE_MODULES: &[NativeModule] = &[
             Ok(Value::Table(core))
         },
     },
+    // LuaSocket's Windows build has neither, so `require` fails there as it does.
+    #[cfg(unix)]
     NativeModule {
         name: "socket.unix",
         open: socket_core::unix::open,
     },
+    #[cfg(unix)]
     NativeModule {
         name: "socket.serial",
         open: socket_core::serial::open,
@@ -296,10 +299,14 @@ mod entry_points {
         luaopen_socket_smtp => "socket.smtp",
         luaopen_copas_ftp => "copas.ftp",
         luaopen_copas_smtp => "copas.smtp",
-        luaopen_socket_unix => "socket.unix",
-        luaopen_socket_serial => "socket.serial",
         luaopen_ssl_https => "ssl.https",
         luaopen_ssl_x509 => "ssl.x509",
         luaopen_ssl_config => "ssl.config",
+    }
+
+    #[cfg(unix)]
+    entry_points! {
+        luaopen_socket_unix => "socket.unix",
+        luaopen_socket_serial => "socket.serial",
     }
 }

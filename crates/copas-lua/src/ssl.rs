@@ -122,7 +122,7 @@ impl Drop for SslConnection {
 }
 
 impl SslConnection {
-    pub(crate) fn fd(&self) -> Option<std::os::fd::RawFd> {
+    pub(crate) fn fd(&self) -> Option<luasocket_core::RawSocket> {
         self.socket.fd()
     }
 

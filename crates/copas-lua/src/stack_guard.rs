@@ -92,32 +92,16 @@ pub(crate) fn guard(lua: &Lua) -> Result<Function> {
 fn library() -> String {
     #[cfg(feature = "module")]
     {
-        let mut info = libc::Dl_info {
-            dli_fname: std::ptr::null(),
-            dli_fbase: std::ptr::null_mut(),
-            dli_sname: std::ptr::null(),
-            dli_saddr: std::ptr::null_mut(),
-        };
-        let address = library as fn() -> String as *const libc::c_void;
-        // SAFETY: dladdr only reads the loader's tables for an address of ours and
-        // fills `info`, whose file name is a C string owned by the loader while the
-        // object stays loaded (it does: this code is running from it).
-        let found = unsafe { libc::dladdr(address, &mut info) } != 0;
-        if found && !info.dli_fname.is_null() {
-            // SAFETY: as above, a NUL-terminated string that outlives this copy.
-            let bytes = unsafe {
-                std::slice::from_raw_parts(
-                    info.dli_fname.cast::<u8>(),
-                    libc::strlen(info.dli_fname),
-                )
-            };
-            let name = std::path::PathBuf::from(String::from_utf8_lossy(bytes).into_owned());
-            // The object is opened under the name of the module that loaded it first
-            // (a symlink such as socket/core.so); the file itself is what to show.
-            let file = std::fs::canonicalize(&name).unwrap_or(name);
-            return file.display().to_string();
+        match module_file() {
+            Some(name) => {
+                // The object is opened under the name of the module that loaded it
+                // first (a symlink such as socket/core.so); the file itself is what
+                // to show.
+                let file = std::fs::canonicalize(&name).unwrap_or(name);
+                file.display().to_string()
+            }
+            None => "the copas-rs shared object".to_owned(),
         }
-        "the copas-rs shared object".to_owned()
     }
     #[cfg(not(feature = "module"))]
     {
@@ -126,4 +110,63 @@ fn library() -> String {
             |path| format!("the copas runner {}", path.display()),
         )
     }
+}
+
+/// The path the loader opened our shared object from.
+#[cfg(all(feature = "module", unix))]
+fn module_file() -> Option<std::path::PathBuf> {
+    let mut info = libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    };
+    let address = library as fn() -> String as *const libc::c_void;
+    // SAFETY: dladdr only reads the loader's tables for an address of ours and
+    // fills `info`, whose file name is a C string owned by the loader while the
+    // object stays loaded (it does: this code is running from it).
+    let found = unsafe { libc::dladdr(address, &mut info) } != 0;
+    if found && !info.dli_fname.is_null() {
+        // SAFETY: as above, a NUL-terminated string that outlives this copy.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(info.dli_fname.cast::<u8>(), libc::strlen(info.dli_fname))
+        };
+        return Some(std::path::PathBuf::from(
+            String::from_utf8_lossy(bytes).into_owned(),
+        ));
+    }
+    None
+}
+
+/// The path of the DLL our code is in: the module handle of an address of ours,
+/// then its file name.
+#[cfg(all(feature = "module", windows))]
+fn module_file() -> Option<std::path::PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::System::LibraryLoader::{
+        GetModuleFileNameW, GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+        GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+    };
+    let address = library as fn() -> String as *const u16;
+    let mut module = std::ptr::null_mut();
+    // SAFETY: with FROM_ADDRESS the name argument is an address inside a loaded
+    // module (our own code); UNCHANGED_REFCOUNT leaves the module's count alone, and
+    // `module` is writable.
+    let found = unsafe {
+        GetModuleHandleExW(
+            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+            address,
+            &mut module,
+        )
+    } != 0;
+    if !found {
+        return None;
+    }
+    let mut name = vec![0u16; 32_768];
+    // SAFETY: `module` is our loaded module and the buffer is writable for its length.
+    let length = unsafe { GetModuleFileNameW(module, name.as_mut_ptr(), name.len() as u32) };
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|&n| n > 0 && n < name.len())?;
+    Some(std::ffi::OsString::from_wide(&name[..length]).into())
 }

@@ -8,9 +8,9 @@
 //! Received plaintext goes through luasocket-core's [`ReceiveBuffer`], so patterns and
 //! partial results are exactly those of a TCP object.
 
+use luasocket_core::RawSocket;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 
 use luasocket_core::{
     wait, Complete, Deadline, Interest, ReceiveBuffer, ReceivePattern, Stats, Timeout,
@@ -171,7 +171,7 @@ impl<T: Transport> TlsSocket<T> {
     }
 
     /// The descriptor to wait on, `None` once closed.
-    pub fn fd(&self) -> Option<RawFd> {
+    pub fn fd(&self) -> Option<RawSocket> {
         match &self.link {
             Link::Fresh(transport) => transport.fd(),
             Link::Accepting(accept) => accept.transport().and_then(Transport::fd),

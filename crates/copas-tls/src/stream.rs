@@ -1,7 +1,7 @@
 //! A TLS connection driven over a non-blocking [`Transport`].
 
+use luasocket_core::RawSocket;
 use std::io::{self, Read, Write};
-use std::os::fd::RawFd;
 
 use rustls::{ClientConnection, Connection, ServerConnection};
 use rustls_pki_types::ServerName;
@@ -239,7 +239,7 @@ impl<T: Transport> TlsStream<T> {
     }
 
     /// The transport's descriptor.
-    pub fn fd(&self) -> Option<RawFd> {
+    pub fn fd(&self) -> Option<RawSocket> {
         self.transport.fd()
     }
 

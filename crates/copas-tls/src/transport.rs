@@ -1,7 +1,7 @@
 //! What a TLS connection needs from the socket under it.
 
+use luasocket_core::RawSocket;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 
 use luasocket_core::TcpSocket;
 
@@ -16,7 +16,7 @@ pub trait Transport {
     /// Writes as much of `buf` as the socket takes.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
     /// The descriptor to wait on for readiness; `None` once there is none.
-    fn fd(&self) -> Option<RawFd>;
+    fn fd(&self) -> Option<RawSocket>;
     /// The peer's address as text: the name a client verifies when it was given none.
     fn peer_host(&self) -> Option<String> {
         None
@@ -32,8 +32,12 @@ impl Transport for std::net::TcpStream {
         io::Write::write(self, buf)
     }
 
-    fn fd(&self) -> Option<RawFd> {
-        Some(self.as_raw_fd())
+    fn fd(&self) -> Option<RawSocket> {
+        #[cfg(unix)]
+        let fd = std::os::fd::AsRawFd::as_raw_fd(self);
+        #[cfg(windows)]
+        let fd = std::os::windows::io::AsRawSocket::as_raw_socket(self);
+        Some(fd)
     }
 
     fn peer_host(&self) -> Option<String> {
@@ -43,6 +47,7 @@ impl Transport for std::net::TcpStream {
 
 /// A connected Unix stream socket; it has no address for a client to verify, so give
 /// the connection a server name.
+#[cfg(unix)]
 impl Transport for std::os::unix::net::UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         io::Read::read(self, buf)
@@ -52,8 +57,8 @@ impl Transport for std::os::unix::net::UnixStream {
         io::Write::write(self, buf)
     }
 
-    fn fd(&self) -> Option<RawFd> {
-        Some(self.as_raw_fd())
+    fn fd(&self) -> Option<RawSocket> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
 }
 
@@ -68,7 +73,7 @@ impl Transport for TcpSocket {
         self.write_raw(buf)
     }
 
-    fn fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<RawSocket> {
         TcpSocket::fd(self)
     }
 

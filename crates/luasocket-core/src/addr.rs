@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use socket2::{Domain, SockAddr};
 
+use crate::sys::c;
 use crate::Result;
 
 /// The address family of a socket. `Unspec` is a `socket.tcp()`/`socket.udp()` object
@@ -70,12 +71,12 @@ impl Family {
         }
     }
 
-    pub(crate) fn ai_family(self) -> libc::c_int {
+    pub(crate) fn ai_family(self) -> c::c_int {
         match self {
-            Family::Unspec => libc::AF_UNSPEC,
-            Family::Inet => libc::AF_INET,
-            Family::Inet6 => libc::AF_INET6,
-            Family::Unix => libc::AF_UNIX,
+            Family::Unspec => c::AF_UNSPEC,
+            Family::Inet => c::AF_INET,
+            Family::Inet6 => c::AF_INET6,
+            Family::Unix => c::AF_UNIX,
         }
     }
 }
@@ -85,26 +86,18 @@ impl Family {
 /// (LuaSocket stops at the first NUL and cannot reach them). Paths that do not fit
 /// `sun_path` fail with LuaSocket's `"path too long"`.
 pub fn unix_address(path: &[u8]) -> Result<SockAddr> {
-    use std::os::unix::ffi::OsStrExt;
     // The same limit as LuaSocket's (room for the terminating NUL), also for abstract
     // names, which need none: one rule for both keeps the message predictable.
     if path.len() >= crate::sys::unix_path_capacity() {
         return Err(crate::Error::State("path too long"));
     }
-    SockAddr::unix(std::ffi::OsStr::from_bytes(path)).map_err(crate::Error::from_io)
+    crate::sys::unix_address(path).map_err(crate::Error::from_io)
 }
 
 /// The path of a Unix-domain address as `getsockname` returns it: the path, an abstract
 /// name with its leading NUL, or `""` for an unbound socket.
 pub fn unix_path(address: &SockAddr) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    if let Some(path) = address.as_pathname() {
-        return path.as_os_str().as_bytes().to_vec();
-    }
-    match address.as_abstract_namespace() {
-        Some(name) => [&[0u8][..], name].concat(),
-        None => Vec::new(),
-    }
+    crate::sys::unix_path(address)
 }
 
 /// Stream (TCP) or datagram (UDP).
@@ -118,10 +111,10 @@ pub enum SocketKind {
 }
 
 impl SocketKind {
-    pub(crate) fn socktype(self) -> libc::c_int {
+    pub(crate) fn socktype(self) -> c::c_int {
         match self {
-            SocketKind::Stream => libc::SOCK_STREAM,
-            SocketKind::Datagram => libc::SOCK_DGRAM,
+            SocketKind::Stream => c::SOCK_STREAM,
+            SocketKind::Datagram => c::SOCK_DGRAM,
         }
     }
 }
@@ -169,20 +162,20 @@ fn literal_address(host: &str, service: &str, family: Family) -> Option<SockAddr
 /// The numeric host text and port of an address, as LuaSocket shows them
 /// (`getnameinfo` with `NI_NUMERICHOST | NI_NUMERICSERV`, so `"::1"`, `"fe80::1%eth0"`).
 pub fn numeric_name(address: &SockAddr) -> Result<(String, u16)> {
-    let mut host = [0 as libc::c_char; libc::NI_MAXHOST as usize];
-    let mut service = [0 as libc::c_char; 32];
+    let mut host = [0 as c::c_char; c::NI_MAXHOST as usize];
+    let mut service = [0 as c::c_char; 32];
     // SAFETY: the address pointer/length pair comes from a SockAddr; the output
     // buffers are writable and their lengths are passed along.
     let code = unsafe {
-        libc::getnameinfo(
-            address.as_ptr().cast::<libc::sockaddr>(),
-            address.len(),
-            host.as_mut_ptr(),
-            // socklen_t on Linux and macOS, size_t on FreeBSD.
+        c::getnameinfo(
+            address.as_ptr().cast::<c::sockaddr>(),
+            address.len() as _,
+            host.as_mut_ptr().cast(),
+            // socklen_t on Linux and macOS, size_t on FreeBSD, u32 on Windows.
             host.len() as _,
-            service.as_mut_ptr(),
+            service.as_mut_ptr().cast(),
             service.len() as _,
-            libc::NI_NUMERICHOST | libc::NI_NUMERICSERV,
+            c::NI_NUMERICHOST | c::NI_NUMERICSERV,
         )
     };
     if code != 0 {

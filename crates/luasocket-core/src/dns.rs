@@ -13,9 +13,10 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::io;
 use std::mem;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::ptr;
 
+use crate::sys::c;
 use crate::{Error, Result};
 
 pub use crate::addr::{Family, Hints, SocketKind};
@@ -74,7 +75,7 @@ pub fn tohostname(address: &str) -> Result<(String, HostInfo)> {
 pub fn gethostname() -> Result<String> {
     let mut name = [0 as c_char; 257];
     // SAFETY: the buffer is writable for 256 bytes, leaving the last one as a terminator.
-    if unsafe { libc::gethostname(name.as_mut_ptr(), 256) } < 0 {
+    if unsafe { c::gethostname(name.as_mut_ptr().cast(), 256) } < 0 {
         return Err(Error::Os(io::Error::last_os_error()));
     }
     // SAFETY: `name[256]` is never written, so the buffer holds a terminated string.
@@ -98,7 +99,7 @@ pub fn getaddrinfo(
         let Some((family, socket_addr)) = entry_address(entry) else {
             continue;
         };
-        let (addr, _) = name_of(entry, libc::NI_NUMERICHOST, true, false)?;
+        let (addr, _) = name_of(entry, c::NI_NUMERICHOST, true, false)?;
         found.push(AddrInfo {
             family,
             addr,
@@ -123,7 +124,7 @@ pub fn getnameinfo(host: Option<&str>, service: Option<&str>) -> Result<NameInfo
             Ok(found) => found,
             Err(_) => name_of(
                 entry,
-                libc::NI_NUMERICHOST | libc::NI_NUMERICSERV,
+                c::NI_NUMERICHOST | c::NI_NUMERICSERV,
                 host.is_some(),
                 service.is_some(),
             )?,
@@ -140,27 +141,10 @@ pub fn getnameinfo(host: Option<&str>, service: Option<&str>) -> Result<NameInfo
 
 /// LuaSocket's message for a `getaddrinfo`/`getnameinfo` error code.
 ///
-/// LuaSocket words the common codes itself (pierror.h); others are the C library's
+/// LuaSocket words the common codes itself (pierror.h); others are the system's
 /// text. Call right after the failing call, as `EAI_SYSTEM` reads `errno`.
 pub fn resolve_error(code: c_int) -> Error {
-    let message = match code {
-        libc::EAI_AGAIN => "temporary failure in name resolution",
-        libc::EAI_BADFLAGS => "invalid value for ai_flags",
-        libc::EAI_FAIL => "non-recoverable failure in name resolution",
-        libc::EAI_FAMILY => "ai_family not supported",
-        libc::EAI_MEMORY => "memory allocation failure",
-        libc::EAI_NONAME => "host or service not provided, or not known",
-        libc::EAI_OVERFLOW => "argument buffer overflow",
-        libc::EAI_SERVICE => "service not supported for socket type",
-        libc::EAI_SOCKTYPE => "ai_socktype not supported",
-        libc::EAI_SYSTEM => return Error::Os(io::Error::last_os_error()),
-        _ => {
-            // SAFETY: gai_strerror accepts any code and returns a static string.
-            let text = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
-            return Error::Resolve(text.to_string_lossy().into_owned());
-        }
-    };
-    Error::Resolve(message.to_owned())
+    crate::sys::resolve_error(code)
 }
 
 const HOST_NOT_FOUND_MESSAGE: &str = "host not found";
@@ -174,18 +158,18 @@ fn lookup_host(address: &str) -> Result<HostInfo> {
 /// # Safety
 /// `entry` must be a hostent filled in by a successful host database call, with
 /// its buffer still alive.
-unsafe fn host_info(entry: &libc::hostent) -> HostInfo {
+unsafe fn host_info(entry: &c::hostent) -> HostInfo {
     // SAFETY: the caller guarantees the pointers of a filled-in hostent.
-    let name = unsafe { c_string(entry.h_name) };
+    let name = unsafe { c_string(entry.h_name.cast()) };
     // SAFETY: h_aliases is a null-terminated array of terminated strings.
-    let aliases = unsafe { null_terminated(entry.h_aliases) }
+    let aliases = unsafe { null_terminated(entry.h_aliases.cast()) }
         .into_iter()
         // SAFETY: each element is a terminated string.
-        .map(|alias| unsafe { c_string(alias) })
+        .map(|alias| unsafe { c_string(alias.cast()) })
         .collect();
-    let addresses = if entry.h_addrtype == libc::AF_INET && entry.h_length == 4 {
+    let addresses = if i64::from(entry.h_addrtype) == i64::from(c::AF_INET) && entry.h_length == 4 {
         // SAFETY: h_addr_list is a null-terminated array of pointers to 4-byte addresses.
-        unsafe { null_terminated(entry.h_addr_list) }
+        unsafe { null_terminated(entry.h_addr_list.cast()) }
             .into_iter()
             .map(|address| {
                 // SAFETY: each element points at h_length (4) bytes.
@@ -234,7 +218,7 @@ unsafe fn null_terminated(list: *mut *mut c_char) -> Vec<*mut c_char> {
 }
 
 /// The result list of one `getaddrinfo` call, freed on drop.
-pub(crate) struct AddrInfoList(*mut libc::addrinfo);
+pub(crate) struct AddrInfoList(*mut c::addrinfo);
 
 impl AddrInfoList {
     pub(crate) fn resolve(
@@ -242,29 +226,29 @@ impl AddrInfoList {
         service: Option<&str>,
         hints: &Hints,
     ) -> Result<Self> {
-        let no_name = || resolve_error(libc::EAI_NONAME);
+        let no_name = || resolve_error(c::EAI_NONAME);
         let host = host.map(CString::new).transpose().map_err(|_| no_name())?;
         let service = service
             .map(CString::new)
             .transpose()
             .map_err(|_| no_name())?;
         // SAFETY: addrinfo is plain data for which all-zero is a valid value (no flags).
-        let mut raw_hints: libc::addrinfo = unsafe { mem::zeroed() };
+        let mut raw_hints: c::addrinfo = unsafe { mem::zeroed() };
         raw_hints.ai_family = hints.family.ai_family();
         raw_hints.ai_socktype = hints.kind.socktype();
         if hints.passive {
-            raw_hints.ai_flags |= libc::AI_PASSIVE;
+            raw_hints.ai_flags |= c::AI_PASSIVE;
         }
         if hints.numeric {
-            raw_hints.ai_flags |= libc::AI_NUMERICHOST | libc::AI_NUMERICSERV;
+            raw_hints.ai_flags |= c::AI_NUMERICHOST | c::AI_NUMERICSERV;
         }
         let mut list = ptr::null_mut();
         // SAFETY: host and service are null or terminated strings, the hints are
         // initialised and `list` is writable.
         let status = unsafe {
-            libc::getaddrinfo(
-                host.as_ref().map_or(ptr::null(), |h| h.as_ptr()),
-                service.as_ref().map_or(ptr::null(), |s| s.as_ptr()),
+            c::getaddrinfo(
+                host.as_ref().map_or(ptr::null(), |h| h.as_ptr().cast()),
+                service.as_ref().map_or(ptr::null(), |s| s.as_ptr().cast()),
                 &raw_hints,
                 &mut list,
             )
@@ -283,7 +267,7 @@ impl AddrInfoList {
             .collect()
     }
 
-    fn iter(&self) -> impl Iterator<Item = &libc::addrinfo> {
+    fn iter(&self) -> impl Iterator<Item = &c::addrinfo> {
         // SAFETY: the list and its `ai_next` chain stay valid until `self` is dropped,
         // which the returned references cannot outlive.
         std::iter::successors(unsafe { self.0.as_ref() }, |entry| unsafe {
@@ -296,45 +280,48 @@ impl Drop for AddrInfoList {
     fn drop(&mut self) {
         if !self.0.is_null() {
             // SAFETY: the list came from a successful getaddrinfo and is freed once.
-            unsafe { libc::freeaddrinfo(self.0) };
+            unsafe { c::freeaddrinfo(self.0) };
         }
     }
 }
 
 /// The family and socket address of an IPv4 or IPv6 entry.
-fn entry_address(entry: &libc::addrinfo) -> Option<(Family, SocketAddr)> {
+///
+/// The bytes are copied into socket2's storage, which knows each system's layout
+/// of `sockaddr_in`/`sockaddr_in6`.
+fn entry_address(entry: &c::addrinfo) -> Option<(Family, SocketAddr)> {
+    // socklen_t on Unix, already size_t on Windows.
+    #[allow(clippy::unnecessary_cast)]
     let length = entry.ai_addrlen as usize;
-    match entry.ai_family {
-        libc::AF_INET if length >= mem::size_of::<libc::sockaddr_in>() => {
-            // SAFETY: an AF_INET entry's ai_addr points at a sockaddr_in of ai_addrlen bytes.
-            let raw = unsafe { ptr::read_unaligned(entry.ai_addr.cast::<libc::sockaddr_in>()) };
-            let ip = Ipv4Addr::from(u32::from_be(raw.sin_addr.s_addr));
-            let address = SocketAddrV4::new(ip, u16::from_be(raw.sin_port));
-            Some((Family::Inet, SocketAddr::V4(address)))
-        }
-        libc::AF_INET6 if length >= mem::size_of::<libc::sockaddr_in6>() => {
-            // SAFETY: an AF_INET6 entry's ai_addr points at a sockaddr_in6 of ai_addrlen bytes.
-            let raw = unsafe { ptr::read_unaligned(entry.ai_addr.cast::<libc::sockaddr_in6>()) };
-            let address = SocketAddrV6::new(
-                Ipv6Addr::from(raw.sin6_addr.s6_addr),
-                u16::from_be(raw.sin6_port),
-                raw.sin6_flowinfo,
-                raw.sin6_scope_id,
-            );
-            Some((Family::Inet6, SocketAddr::V6(address)))
-        }
-        _ => None,
+    if entry.ai_addr.is_null() || length > mem::size_of::<socket2::SockAddrStorage>() {
+        return None;
     }
+    // SAFETY: ai_addr points at ai_addrlen readable bytes, which fit the storage
+    // (checked above); the rest of the storage stays zeroed.
+    let ((), address) = unsafe {
+        socket2::SockAddr::try_init(|storage, stored_length| {
+            ptr::copy_nonoverlapping(entry.ai_addr.cast::<u8>(), storage.cast::<u8>(), length);
+            *stored_length = length as _;
+            Ok(())
+        })
+    }
+    .ok()?;
+    let socket_addr = address.as_socket()?;
+    let family = match socket_addr {
+        SocketAddr::V4(_) => Family::Inet,
+        SocketAddr::V6(_) => Family::Inet6,
+    };
+    Some((family, socket_addr))
 }
 
 /// `getnameinfo` on one entry: its host and/or service name, as `flags` asks.
 fn name_of(
-    entry: &libc::addrinfo,
+    entry: &c::addrinfo,
     flags: c_int,
     want_host: bool,
     want_service: bool,
 ) -> Result<(String, String)> {
-    let mut host = [0 as c_char; libc::NI_MAXHOST as usize];
+    let mut host = [0 as c_char; c::NI_MAXHOST as usize];
     let mut service = [0 as c_char; 32];
     let (host_ptr, host_len) = if want_host {
         (host.as_mut_ptr(), host.len())
@@ -349,13 +336,13 @@ fn name_of(
     // SAFETY: ai_addr/ai_addrlen describe a valid address; each output buffer is
     // null with length 0 or writable for the length given.
     let status = unsafe {
-        libc::getnameinfo(
+        c::getnameinfo(
             entry.ai_addr,
-            entry.ai_addrlen,
-            host_ptr,
+            entry.ai_addrlen as _,
+            host_ptr.cast(),
             // socklen_t on Linux and macOS, size_t on FreeBSD.
             host_len as _,
-            service_ptr,
+            service_ptr.cast(),
             service_len as _,
             flags,
         )

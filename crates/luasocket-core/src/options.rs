@@ -12,10 +12,10 @@ use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use libc::{c_int, c_void, socklen_t};
+use crate::sys::c::{c_int, c_void, socklen_t};
 
 use crate::addr::SocketKind;
-use crate::sys::RawSocket;
+use crate::sys::{self, RawSocket};
 use crate::{Error, Result};
 
 /// An option of `getoption`/`setoption`.
@@ -311,18 +311,12 @@ pub(crate) fn get(fd: RawSocket, option: SocketOption) -> Result<OptionValue> {
         ValueKind::Bool => OptionValue::Bool(read::<c_int>(fd, level, name)? != 0),
         ValueKind::Int => OptionValue::Int(read::<c_int>(fd, level, name)?),
         ValueKind::Linger => {
-            let linger = read::<libc::linger>(fd, level, name)?;
-            OptionValue::Linger {
-                on: linger.l_onoff != 0,
-                timeout: linger.l_linger,
-            }
+            let (on, timeout) = sys::linger_parts(&read::<sys::Linger>(fd, level, name)?);
+            OptionValue::Linger { on, timeout }
         }
-        ValueKind::Ipv4 => {
-            let address = read::<libc::in_addr>(fd, level, name)?;
-            OptionValue::Ipv4(Ipv4Addr::from(u32::from_be(address.s_addr)))
-        }
+        ValueKind::Ipv4 => OptionValue::Ipv4(sys::ipv4_of(&read::<sys::InAddr>(fd, level, name)?)),
         ValueKind::Device => {
-            let name_bytes = read::<[u8; libc::IFNAMSIZ + 1]>(fd, level, name)?;
+            let name_bytes = read::<[u8; sys::IFNAMSIZ + 1]>(fd, level, name)?;
             let device = CStr::from_bytes_until_nul(&name_bytes)
                 .map(|c| c.to_string_lossy().into_owned())
                 .unwrap_or_default();
@@ -347,28 +341,16 @@ pub(crate) fn set(fd: RawSocket, option: SocketOption, value: &OptionValue) -> R
         (ValueKind::Bool, OptionValue::Bool(on)) => write(fd, level, name, &c_int::from(*on)),
         (ValueKind::Int, OptionValue::Int(number)) => write(fd, level, name, number),
         (ValueKind::Linger, OptionValue::Linger { on, timeout }) => {
-            let linger = libc::linger {
-                l_onoff: c_int::from(*on),
-                l_linger: *timeout,
-            };
-            write(fd, level, name, &linger)
+            write(fd, level, name, &sys::linger(*on, *timeout))
         }
-        (ValueKind::Ipv4, OptionValue::Ipv4(address)) => write(fd, level, name, &in_addr(*address)),
+        (ValueKind::Ipv4, OptionValue::Ipv4(address)) => {
+            write(fd, level, name, &sys::in_addr(*address))
+        }
         (ValueKind::Membership, OptionValue::Membership { group, interface }) => {
-            let request = libc::ip_mreq {
-                imr_multiaddr: in_addr(*group),
-                imr_interface: in_addr(*interface),
-            };
-            write(fd, level, name, &request)
+            write(fd, level, name, &sys::ip_mreq(*group, *interface))
         }
         (ValueKind::Membership6, OptionValue::Membership6 { group, interface }) => {
-            let request = libc::ipv6_mreq {
-                ipv6mr_multiaddr: libc::in6_addr {
-                    s6_addr: group.octets(),
-                },
-                ipv6mr_interface: *interface,
-            };
-            write(fd, level, name, &request)
+            write(fd, level, name, &sys::ipv6_mreq(*group, *interface))
         }
         (ValueKind::Device, OptionValue::Device(device)) => {
             let mut bytes = device.as_bytes().to_vec();
@@ -379,20 +361,14 @@ pub(crate) fn set(fd: RawSocket, option: SocketOption, value: &OptionValue) -> R
     }
 }
 
-fn in_addr(address: Ipv4Addr) -> libc::in_addr {
-    libc::in_addr {
-        s_addr: u32::from(address).to_be(),
-    }
-}
-
 /// Plain C values an option is read into; all-zero bytes are a valid value of each.
 trait OptionBytes: Copy {}
 impl OptionBytes for c_int {}
-impl OptionBytes for libc::linger {}
-impl OptionBytes for libc::in_addr {}
-impl OptionBytes for libc::ip_mreq {}
-impl OptionBytes for libc::ipv6_mreq {}
-impl OptionBytes for [u8; libc::IFNAMSIZ + 1] {}
+impl OptionBytes for sys::Linger {}
+impl OptionBytes for sys::InAddr {}
+impl OptionBytes for sys::IpMreq {}
+impl OptionBytes for sys::Ipv6Mreq {}
+impl OptionBytes for [u8; sys::IFNAMSIZ + 1] {}
 
 fn read<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int) -> Result<T> {
     // SAFETY: every OptionBytes type is a plain C type valid when zero-filled.
@@ -400,8 +376,8 @@ fn read<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int) -> Result<T> {
     let mut length = mem::size_of::<T>() as socklen_t;
     // SAFETY: `value` is writable for `length` bytes and getsockopt writes at most
     // that many, updating `length`.
-    let status = unsafe {
-        libc::getsockopt(
+    let done = unsafe {
+        sys::getsockopt(
             fd,
             level,
             name,
@@ -409,7 +385,7 @@ fn read<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int) -> Result<T> {
             &mut length,
         )
     };
-    if status < 0 {
+    if !done {
         return Err(GET_FAILED);
     }
     Ok(value)
@@ -417,8 +393,8 @@ fn read<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int) -> Result<T> {
 
 fn write<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int, value: &T) -> Result<()> {
     // SAFETY: `value` is a live, initialized T and we pass its exact size.
-    let status = unsafe {
-        libc::setsockopt(
+    let done = unsafe {
+        sys::setsockopt(
             fd,
             level,
             name,
@@ -426,7 +402,7 @@ fn write<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int, value: &T) ->
             mem::size_of::<T>() as socklen_t,
         )
     };
-    if status < 0 {
+    if !done {
         Err(SET_FAILED)
     } else {
         Ok(())
@@ -436,9 +412,8 @@ fn write<T: OptionBytes>(fd: RawSocket, level: c_int, name: c_int, value: &T) ->
 fn write_bytes(fd: RawSocket, level: c_int, name: c_int, bytes: &[u8]) -> Result<()> {
     let length = socklen_t::try_from(bytes.len()).map_err(|_| SET_FAILED)?;
     // SAFETY: `bytes` is a live slice and we pass its exact length.
-    let status =
-        unsafe { libc::setsockopt(fd, level, name, bytes.as_ptr().cast::<c_void>(), length) };
-    if status < 0 {
+    let done = unsafe { sys::setsockopt(fd, level, name, bytes.as_ptr().cast::<c_void>(), length) };
+    if !done {
         Err(SET_FAILED)
     } else {
         Ok(())

@@ -63,13 +63,13 @@ fn watch_list(read: &[RawSocket], write: &[RawSocket]) -> Vec<PollFd> {
         .iter()
         .map(|&fd| (fd, sys::POLL_IN))
         .chain(write.iter().map(|&fd| (fd, sys::POLL_OUT)))
-        .filter(|&(fd, _)| fd >= 0)
+        .filter(|&(fd, _)| sys::is_valid(fd))
         .collect();
     wanted.sort_unstable_by_key(|&(fd, _)| fd);
     let mut watched: Vec<PollFd> = Vec::with_capacity(wanted.len());
     for (fd, events) in wanted {
         match watched.last_mut() {
-            Some(last) if last.fd == fd => last.events |= events,
+            Some(last) if sys::entry_fd(last) == fd => last.events |= events,
             _ => watched.push(sys::poll_entry(fd, events)),
         }
     }
@@ -85,10 +85,10 @@ fn collect_ready(watched: &[PollFd]) -> Result<Ready> {
             )));
         }
         if entry.events & sys::POLL_IN != 0 && entry.revents & sys::READ_EVENTS != 0 {
-            ready.read.push(entry.fd);
+            ready.read.push(sys::entry_fd(entry));
         }
         if entry.events & sys::POLL_OUT != 0 && entry.revents & sys::WRITE_EVENTS != 0 {
-            ready.write.push(entry.fd);
+            ready.write.push(sys::entry_fd(entry));
         }
     }
     Ok(ready)

@@ -59,6 +59,7 @@ impl Endpoint {
 
     /// An endpoint over a device file opened by the caller (a serial line): stream
     /// I/O on it goes through `read(2)`/`write(2)`, as sockets' calls refuse it.
+    #[cfg(unix)]
     pub(crate) fn device(file: std::os::fd::OwnedFd) -> Self {
         let _ = socket2::SockRef::from(&file).set_nonblocking(true);
         let descriptor = Descriptor {
@@ -117,7 +118,7 @@ impl Endpoint {
         };
         let addresses = addr::resolve(host, port, hints)?;
         if addresses.is_empty() {
-            return Err(crate::dns::resolve_error(libc::EAI_NONAME));
+            return Err(crate::dns::resolve_error(sys::c::EAI_NONAME));
         }
         Ok(addresses)
     }

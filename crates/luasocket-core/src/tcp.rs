@@ -145,6 +145,7 @@ impl TcpSocket {
     /// Opens the device file at `path` read-write, without making it the controlling
     /// terminal and closed on exec, and wraps it as [`from_device`](Self::from_device)
     /// does (LuaSocket's `socket.serial`). The error is the OS error number.
+    #[cfg(unix)]
     pub fn open_device(path: &[u8]) -> std::result::Result<Self, i32> {
         use std::os::unix::prelude::{OpenOptionsExt, OsStrExt};
         let file = std::fs::OpenOptions::new()
@@ -158,6 +159,7 @@ impl TcpSocket {
 
     /// A client over a device file the caller opened (`socket.serial`): receive and
     /// send are `read(2)` and `write(2)`.
+    #[cfg(unix)]
     pub fn from_device(file: std::os::fd::OwnedFd) -> Self {
         Self::fresh(Endpoint::device(file), TcpState::Client)
     }

@@ -11,6 +11,7 @@ use crate::addr::{unix_address, unix_path, Family, SocketKind};
 use crate::buffer::{give_block, take_block, READ_BLOCK};
 use crate::options::{OptionValue, SocketOption};
 use crate::socket::{self, Endpoint, Interest};
+use crate::sys::c;
 use crate::sys::{self, RawSocket};
 use crate::timeout::{Deadline, Timeout};
 use crate::{Error, Result};
@@ -163,9 +164,8 @@ impl UdpSocket {
         // sockaddr, which is what connect(2) expects to dissolve an association.
         let unspecified = unsafe {
             SockAddr::try_init(|storage, length| {
-                (*storage.cast::<libc::sockaddr>()).sa_family =
-                    libc::AF_UNSPEC as libc::sa_family_t;
-                *length = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+                (*storage.cast::<c::sockaddr>()).sa_family = c::AF_UNSPEC as c::sa_family_t;
+                *length = std::mem::size_of::<c::sockaddr>() as c::socklen_t;
                 Ok(())
             })
         };
@@ -231,11 +231,16 @@ impl UdpSocket {
         };
         let mut block = take_block();
         let size = size.min(block.len());
+        let mut reset_seen = false;
         loop {
             match recv(descriptor, socket::as_uninit(&mut block[..size])) {
                 Ok((count, extra)) => return Poll::Ready(Ok((block, count.min(size), extra))),
                 Err(err) => match err.raw_os_error() {
                     Some(sys::code::INTERRUPTED) => continue,
+                    Some(code) if sys::code::is_datagram_reset(code) && !reset_seen => {
+                        reset_seen = true;
+                        continue;
+                    }
                     Some(sys::code::WOULD_BLOCK) => {
                         give_block(block);
                         return Poll::Pending;

@@ -9,7 +9,7 @@
 //! read arguments and push results. Objects that are not ours (any Lua object with
 //! LuaSocket's methods) are driven through their methods by `copas.lua`.
 
-use std::os::fd::RawFd;
+use luasocket_core::RawSocket;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ pub(crate) enum Progress<T> {
 /// A socket object the reactor can wait on.
 pub(crate) trait Pollable {
     /// The descriptor, or `None` once closed.
-    fn fd(&self) -> Option<RawFd>;
+    fn fd(&self) -> Option<RawSocket>;
     /// Where the object keeps its place in the reactor.
     fn registration(&mut self) -> &mut Option<Registration>;
 }
@@ -272,7 +272,7 @@ pub(crate) fn receive_from<R>(
 }
 
 impl<F: Flavor> Pollable for StreamObject<F> {
-    fn fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<RawSocket> {
         self.socket.fd()
     }
 
@@ -343,7 +343,7 @@ impl<F: Flavor> Stream for StreamObject<F> {
 }
 
 impl Pollable for UdpObject {
-    fn fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<RawSocket> {
         self.socket.fd()
     }
 
@@ -361,7 +361,7 @@ fn from_ssl<T>(step: ssl::Step<T>) -> Step<T> {
 }
 
 impl Pollable for SslConnection {
-    fn fd(&self) -> Option<RawFd> {
+    fn fd(&self) -> Option<RawSocket> {
         SslConnection::fd(self)
     }
 

@@ -4,8 +4,8 @@
 //! `nil, message` for failure; counts, indices and descriptors are floats as well,
 //! while ports and linger timeouts are integers. These helpers keep that exact.
 
+use luasocket_core::RawSocket;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::RawFd;
 
 use luasocket_core::{
     Error, Family, OptionAccess, OptionValue, SocketKind, SocketOption, Stats, Timeout,
@@ -76,8 +76,27 @@ pub(crate) fn family(lua: &Lua, family: Family) -> Outcome {
 }
 
 /// `getfd`: the descriptor, or -1 (`_SOCKETINVALID`) without one.
-pub(crate) fn descriptor(fd: Option<RawFd>) -> Outcome {
-    values(vec![number(fd.unwrap_or(-1))])
+pub(crate) fn descriptor(fd: Option<RawSocket>) -> Outcome {
+    values(vec![Value::Number(socket_number(fd))])
+}
+
+/// A descriptor as scripts see it: -1 without one. Windows' `INVALID_SOCKET` (all
+/// bits set) is -1 as well, as LuaSocket's integer conversion makes it there.
+pub(crate) fn socket_number(fd: Option<RawSocket>) -> f64 {
+    #[cfg(unix)]
+    return fd.map_or(-1.0, f64::from);
+    // Winsock handles are small kernel handle values, exact as doubles.
+    #[cfg(windows)]
+    return fd.map_or(-1.0, |fd| fd as i64 as f64);
+}
+
+/// The descriptor a script's number names: `None` for numbers no descriptor can
+/// have (negative ones, and on Unix those beyond `int`).
+pub(crate) fn socket_from_number(number: i64) -> Option<RawSocket> {
+    #[cfg(unix)]
+    return RawSocket::try_from(number).ok().filter(|&fd| fd >= 0);
+    #[cfg(windows)]
+    return RawSocket::try_from(number).ok();
 }
 
 /// `settimeout(value [, mode])`.

@@ -16,6 +16,7 @@ pub(crate) mod methods;
 mod namespace;
 pub(crate) mod object;
 mod select;
+#[cfg(unix)]
 pub(crate) mod serial;
 pub(crate) mod tcp;
 mod time;

@@ -1,6 +1,6 @@
 //! The waiting half of `socket.select`: descriptors in, ready descriptors out.
 
-use std::os::fd::RawFd;
+use luasocket_core::RawSocket;
 use std::time::Duration;
 
 use mlua::{IntoLuaMulti, Lua, MultiValue, Result, Table};
@@ -25,10 +25,10 @@ pub(crate) fn register(lua: &Lua, native: &Table) -> Result<()> {
 }
 
 /// Numbers that cannot be descriptors are dropped: they can never be open.
-fn descriptors(numbers: &[i64]) -> Vec<RawFd> {
+fn descriptors(numbers: &[i64]) -> Vec<RawSocket> {
     numbers
         .iter()
-        .filter_map(|&number| RawFd::try_from(number).ok())
+        .filter_map(|&number| RawSocket::try_from(number).ok())
         .collect()
 }
 

@@ -291,8 +291,8 @@ pub(crate) fn set_fd<F: Flavor>(
     let fd = truncate(call.args.check_number(call.lua, 2)?);
     // The reactor must not keep watching a descriptor this object no longer owns.
     object.forget_registration();
-    match i32::try_from(fd) {
-        Ok(fd) if fd >= 0 => {
+    match super::methods::socket_from_number(fd) {
+        Some(fd) => {
             // SAFETY: LuaSocket's setfd contract: the script hands the descriptor over
             // to this object (documented as dangerous, "for the brave").
             unsafe { object.socket.adopt_fd(fd) }

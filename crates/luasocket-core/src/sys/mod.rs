@@ -13,3 +13,10 @@ mod unix;
 pub(crate) use unix::*;
 #[cfg(unix)]
 pub use unix::{RawSocket, INVALID_SOCKET};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
+#[cfg(windows)]
+pub use windows::{RawSocket, INVALID_SOCKET};

@@ -24,6 +24,17 @@ pub type RawSocket = RawFd;
 /// The handle of an object without one (`getfd` answers it).
 pub const INVALID_SOCKET: RawSocket = -1;
 
+/// The C names the portable code uses (types, constants and resolver calls), which
+/// the Windows layer provides under the same names.
+pub(crate) mod c {
+    pub(crate) use libc::*;
+}
+
+/// Whether a number can name a socket: `select` skips negative ones, as `poll` does.
+pub(crate) fn is_valid(fd: RawSocket) -> bool {
+    fd >= 0
+}
+
 /// Error numbers the crate tests for by name.
 pub(crate) mod code {
     pub(crate) const WOULD_BLOCK: i32 = libc::EAGAIN;
@@ -45,6 +56,12 @@ pub(crate) mod code {
         matches!(code, libc::ECONNRESET | libc::ECONNABORTED | libc::EPIPE)
     }
 
+    /// A datagram receive error that only reports an earlier send's failure; Unix
+    /// has none (a connected socket's ECONNREFUSED is an answer to report).
+    pub(crate) fn is_datagram_reset(_code: i32) -> bool {
+        false
+    }
+
     /// LuaSocket's wording for the errno values it names itself (usocket.c's
     /// `socket_strerror`); `None` for the rest, which read as `strerror` does.
     pub(crate) fn luasocket_message(code: i32) -> Option<&'static str> {
@@ -63,6 +80,29 @@ pub(crate) mod code {
             _ => return None,
         })
     }
+}
+
+/// LuaSocket's message for a `getaddrinfo`/`getnameinfo` code (pierror.h), else
+/// the C library's text; `EAI_SYSTEM` reads `errno`.
+pub(crate) fn resolve_error(code: libc::c_int) -> crate::Error {
+    let message = match code {
+        libc::EAI_AGAIN => "temporary failure in name resolution",
+        libc::EAI_BADFLAGS => "invalid value for ai_flags",
+        libc::EAI_FAIL => "non-recoverable failure in name resolution",
+        libc::EAI_FAMILY => "ai_family not supported",
+        libc::EAI_MEMORY => "memory allocation failure",
+        libc::EAI_NONAME => "host or service not provided, or not known",
+        libc::EAI_OVERFLOW => "argument buffer overflow",
+        libc::EAI_SERVICE => "service not supported for socket type",
+        libc::EAI_SOCKTYPE => "ai_socktype not supported",
+        libc::EAI_SYSTEM => return crate::Error::Os(io::Error::last_os_error()),
+        _ => {
+            // SAFETY: gai_strerror accepts any code and returns a static string.
+            let text = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(code)) };
+            return crate::Error::Resolve(text.to_string_lossy().into_owned());
+        }
+    };
+    crate::Error::Resolve(message.to_owned())
 }
 
 /// A new non-blocking, close-on-exec socket. Where the kernel takes both flags at
@@ -178,6 +218,11 @@ pub(crate) const READ_EVENTS: PollEvents =
 pub(crate) const WRITE_EVENTS: PollEvents =
     libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLERR;
 
+/// The descriptor an entry watches.
+pub(crate) fn entry_fd(entry: &PollFd) -> RawSocket {
+    entry.fd
+}
+
 pub(crate) fn poll_entry(fd: RawSocket, events: PollEvents) -> PollFd {
     libc::pollfd {
         fd,
@@ -241,6 +286,104 @@ pub(crate) fn unix_path_capacity() -> usize {
     // SAFETY: sockaddr_un is plain data for which all-zero is valid.
     let address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     address.sun_path.len()
+}
+
+/// The address of a Unix-domain path (see `addr::unix_address`).
+pub(crate) fn unix_address(path: &[u8]) -> io::Result<socket2::SockAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(path))
+}
+
+/// The path of a Unix-domain address, or an abstract name with its leading NUL.
+pub(crate) fn unix_path(address: &socket2::SockAddr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(path) = address.as_pathname() {
+        return path.as_os_str().as_bytes().to_vec();
+    }
+    match address.as_abstract_namespace() {
+        Some(name) => [&[0u8][..], name].concat(),
+        None => Vec::new(),
+    }
+}
+
+/// The value of `SO_LINGER`.
+pub(crate) type Linger = libc::linger;
+/// An IPv4 address as options take it.
+pub(crate) type InAddr = libc::in_addr;
+/// The value of `IP_ADD_MEMBERSHIP`/`IP_DROP_MEMBERSHIP`.
+pub(crate) type IpMreq = libc::ip_mreq;
+/// The value of the IPv6 membership options.
+pub(crate) type Ipv6Mreq = libc::ipv6_mreq;
+/// The longest interface name `SO_BINDTODEVICE` takes, without its NUL.
+pub(crate) const IFNAMSIZ: usize = libc::IFNAMSIZ;
+
+pub(crate) fn linger(on: bool, timeout: libc::c_int) -> Linger {
+    libc::linger {
+        l_onoff: libc::c_int::from(on),
+        l_linger: timeout,
+    }
+}
+
+pub(crate) fn linger_parts(value: &Linger) -> (bool, libc::c_int) {
+    (value.l_onoff != 0, value.l_linger)
+}
+
+pub(crate) fn in_addr(address: std::net::Ipv4Addr) -> InAddr {
+    libc::in_addr {
+        s_addr: u32::from(address).to_be(),
+    }
+}
+
+pub(crate) fn ipv4_of(address: &InAddr) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from_be(address.s_addr))
+}
+
+pub(crate) fn ip_mreq(group: std::net::Ipv4Addr, interface: std::net::Ipv4Addr) -> IpMreq {
+    libc::ip_mreq {
+        imr_multiaddr: in_addr(group),
+        imr_interface: in_addr(interface),
+    }
+}
+
+pub(crate) fn ipv6_mreq(group: std::net::Ipv6Addr, interface: u32) -> Ipv6Mreq {
+    libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr {
+            s6_addr: group.octets(),
+        },
+        ipv6mr_interface: interface,
+    }
+}
+
+/// `getsockopt(2)`; false on failure.
+///
+/// # Safety
+///
+/// `value` must be writable for `*length` bytes.
+pub(crate) unsafe fn getsockopt(
+    fd: RawSocket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: *mut libc::c_void,
+    length: &mut libc::socklen_t,
+) -> bool {
+    // SAFETY: forwarded to our caller.
+    unsafe { libc::getsockopt(fd, level, name, value, length) >= 0 }
+}
+
+/// `setsockopt(2)`; false on failure.
+///
+/// # Safety
+///
+/// `value` must be readable for `length` bytes.
+pub(crate) unsafe fn setsockopt(
+    fd: RawSocket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: *const libc::c_void,
+    length: libc::socklen_t,
+) -> bool {
+    // SAFETY: forwarded to our caller.
+    unsafe { libc::setsockopt(fd, level, name, value, length) >= 0 }
 }
 
 /// The raw number of a socket2 socket.
