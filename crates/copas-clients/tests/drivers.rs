@@ -1,5 +1,5 @@
 //! The blocking drivers and the examples against real peers on loopback: nginx (plain
-//! and TLS; skipped when not installed), aiosmtpd (skipped without it), and small
+//! and TLS; skipped when not installed), aiosmtpd and pyftpdlib (skipped without them), and small
 //! servers on threads for what nginx cannot show (an echoed request body).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use copas_clients::blocking::ftp::{self as ftp_driver, Client};
 use copas_clients::blocking::http::{self, Request};
 use copas_clients::blocking::smtp::{self, Envelope, Server};
 use copas_clients::Error;
@@ -522,5 +523,142 @@ fn task_driver_sends_mail_concurrently_on_copas_sched() {
             stored,
             format!("Subject: {name}\r\n\r\n.{name}\r\n").as_bytes()
         );
+    }
+}
+
+/// pyftpdlib serving DIR/root with a user ("user", "secret") who may write and
+/// anonymous read access, without the pause after a failed login.
+const FTP_SERVER: &str = r#"
+import logging, os, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.CRITICAL)
+root = os.path.join(sys.argv[1], "root")
+os.mkdir(root)
+authorizer = DummyAuthorizer()
+authorizer.add_user("user", "secret", root, perm="elradfmwMT")
+authorizer.add_anonymous(root, perm="elr")
+handler = FTPHandler
+handler.authorizer = authorizer
+handler.auth_failed_timeout = 0
+server = FTPServer(("127.0.0.1", 0), handler)
+print(server.socket.getsockname()[1], flush=True)
+server.serve_forever()
+"#;
+
+fn pyftpdlib(dir: &Path) -> Option<(Reaped, u16)> {
+    let have = Command::new("python3")
+        .args(["-c", "import pyftpdlib"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("pyftpdlib not found; skipping");
+        return None;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", FTP_SERVER])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Reaped(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    Some((
+        child,
+        line.trim().parse().expect("pyftpdlib prints its port"),
+    ))
+}
+
+/// Every byte value, CR LF and lone LFs included, so a text-mode transfer would show.
+fn binary_payload() -> Vec<u8> {
+    (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .chain(*b"\r\n\n\r")
+        .collect()
+}
+
+#[test]
+fn ftp_stores_retrieves_and_lists_byte_exact() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0) else {
+        return;
+    };
+    let payload = binary_payload();
+    let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "secret");
+    let mut client = Client::connect(&server).unwrap();
+    assert_eq!(
+        client.store("data.bin", payload.as_slice()).unwrap(),
+        payload.len() as u64
+    );
+    assert_eq!(std::fs::read(dir.0.join("root/data.bin")).unwrap(), payload);
+    assert_eq!(client.retrieve("data.bin").unwrap(), payload);
+    client.store("empty.bin", std::io::empty()).unwrap();
+    assert_eq!(client.retrieve("empty.bin").unwrap(), b"");
+    let mut names = client.nlst(None).unwrap();
+    names.sort();
+    assert_eq!(names, ["data.bin", "empty.bin"]);
+    let listing = String::from_utf8(client.list(Some("data.bin")).unwrap()).unwrap();
+    assert!(
+        listing.contains(&payload.len().to_string()) && listing.contains("data.bin"),
+        "{listing}"
+    );
+    // A refused transfer leaves the control connection usable.
+    let missing = client.retrieve("missing.bin").unwrap_err();
+    assert!(
+        matches!(&missing, Error::Rejected(reply) if reply.starts_with("550 ")),
+        "{missing}"
+    );
+    client.command("DELE", Some("empty.bin")).unwrap();
+    assert_eq!(client.nlst(None).unwrap(), ["data.bin"]);
+    assert_eq!(client.quit().unwrap().code, 221);
+
+    // Anonymous by default, and read-only here.
+    let mut anonymous = Client::connect(&ftp_driver::Server::new("127.0.0.1", port)).unwrap();
+    assert_eq!(anonymous.retrieve("data.bin").unwrap(), payload);
+    let refused = anonymous.store("new.bin", &b"x"[..]).unwrap_err();
+    assert!(
+        matches!(&refused, Error::Rejected(reply) if reply.starts_with("550 ")),
+        "{refused}"
+    );
+    anonymous.quit().unwrap();
+}
+
+#[test]
+fn ftp_wrong_password_is_the_servers_530() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0) else {
+        return;
+    };
+    let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "wrong");
+    let error = Client::connect(&server).unwrap_err();
+    assert_eq!(error, Error::Rejected("530 Authentication failed.".into()));
+}
+
+#[test]
+fn the_ftp_get_example_downloads_byte_for_byte() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0) else {
+        return;
+    };
+    let payload = binary_payload();
+    dir.write("root/sub/file.bin", &payload);
+    let port = port.to_string();
+    for login in [&[][..], &["user", "secret"]] {
+        let output = Command::new(example("ftp_get"))
+            .args(["127.0.0.1", &port, "sub/file.bin"])
+            .args(login)
+            .output()
+            .expect("the ftp_get example is built by `cargo test`");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.stdout, payload);
     }
 }
