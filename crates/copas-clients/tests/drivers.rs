@@ -527,7 +527,8 @@ fn task_driver_sends_mail_concurrently_on_copas_sched() {
 }
 
 /// pyftpdlib serving DIR/root with a user ("user", "secret") who may write and
-/// anonymous read access, without the pause after a failed login.
+/// anonymous read access, without the pause after a failed login; with a second
+/// argument, a server that does not know EPSV.
 const FTP_SERVER: &str = r#"
 import logging, os, sys
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -542,12 +543,14 @@ authorizer.add_anonymous(root, perm="elr")
 handler = FTPHandler
 handler.authorizer = authorizer
 handler.auth_failed_timeout = 0
+if len(sys.argv) > 2:
+    handler.proto_cmds = {k: v for k, v in handler.proto_cmds.items() if k != "EPSV"}
 server = FTPServer(("127.0.0.1", 0), handler)
 print(server.socket.getsockname()[1], flush=True)
 server.serve_forever()
 "#;
 
-fn pyftpdlib(dir: &Path) -> Option<(Reaped, u16)> {
+fn pyftpdlib(dir: &Path, epsv: bool) -> Option<(Reaped, u16)> {
     let have = Command::new("python3")
         .args(["-c", "import pyftpdlib"])
         .stderr(Stdio::null())
@@ -560,6 +563,7 @@ fn pyftpdlib(dir: &Path) -> Option<(Reaped, u16)> {
     let mut child = Command::new("python3")
         .args(["-c", FTP_SERVER])
         .arg(dir)
+        .args((!epsv).then_some("no-epsv"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -585,7 +589,7 @@ fn binary_payload() -> Vec<u8> {
 #[test]
 fn ftp_stores_retrieves_and_lists_byte_exact() {
     let dir = TempDir::new();
-    let Some((_server, port)) = pyftpdlib(&dir.0) else {
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
         return;
     };
     let payload = binary_payload();
@@ -631,7 +635,7 @@ fn ftp_stores_retrieves_and_lists_byte_exact() {
 #[test]
 fn ftp_wrong_password_is_the_servers_530() {
     let dir = TempDir::new();
-    let Some((_server, port)) = pyftpdlib(&dir.0) else {
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
         return;
     };
     let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "wrong");
@@ -642,7 +646,7 @@ fn ftp_wrong_password_is_the_servers_530() {
 #[test]
 fn the_ftp_get_example_downloads_byte_for_byte() {
     let dir = TempDir::new();
-    let Some((_server, port)) = pyftpdlib(&dir.0) else {
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
         return;
     };
     let payload = binary_payload();
@@ -661,4 +665,26 @@ fn the_ftp_get_example_downloads_byte_for_byte() {
         );
         assert_eq!(output.stdout, payload);
     }
+}
+
+#[test]
+fn ftp_falls_back_to_pasv_when_the_server_refuses_epsv() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0, false) else {
+        return;
+    };
+    let payload = binary_payload();
+    let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "secret");
+    let mut client = Client::connect(&server).unwrap();
+    // The first transfer finds EPSV refused; the later ones go straight to PASV.
+    for name in ["one.bin", "two.bin"] {
+        client.store(name, payload.as_slice()).unwrap();
+        assert_eq!(client.retrieve(name).unwrap(), payload);
+    }
+    let refused = client.command("EPSV", None).unwrap_err();
+    assert!(
+        matches!(&refused, Error::Rejected(reply) if reply.starts_with("500 ")),
+        "{refused}"
+    );
+    client.quit().unwrap();
 }
