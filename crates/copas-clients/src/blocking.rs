@@ -9,7 +9,7 @@
 //! instead (`copas.http`, `copas.smtp`, `copas.ftp`), which share this crate's protocol code and
 //! yield while they wait.
 
-mod conn;
+pub(crate) mod conn;
 pub mod ftp;
 pub mod http;
 pub mod smtp;

@@ -688,3 +688,40 @@ fn ftp_falls_back_to_pasv_when_the_server_refuses_epsv() {
     );
     client.quit().unwrap();
 }
+
+#[test]
+fn task_ftp_clients_transfer_concurrently_on_copas_sched() {
+    use copas_clients::task::ftp::Client;
+    use copas_sched::future::{self, AsyncTask};
+    use copas_sched::Scheduler;
+
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
+        return;
+    };
+    let payload = binary_payload();
+    let mut scheduler: Scheduler<AsyncTask> = Scheduler::new().unwrap();
+    for name in ["first", "second", "third"] {
+        let mut payload = payload.clone();
+        payload.extend_from_slice(name.as_bytes());
+        future::spawn(&mut scheduler, async move {
+            let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "secret");
+            let mut client = Client::connect(&server).await.unwrap();
+            let file = format!("{name}.bin");
+            client.store(&file, payload.as_slice()).await.unwrap();
+            assert_eq!(client.retrieve(&file).await.unwrap(), payload);
+            assert!(client.nlst(None).await.unwrap().contains(&file));
+            client.quit().await.unwrap();
+        });
+    }
+    future::spawn(&mut scheduler, async move {
+        let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "wrong");
+        let error = Client::connect(&server).await.unwrap_err();
+        assert_eq!(error, Error::Rejected("530 Authentication failed.".into()));
+    });
+    scheduler.run().unwrap();
+    for name in ["first", "second", "third"] {
+        let stored = std::fs::read(dir.0.join(format!("root/{name}.bin"))).unwrap();
+        assert_eq!(stored, [payload.as_slice(), name.as_bytes()].concat());
+    }
+}

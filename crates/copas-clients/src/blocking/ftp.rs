@@ -32,7 +32,7 @@ use crate::reply::{command_line, Reply, ReplyParser};
 use crate::Error;
 
 /// Bytes read from the data connection, or from a `Read` to store, at a time.
-const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Where to connect, as whom.
 #[derive(Debug, Clone)]
