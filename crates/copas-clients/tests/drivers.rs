@@ -586,6 +586,34 @@ fn binary_payload() -> Vec<u8> {
         .collect()
 }
 
+/// A sink or source that fails once it has moved more than its count of bytes.
+struct FailingAfter(usize);
+
+impl Write for FailingAfter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0 > 0 {
+            return Err(std::io::Error::other("sink full"));
+        }
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for FailingAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0 > 0 {
+            return Err(std::io::Error::other("source broken"));
+        }
+        buf.fill(b'x');
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+}
+
 #[test]
 fn ftp_stores_retrieves_and_lists_byte_exact() {
     let dir = TempDir::new();
@@ -617,6 +645,16 @@ fn ftp_stores_retrieves_and_lists_byte_exact() {
         matches!(&missing, Error::Rejected(reply) if reply.starts_with("550 ")),
         "{missing}"
     );
+    // So does a transfer our side gives up: a sink or a source that fails.
+    let mut failing_sink = FailingAfter(0);
+    let sink_error = client
+        .retrieve_to("data.bin", &mut failing_sink)
+        .unwrap_err();
+    assert!(matches!(sink_error, Error::Sink(_)), "{sink_error}");
+    let source_error = client.store("partial.bin", FailingAfter(0)).unwrap_err();
+    assert!(matches!(source_error, Error::Body(_)), "{source_error}");
+    assert_eq!(client.retrieve("data.bin").unwrap(), payload);
+    client.command("DELE", Some("partial.bin")).unwrap();
     client.command("DELE", Some("empty.bin")).unwrap();
     assert_eq!(client.nlst(None).unwrap(), ["data.bin"]);
     assert_eq!(client.quit().unwrap().code, 221);

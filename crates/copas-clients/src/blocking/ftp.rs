@@ -9,7 +9,8 @@
 //! Replies are assembled by [`crate::reply`] and PASV/EPSV replies parsed by
 //! [`crate::ftp`], the code the Lua module `socket.ftp` uses. A reply that refuses a
 //! command is [`Error::Rejected`] with the server's reply text; the connection stays
-//! usable after a refused transfer. Not here: active mode (PORT/EPRT), ASCII type and
+//! usable after a refused transfer and after one whose sink or source failed, not after
+//! a socket error. Not here: active mode (PORT/EPRT), ASCII type and
 //! FTPS.
 //!
 //! ```no_run
@@ -189,8 +190,7 @@ impl Client {
         let sent = send_all_from(&mut data, &mut source);
         // Closing the data connection is the end of the file for the server.
         data.close();
-        let sent = sent?;
-        check(self.reply()?, 2)?;
+        let sent = self.end_transfer(sent)?;
         Ok(sent)
     }
 
@@ -209,6 +209,23 @@ impl Client {
         Ok(names(&listing))
     }
 
+    /// The server's reply after the data connection closed. When our side failed (the
+    /// sink or the source), the reply (426 or 226) is read anyway so that the control
+    /// connection stays in step for the next command.
+    fn end_transfer(&mut self, transferred: Result<u64, Error>) -> Result<u64, Error> {
+        match transferred {
+            Ok(n) => {
+                check(self.reply()?, 2)?;
+                Ok(n)
+            }
+            Err(err @ (Error::Sink(_) | Error::Body(_))) => {
+                let _ = self.reply();
+                Err(err)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Says goodbye (QUIT) and closes the connection; returns the server's reply.
     pub fn quit(mut self) -> Result<Reply, Error> {
         let reply = self.send(b"QUIT", None);
@@ -225,8 +242,7 @@ impl Client {
         let mut data = self.open_transfer(verb, argument)?;
         let received = receive_all_into(&mut data, sink);
         data.close();
-        let received = received?;
-        check(self.reply()?, 2)?;
+        let received = self.end_transfer(received)?;
         Ok(received)
     }
 

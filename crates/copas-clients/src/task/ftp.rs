@@ -100,8 +100,7 @@ impl Client {
         let mut data = self.open_transfer(b"STOR", Some(path)).await?;
         let sent = send_all_from(&mut data, &mut source).await;
         data.close();
-        let sent = sent?;
-        check(self.reply().await?, 2)?;
+        let sent = self.end_transfer(sent).await?;
         Ok(sent)
     }
 
@@ -117,6 +116,23 @@ impl Client {
         let mut listing = Vec::new();
         self.download(b"NLST", path, &mut listing).await?;
         Ok(names(&listing))
+    }
+
+    /// The server's reply after the data connection closed. When our side failed (the
+    /// sink or the source), the reply (426 or 226) is read anyway so that the control
+    /// connection stays in step for the next command.
+    async fn end_transfer(&mut self, transferred: Result<u64, Error>) -> Result<u64, Error> {
+        match transferred {
+            Ok(n) => {
+                check(self.reply().await?, 2)?;
+                Ok(n)
+            }
+            Err(err @ (Error::Sink(_) | Error::Body(_))) => {
+                let _ = self.reply().await;
+                Err(err)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Says goodbye (QUIT) and closes the connection; returns the server's reply.
@@ -135,8 +151,7 @@ impl Client {
         let mut data = self.open_transfer(verb, argument).await?;
         let received = receive_all_into(&mut data, sink).await;
         data.close();
-        let received = received?;
-        check(self.reply().await?, 2)?;
+        let received = self.end_transfer(received).await?;
         Ok(received)
     }
 
