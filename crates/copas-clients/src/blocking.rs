@@ -3,12 +3,14 @@
 //!
 //! [`http`] fetches URLs (`http` and `https`), streams request and response bodies and
 //! follows redirects; [`smtp`] sends mail, a [`lettre`] message included (with the
-//! default `lettre` feature). Each call waits on its own sockets with `poll(2)`, up to
+//! default `lettre` feature); [`ftp`] logs in, uploads, downloads and lists over one
+//! control connection. Each call waits on its own sockets with `poll(2)`, up to
 //! its timeout; nothing here needs a scheduler. Inside a Copas loop use the Lua modules
-//! instead (`copas.http`, `copas.smtp`), which share this crate's protocol code and
+//! instead (`copas.http`, `copas.smtp`, `copas.ftp`), which share this crate's protocol code and
 //! yield while they wait.
 
-mod conn;
+pub(crate) mod conn;
+pub mod ftp;
 pub mod http;
 pub mod smtp;
 

@@ -1,8 +1,9 @@
 //! FTP data-connection negotiation: reading the address out of PASV (227) and EPSV
 //! (229) replies and writing the arguments of PORT and EPRT (RFC 959, RFC 2428).
 //!
-//! The control-connection dialogue itself is in the Lua module `socket.ftp`; replies
-//! are assembled by [`crate::reply`]. Not for FTPS.
+//! The control-connection dialogue itself is in the Lua module `socket.ftp` and, for
+//! Rust programs, in [`crate::blocking::ftp`] and [`crate::task::ftp`]; replies are
+//! assembled by [`crate::reply`]. Not for FTPS.
 //!
 //! ```
 //! use std::net::Ipv4Addr;

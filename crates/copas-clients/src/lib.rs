@@ -9,8 +9,9 @@
 //! yields while it waits, and call in here.
 //!
 //! [`blocking`] is for Rust programs: the same code driven over luasocket-core sockets
-//! (TLS through copas-tls), `blocking::http::get` and `request`, and
-//! `blocking::smtp::send` / `send_message` (a `lettre::Message`); [`task`] has the same
+//! (TLS through copas-tls), `blocking::http::get` and `request`,
+//! `blocking::smtp::send` / `send_message` (a `lettre::Message`) and
+//! `blocking::ftp::Client`; [`task`] has the same
 //! drivers as `async` functions for copas-sched tasks. Not for servers.
 //!
 //! ```

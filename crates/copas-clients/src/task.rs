@@ -7,5 +7,6 @@
 //! matters), and request bodies are read from their `Read` synchronously between sends.
 
 mod conn;
+pub mod ftp;
 pub mod http;
 pub mod smtp;

@@ -1,5 +1,5 @@
 //! The blocking drivers and the examples against real peers on loopback: nginx (plain
-//! and TLS; skipped when not installed), aiosmtpd (skipped without it), and small
+//! and TLS; skipped when not installed), aiosmtpd and pyftpdlib (skipped without them), and small
 //! servers on threads for what nginx cannot show (an echoed request body).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use copas_clients::blocking::ftp::{self as ftp_driver, Client};
 use copas_clients::blocking::http::{self, Request};
 use copas_clients::blocking::smtp::{self, Envelope, Server};
 use copas_clients::Error;
@@ -522,5 +523,243 @@ fn task_driver_sends_mail_concurrently_on_copas_sched() {
             stored,
             format!("Subject: {name}\r\n\r\n.{name}\r\n").as_bytes()
         );
+    }
+}
+
+/// pyftpdlib serving DIR/root with a user ("user", "secret") who may write and
+/// anonymous read access, without the pause after a failed login; with a second
+/// argument, a server that does not know EPSV.
+const FTP_SERVER: &str = r#"
+import logging, os, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+logging.basicConfig(level=logging.CRITICAL)
+root = os.path.join(sys.argv[1], "root")
+os.mkdir(root)
+authorizer = DummyAuthorizer()
+authorizer.add_user("user", "secret", root, perm="elradfmwMT")
+authorizer.add_anonymous(root, perm="elr")
+handler = FTPHandler
+handler.authorizer = authorizer
+handler.auth_failed_timeout = 0
+if len(sys.argv) > 2:
+    handler.proto_cmds = {k: v for k, v in handler.proto_cmds.items() if k != "EPSV"}
+server = FTPServer(("127.0.0.1", 0), handler)
+print(server.socket.getsockname()[1], flush=True)
+server.serve_forever()
+"#;
+
+fn pyftpdlib(dir: &Path, epsv: bool) -> Option<(Reaped, u16)> {
+    let have = Command::new("python3")
+        .args(["-c", "import pyftpdlib"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("pyftpdlib not found; skipping");
+        return None;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", FTP_SERVER])
+        .arg(dir)
+        .args((!epsv).then_some("no-epsv"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Reaped(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    Some((
+        child,
+        line.trim().parse().expect("pyftpdlib prints its port"),
+    ))
+}
+
+/// Every byte value, CR LF and lone LFs included, so a text-mode transfer would show.
+fn binary_payload() -> Vec<u8> {
+    (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .chain(*b"\r\n\n\r")
+        .collect()
+}
+
+/// A sink or source that fails once it has moved more than its count of bytes.
+struct FailingAfter(usize);
+
+impl Write for FailingAfter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0 > 0 {
+            return Err(std::io::Error::other("sink full"));
+        }
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for FailingAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0 > 0 {
+            return Err(std::io::Error::other("source broken"));
+        }
+        buf.fill(b'x');
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn ftp_stores_retrieves_and_lists_byte_exact() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
+        return;
+    };
+    let payload = binary_payload();
+    let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "secret");
+    let mut client = Client::connect(&server).unwrap();
+    assert_eq!(
+        client.store("data.bin", payload.as_slice()).unwrap(),
+        payload.len() as u64
+    );
+    assert_eq!(std::fs::read(dir.0.join("root/data.bin")).unwrap(), payload);
+    assert_eq!(client.retrieve("data.bin").unwrap(), payload);
+    client.store("empty.bin", std::io::empty()).unwrap();
+    assert_eq!(client.retrieve("empty.bin").unwrap(), b"");
+    let mut names = client.nlst(None).unwrap();
+    names.sort();
+    assert_eq!(names, ["data.bin", "empty.bin"]);
+    let listing = String::from_utf8(client.list(Some("data.bin")).unwrap()).unwrap();
+    assert!(
+        listing.contains(&payload.len().to_string()) && listing.contains("data.bin"),
+        "{listing}"
+    );
+    // A refused transfer leaves the control connection usable.
+    let missing = client.retrieve("missing.bin").unwrap_err();
+    assert!(
+        matches!(&missing, Error::Rejected(reply) if reply.starts_with("550 ")),
+        "{missing}"
+    );
+    // So does a transfer our side gives up: a sink or a source that fails.
+    let mut failing_sink = FailingAfter(0);
+    let sink_error = client
+        .retrieve_to("data.bin", &mut failing_sink)
+        .unwrap_err();
+    assert!(matches!(sink_error, Error::Sink(_)), "{sink_error}");
+    let source_error = client.store("partial.bin", FailingAfter(0)).unwrap_err();
+    assert!(matches!(source_error, Error::Body(_)), "{source_error}");
+    assert_eq!(client.retrieve("data.bin").unwrap(), payload);
+    client.command("DELE", Some("partial.bin")).unwrap();
+    client.command("DELE", Some("empty.bin")).unwrap();
+    assert_eq!(client.nlst(None).unwrap(), ["data.bin"]);
+    assert_eq!(client.quit().unwrap().code, 221);
+
+    // Anonymous by default, and read-only here.
+    let mut anonymous = Client::connect(&ftp_driver::Server::new("127.0.0.1", port)).unwrap();
+    assert_eq!(anonymous.retrieve("data.bin").unwrap(), payload);
+    let refused = anonymous.store("new.bin", &b"x"[..]).unwrap_err();
+    assert!(
+        matches!(&refused, Error::Rejected(reply) if reply.starts_with("550 ")),
+        "{refused}"
+    );
+    anonymous.quit().unwrap();
+}
+
+#[test]
+fn ftp_wrong_password_is_the_servers_530() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
+        return;
+    };
+    let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "wrong");
+    let error = Client::connect(&server).unwrap_err();
+    assert_eq!(error, Error::Rejected("530 Authentication failed.".into()));
+}
+
+#[test]
+fn the_ftp_get_example_downloads_byte_for_byte() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
+        return;
+    };
+    let payload = binary_payload();
+    dir.write("root/sub/file.bin", &payload);
+    let port = port.to_string();
+    for login in [&[][..], &["user", "secret"]] {
+        let output = Command::new(example("ftp_get"))
+            .args(["127.0.0.1", &port, "sub/file.bin"])
+            .args(login)
+            .output()
+            .expect("the ftp_get example is built by `cargo test`");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.stdout, payload);
+    }
+}
+
+#[test]
+fn ftp_falls_back_to_pasv_when_the_server_refuses_epsv() {
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0, false) else {
+        return;
+    };
+    let payload = binary_payload();
+    let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "secret");
+    let mut client = Client::connect(&server).unwrap();
+    // The first transfer finds EPSV refused; the later ones go straight to PASV.
+    for name in ["one.bin", "two.bin"] {
+        client.store(name, payload.as_slice()).unwrap();
+        assert_eq!(client.retrieve(name).unwrap(), payload);
+    }
+    let refused = client.command("EPSV", None).unwrap_err();
+    assert!(
+        matches!(&refused, Error::Rejected(reply) if reply.starts_with("500 ")),
+        "{refused}"
+    );
+    client.quit().unwrap();
+}
+
+#[test]
+fn task_ftp_clients_transfer_concurrently_on_copas_sched() {
+    use copas_clients::task::ftp::Client;
+    use copas_sched::future::{self, AsyncTask};
+    use copas_sched::Scheduler;
+
+    let dir = TempDir::new();
+    let Some((_server, port)) = pyftpdlib(&dir.0, true) else {
+        return;
+    };
+    let payload = binary_payload();
+    let mut scheduler: Scheduler<AsyncTask> = Scheduler::new().unwrap();
+    for name in ["first", "second", "third"] {
+        let mut payload = payload.clone();
+        payload.extend_from_slice(name.as_bytes());
+        future::spawn(&mut scheduler, async move {
+            let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "secret");
+            let mut client = Client::connect(&server).await.unwrap();
+            let file = format!("{name}.bin");
+            client.store(&file, payload.as_slice()).await.unwrap();
+            assert_eq!(client.retrieve(&file).await.unwrap(), payload);
+            assert!(client.nlst(None).await.unwrap().contains(&file));
+            client.quit().await.unwrap();
+        });
+    }
+    future::spawn(&mut scheduler, async move {
+        let server = ftp_driver::Server::new("127.0.0.1", port).login("user", "wrong");
+        let error = Client::connect(&server).await.unwrap_err();
+        assert_eq!(error, Error::Rejected("530 Authentication failed.".into()));
+    });
+    scheduler.run().unwrap();
+    for name in ["first", "second", "third"] {
+        let stored = std::fs::read(dir.0.join(format!("root/{name}.bin"))).unwrap();
+        assert_eq!(stored, [payload.as_slice(), name.as_bytes()].concat());
     }
 }
