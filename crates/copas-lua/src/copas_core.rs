@@ -227,6 +227,8 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
         })?,
     )?;
 
+    // Elsewhere the platform layer sets SO_NOSIGPIPE on each socket instead.
+    #[cfg(target_os = "linux")]
     copas_sched::signals::ignore_sigpipe();
     #[cfg(target_os = "linux")]
     ops::install(lua, &core, &shared)?;

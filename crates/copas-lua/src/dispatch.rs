@@ -52,6 +52,7 @@ pub(crate) struct Dispatcher {
     /// Reused by each step for the ids of the alarms due.
     pub(crate) alarms: Vec<TaskId>,
     /// The signal pipe's registration with the reactor, once a signal is watched.
+    #[cfg(target_os = "linux")]
     pub(crate) signal_source: Option<Source>,
 }
 
@@ -64,6 +65,7 @@ impl Dispatcher {
             scheduler: Scheduler::new()?,
             batch: Vec::new(),
             alarms: Vec::new(),
+            #[cfg(target_os = "linux")]
             signal_source: None,
         })
     }

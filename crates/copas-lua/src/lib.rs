@@ -27,10 +27,14 @@
 
 use mlua::{Function, Lua, Result, Table, Value};
 
+// The Driver hands out a Unix descriptor; a Windows host would need a SOCKET-based
+// equivalent, not written yet (docs/platforms.md).
+#[cfg(unix)]
 pub use embed::Driver;
 
 mod copas_core;
 mod dispatch;
+#[cfg(unix)]
 pub mod embed;
 mod http_core;
 mod lua_api;

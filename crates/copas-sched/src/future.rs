@@ -43,10 +43,10 @@
 //! [`Task`] that returns without parking is). The `Context` it polls with has a no-op
 //! waker because the scheduler, not the future, knows when the task can go on.
 
+use crate::RawFd;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
-use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};

@@ -37,7 +37,6 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
-#[cfg(unix)]
 pub mod future;
 mod pool;
 mod reactor;

@@ -958,6 +958,7 @@ mod tests {
         assert_eq!(s.get(a), Some(&1));
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_poll_is_quiet_when_it_could_wait_and_no_io_came() {
         use std::io::Write;
@@ -1090,6 +1091,7 @@ mod tests {
         assert!(!s.is_virtual());
     }
 
+    #[cfg(unix)]
     #[test]
     fn virtual_clock_still_sees_real_io() {
         use std::io::Write;

@@ -2,6 +2,7 @@
 //! and the `tls_client` example (over a luasocket-core `TcpSocket`) against
 //! `openssl s_server`.
 
+#![cfg(unix)]
 mod common;
 
 use std::io::{BufRead, BufReader};

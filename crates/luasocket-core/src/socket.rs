@@ -153,7 +153,9 @@ impl Endpoint {
     fn bind_descriptor(&self, address: &SockAddr) -> io::Result<()> {
         let descriptor = self
             .open_descriptor()
-            .map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+            .map_err(|_| io::Error::from_raw_os_error(sys::code::BAD_DESCRIPTOR))?;
+        // Workers exist on Linux only (copas.workers); SO_REUSEPORT is Unix's.
+        #[cfg(unix)]
         if self.kind == SocketKind::Stream
             && !descriptor.device
             && SHARE_STREAM_PORTS.load(std::sync::atomic::Ordering::Relaxed)
