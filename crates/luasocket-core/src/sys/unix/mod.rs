@@ -8,6 +8,7 @@ mod hostdb;
 mod inq;
 mod options;
 
+use super::poll_millis;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
@@ -186,17 +187,6 @@ pub(crate) fn wait_one(fd: RawSocket, read: bool, budget: Option<Duration>) -> i
         Err(io::Error::last_os_error())
     } else {
         Ok(ready > 0)
-    }
-}
-
-/// A wait budget as poll's millisecond timeout, rounded up so we never wake early.
-pub(crate) fn poll_millis(budget: Option<Duration>) -> libc::c_int {
-    match budget {
-        None => -1,
-        Some(budget) => {
-            let millis = budget.as_nanos().div_ceil(1_000_000);
-            libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
-        }
     }
 }
 
@@ -411,14 +401,6 @@ pub(crate) fn into_raw(socket: Socket) -> RawSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn millis_round_up() {
-        assert_eq!(poll_millis(None), -1);
-        assert_eq!(poll_millis(Some(Duration::from_micros(1))), 1);
-        assert_eq!(poll_millis(Some(Duration::from_millis(1500))), 1500);
-        assert_eq!(poll_millis(Some(Duration::MAX)), libc::c_int::MAX);
-    }
 
     #[test]
     fn unix_paths_fit_sun_path() {

@@ -9,6 +9,7 @@
 mod hostdb;
 mod options;
 
+use super::poll_millis;
 use std::io;
 use std::os::windows::io::{AsRawSocket, FromRawSocket, IntoRawSocket};
 use std::time::Duration;
@@ -302,17 +303,6 @@ pub(crate) fn wait_one(fd: RawSocket, read: bool, budget: Option<Duration>) -> i
     }
 }
 
-/// A wait budget as `WSAPoll`'s millisecond timeout, rounded up so we never wake early.
-pub(crate) fn poll_millis(budget: Option<Duration>) -> c::c_int {
-    match budget {
-        None => -1,
-        Some(budget) => {
-            let millis = budget.as_nanos().div_ceil(1_000_000);
-            c::c_int::try_from(millis).unwrap_or(c::c_int::MAX)
-        }
-    }
-}
-
 /// An entry of a `select` wait list.
 pub(crate) type PollFd = ws::WSAPOLLFD;
 /// The event bits of a [`PollFd`].
@@ -498,13 +488,6 @@ pub(crate) fn into_raw(socket: Socket) -> RawSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn millis_round_up() {
-        assert_eq!(poll_millis(None), -1);
-        assert_eq!(poll_millis(Some(Duration::from_micros(1))), 1);
-        assert_eq!(poll_millis(Some(Duration::MAX)), c::c_int::MAX);
-    }
 
     #[test]
     fn linger_fits_sixteen_bits() {
