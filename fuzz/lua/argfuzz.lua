@@ -71,9 +71,12 @@ local WAITING = { sleep = 1, pause = 1, select = 3, step = 1, pop = 1, get = 1, 
 -- (pump.all) run until the source ends, which a random function (a filter) may never
 -- do, or (setfd) adopt an arbitrary descriptor, which LuaSocket leaves to the caller.
 -- (copas.testing.run is copas.loop; copas.metrics.serve adds a server no call removes,
--- which would keep every later loop running.)
+-- which would keep every later loop running.) Process-wide ones: copas.workers forks
+-- processes that go on fuzzing, copas.signal takes over signals (the harness's own
+-- SIGTERM among them), copas.shutdown ends every thread and server the fuzzer made.
 local SKIP = { loop = true, waitforexit = true, pauseforever = true, setfd = true,
-  __unload = true, all = true, run = true, serve = true }
+  __unload = true, all = true, run = true, serve = true, workers = true, signal = true,
+  shutdown = true }
 
 -- Outside a task, copas.receive and friends wait as long as Copas's own timeouts say.
 local function settimeout(o)
