@@ -105,10 +105,13 @@ t.test("metrics count a scripted workload", function()
     end)
     local sleepers = {}
     for i = 1, K do
-      sleepers[i] = copas.addthread(function() copas.pause(0.05 + i / 1000) end)
+      -- Long sleeps ended by wakeup below: short ones could run out before the count
+      -- on a slow machine (valgrind).
+      sleepers[i] = copas.addthread(function() copas.pause(60 + i) end)
     end
     copas.pause(0)
     during = copas.metrics()
+    for i = 1, K do copas.wakeup(sleepers[i]) end
     local done = 0
     for _ = 1, N do
       copas.addthread(function()

@@ -153,13 +153,18 @@ pub(crate) fn park(
             source
         }
     };
-    let now = d.scheduler.now();
+    // The clock is read only for a first attempt with a timeout: most waits have none.
+    let first_deadline = match attempt.first.then(|| seconds(attempt.timeout)) {
+        Some(Some(timeout)) => Some(d.scheduler.now().checked_add(timeout)),
+        Some(None) => Some(None),
+        None => None,
+    };
     let data = d
         .scheduler
         .get_mut(task)
         .ok_or_else(|| runtime_error("no such Copas task"))?;
-    if attempt.first {
-        data.deadline = seconds(attempt.timeout).and_then(|t| now.checked_add(t));
+    if let Some(deadline) = first_deadline {
+        data.deadline = deadline;
     }
     let deadline = data.deadline;
     d.scheduler

@@ -324,7 +324,7 @@ impl<T> Scheduler<T> {
     /// The id of the live task in slot `index`, if any.
     pub fn id_at(&self, index: u32) -> Option<TaskId> {
         let slot = self.slots.get(index as usize)?;
-        (slot.state != State::Free).then_some(TaskId {
+        (!matches!(slot.state, State::Free)).then_some(TaskId {
             index,
             generation: slot.generation,
         })
@@ -352,7 +352,7 @@ impl<T> Scheduler<T> {
 
     /// True while the task runs (taken from the run queue and not yet parked again).
     pub fn is_running(&self, id: TaskId) -> bool {
-        self.state(id) == Some(State::Running)
+        matches!(self.state(id), Some(State::Running))
     }
 
     /// Moves the whole run queue into `out` and marks those tasks running. Tasks made
@@ -365,7 +365,7 @@ impl<T> Scheduler<T> {
     pub fn take_ready(&mut self, out: &mut Vec<TaskId>) {
         let before = out.len();
         while let Some(id) = self.ready.pop_front() {
-            if self.state(id) == Some(State::Ready) {
+            if matches!(self.state(id), Some(State::Ready)) {
                 self.set_state(id, State::Running);
                 out.push(id);
             }
@@ -803,43 +803,57 @@ impl<T> Scheduler<T> {
 
     fn live_slot(&self, id: TaskId) -> Option<&Slot<T>> {
         let slot = self.slots.get(id.index as usize)?;
-        (slot.generation == id.generation && slot.state != State::Free).then_some(slot)
+        (slot.generation == id.generation && !matches!(slot.state, State::Free)).then_some(slot)
     }
 
     fn live_slot_mut(&mut self, id: TaskId) -> Option<&mut Slot<T>> {
         let slot = self.slots.get_mut(id.index as usize)?;
-        (slot.generation == id.generation && slot.state != State::Free).then_some(slot)
+        (slot.generation == id.generation && !matches!(slot.state, State::Free)).then_some(slot)
     }
 
     /// The one place states change, so the counts stay right.
     fn set_state(&mut self, id: TaskId, state: State) {
         let slot = &mut self.slots[id.index as usize];
         let old = std::mem::replace(&mut slot.state, state);
-        if old == State::Running && state != State::Running {
-            if let Some(began) = self.resume_began {
-                let now = Instant::now();
-                self.resume_durations
-                    .record(now.saturating_duration_since(began));
-                self.resume_began = Some(now);
-            }
+        if matches!(old, State::Running) && !matches!(state, State::Running) {
+            self.resume_ended();
         }
-        for (state, delta) in [(old, -1isize), (state, 1)] {
-            let counter = match state {
-                State::Ready => &mut self.counts.ready,
-                State::Sleeping(_) => &mut self.counts.sleeping,
-                State::Suspended => &mut self.counts.suspended,
-                State::Io {
-                    interest: Interest::Read,
-                    ..
-                } => &mut self.counts.reading,
-                State::Io {
-                    interest: Interest::Write,
-                    ..
-                } => &mut self.counts.writing,
-                State::Blocking { .. } => &mut self.counts.blocking,
-                State::Free | State::Running => continue,
-            };
-            *counter = counter.wrapping_add_signed(delta);
+        if let Some(counter) = self.counts.of(&old) {
+            *counter -= 1;
+        }
+        if let Some(counter) = self.counts.of(&state) {
+            *counter += 1;
+        }
+    }
+
+    /// Times the resume that just parked or ended, and starts the next one's clock.
+    fn resume_ended(&mut self) {
+        if let Some(began) = self.resume_began {
+            let now = Instant::now();
+            self.resume_durations
+                .record(now.saturating_duration_since(began));
+            self.resume_began = Some(now);
+        }
+    }
+}
+
+impl TaskCounts {
+    /// The counter of tasks in `state`, if that state is counted.
+    fn of(&mut self, state: &State) -> Option<&mut usize> {
+        match state {
+            State::Ready => Some(&mut self.ready),
+            State::Sleeping(_) => Some(&mut self.sleeping),
+            State::Suspended => Some(&mut self.suspended),
+            State::Io {
+                interest: Interest::Read,
+                ..
+            } => Some(&mut self.reading),
+            State::Io {
+                interest: Interest::Write,
+                ..
+            } => Some(&mut self.writing),
+            State::Blocking { .. } => Some(&mut self.blocking),
+            State::Free | State::Running => None,
         }
     }
 }

@@ -10,7 +10,8 @@ pub const WINDOW: usize = 1024;
 #[derive(Debug)]
 pub struct DurationStats {
     count: u64,
-    total: Duration,
+    /// Nanoseconds, saturating (584 years).
+    total_nanos: u64,
     /// Nanoseconds, saturated at `u32::MAX` (4.3 s), in a ring.
     window: Box<[u32; WINDOW]>,
 }
@@ -19,7 +20,7 @@ impl Default for DurationStats {
     fn default() -> Self {
         DurationStats {
             count: 0,
-            total: Duration::ZERO,
+            total_nanos: 0,
             window: Box::new([0; WINDOW]),
         }
     }
@@ -28,10 +29,11 @@ impl Default for DurationStats {
 impl DurationStats {
     /// Adds one duration.
     pub fn record(&mut self, duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         let slot = (self.count % WINDOW as u64) as usize;
-        self.window[slot] = u32::try_from(duration.as_nanos()).unwrap_or(u32::MAX);
+        self.window[slot] = u32::try_from(nanos).unwrap_or(u32::MAX);
         self.count += 1;
-        self.total = self.total.saturating_add(duration);
+        self.total_nanos = self.total_nanos.saturating_add(nanos);
     }
 
     /// count, sum, mean, p50, p99, max (seconds; the last three over the window).
@@ -46,7 +48,7 @@ impl DurationStats {
             let rank = ((q * filled as f64).ceil() as usize).clamp(1, filled);
             f64::from(latest[rank - 1]) / 1e9
         };
-        let total = self.total.as_secs_f64();
+        let total = self.total_nanos as f64 / 1e9;
         let mean = if self.count == 0 {
             0.0
         } else {
