@@ -328,7 +328,7 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
                 l.set("sum", lag.total.as_secs_f64())?;
                 t.set("lag", l)?;
                 t.set("virtual_clock", d.scheduler.is_virtual())?;
-                metrics.fill(lua, &t, d.scheduler.resume_durations())?;
+                metrics.fill(lua, &t, &d.scheduler)?;
             }
             Ok(t)
         })?,

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod clock;
 pub mod future;
 mod pool;
 mod reactor;

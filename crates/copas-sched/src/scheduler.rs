@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use polling::Poller;
 use std::time::{Duration, Instant};
 
+use crate::clock;
 use crate::pool::{BlockingPool, Completion, CompletionQueue};
 use crate::reactor::{Interest, RawFd, Reactor, Source};
 use crate::stats::DurationStats;
@@ -146,8 +147,11 @@ pub struct Scheduler<T> {
     lag: LagStats,
     /// When the resume in progress began: the batch was taken, or the task before it
     /// parked. `None` outside a batch.
-    resume_began: Option<Instant>,
+    resume_began: Option<u64>,
     resume_durations: DurationStats,
+    /// When the last poll returned: the work of the step began.
+    step_began: Option<Instant>,
+    step_durations: DurationStats,
     remote: Arc<Remote>,
 }
 
@@ -241,6 +245,8 @@ impl<T> Scheduler<T> {
             lag: LagStats::default(),
             resume_began: None,
             resume_durations: DurationStats::default(),
+            step_began: None,
+            step_durations: DurationStats::default(),
             remote: Arc::default(),
         })
     }
@@ -370,7 +376,7 @@ impl<T> Scheduler<T> {
                 out.push(id);
             }
         }
-        self.resume_began = (out.len() > before).then(Instant::now);
+        self.resume_began = (out.len() > before).then(clock::monotonic_nanos);
     }
 
     /// How long single resumes ran: from the previous one's end (or the batch being
@@ -378,6 +384,12 @@ impl<T> Scheduler<T> {
     /// resumed it counts as a resume of next to no time.
     pub fn resume_durations(&self) -> &DurationStats {
         &self.resume_durations
+    }
+
+    /// How long the work of each step took: from a [`Scheduler::poll`] returning to
+    /// the next one being called (what the driver did with the tasks it woke).
+    pub fn step_durations(&self) -> &DurationStats {
+        &self.step_durations
     }
 
     /// Puts a running task at the end of the run queue.
@@ -555,11 +567,17 @@ impl<T> Scheduler<T> {
     /// jumps would make every step one, and collect far more often than real time does.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<bool> {
         self.resume_began = None;
-        if let Some(now) = self.virtual_now {
-            self.poll_virtual(now, timeout)?;
+        // The clock reads that time the steps are the poll's own.
+        let now = Instant::now();
+        if let Some(began) = self.step_began.take() {
+            self.step_durations
+                .record(now.saturating_duration_since(began));
+        }
+        if let Some(virtual_now) = self.virtual_now {
+            self.poll_virtual(virtual_now, timeout)?;
+            self.step_began = Some(Instant::now());
             return Ok(false);
         }
-        let now = Instant::now();
         let remote_waiting =
             self.remote.pending.load(Ordering::Acquire) || self.remote.stop.load(Ordering::Acquire);
         let mut deadline = match timeout {
@@ -579,6 +597,7 @@ impl<T> Scheduler<T> {
         let nothing_woke = self.gather(deadline)?;
         let quiet = could_wait && nothing_woke;
         let now = Instant::now();
+        self.step_began = Some(now);
         if let Some(late) = self
             .timers
             .next_deadline()
@@ -829,9 +848,9 @@ impl<T> Scheduler<T> {
     /// Times the resume that just parked or ended, and starts the next one's clock.
     fn resume_ended(&mut self) {
         if let Some(began) = self.resume_began {
-            let now = Instant::now();
+            let now = clock::monotonic_nanos();
             self.resume_durations
-                .record(now.saturating_duration_since(began));
+                .record_nanos(now.saturating_sub(began));
             self.resume_began = Some(now);
         }
     }

@@ -29,7 +29,11 @@ impl Default for DurationStats {
 impl DurationStats {
     /// Adds one duration.
     pub fn record(&mut self, duration: Duration) {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.record_nanos(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Adds one duration given in nanoseconds.
+    pub fn record_nanos(&mut self, nanos: u64) {
         let slot = (self.count % WINDOW as u64) as usize;
         self.window[slot] = u32::try_from(nanos).unwrap_or(u32::MAX);
         self.count += 1;

@@ -612,7 +612,6 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                     .try_borrow_mut()
                     .map_err(|_| "copas.core.step called from inside the scheduler".to_owned())?;
                 let d = &mut *guard;
-                hot.metrics.step_begins();
                 let timeout = match timeout {
                     Some(t) if t.is_nan() || t < 0.0 => Some(Duration::ZERO),
                     // Nothing can wake an idle scheduler: waiting "until something
