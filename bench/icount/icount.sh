@@ -1,0 +1,31 @@
+#!/bin/bash
+# Marginal instructions (callgrind, user space) of one more spawned thread, timer wakeup
+# or echoed message, for the lua5.4 modules in MODDIR: two runs of different length,
+# subtracted, so start-up and loading drop out. Needs valgrind, lua5.4 and Debian's
+# lua-socket (the echo client).
+# usage: bench/icount/icount.sh MODDIR
+set -eu
+dir=$(cd "$(dirname "$0")" && pwd)
+mods=$1
+count() { # prints the instructions of `lua5.4 ARGS...` run on MODDIR's modules
+  LUA_PATH="$mods/?.lua" LUA_CPATH="$mods/?.so" valgrind --tool=callgrind \
+    --callgrind-out-file=/dev/null lua5.4 "$@" 2>&1 | awk '/Collected/ {print $4}'
+}
+echo_count() { # C R B: instructions of the server while the client echoes C*R*B lines
+  local port=$((20000 + RANDOM % 20000)) out
+  out=$(mktemp)
+  LUA_PATH="$mods/?.lua" LUA_CPATH="$mods/?.so" valgrind --tool=callgrind \
+    --callgrind-out-file=/dev/null lua5.4 "$dir/echo_server.lua" $port "$1" 2>"$out" &
+  env -u LUA_PATH -u LUA_CPATH lua5.4 "$dir/echo_client.lua" $port "$1" "$2" "$3"
+  wait $!
+  awk '/Collected/ {print $4}' "$out"
+  rm -f "$out"
+}
+a=$(count "$dir/spawn.lua" 20000); b=$(count "$dir/spawn.lua" 40000)
+echo "spawn: $(( (b - a) / 20000 )) per thread"
+a=$(count "$dir/timers.lua" 2000 10); b=$(count "$dir/timers.lua" 2000 30)
+echo "timers: $(( (b - a) / 40000 )) per wakeup"
+a=$(echo_count 100 200 1); b=$(echo_count 100 400 1)
+echo "echo-100: $(( (b - a) / 20000 )) per message"
+a=$(echo_count 100 50 16); b=$(echo_count 100 100 16)
+echo "echo-100-b16: $(( (b - a) / 80000 )) per message"
