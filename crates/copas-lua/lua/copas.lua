@@ -1348,7 +1348,10 @@ function copas.shutdown(grace)
     while next(task_socket) ~= nil and gettime() < deadline do
       copas.pause(math.min(0.05, math.max(deadline - gettime(), 0)))
     end
-    -- One more step: threads the handlers' last data or close woke run it first.
+    -- Threads the handlers' last data or close woke run before the rest are ended:
+    -- the poll of the next step queues them behind this thread, so it takes two
+    -- steps until they have run.
+    copas.sleep(0)
     copas.sleep(0)
     cancel_others()
     shutting_down = false
