@@ -92,6 +92,23 @@ t.test("the parser rejects what the format forbids", function()
   t.err("without a quantile", parse_prometheus, "# TYPE a summary\na 1\n")
 end)
 
+t.test("threads later in the running step's batch count as ready", function()
+  local seen
+  run(function()
+    local first = copas.addthread(function()
+      copas.sleep(0)
+      seen = copas.metrics().threads
+    end)
+    local second = copas.addthread(function() copas.sleep(0) end)
+    assert(first and second)
+    -- Both start in one step and sleep(0): the next step resumes them in one batch.
+    copas.pause(0.05)
+  end)
+  t.eq(seen.running, 1)
+  -- `second`, and the harness's canceller and body unless their pauses ended first.
+  t.ok(seen.ready >= 1, "the second thread is ready: " .. seen.ready)
+end)
+
 t.test("metrics count a scripted workload", function()
   local N, M, K = 6, 1000, 9
   local before = copas.metrics()

@@ -1744,9 +1744,11 @@ function metrics.get()
   local m = c_metrics()
   local server_count = 0
   for _ in pairs(servers) do server_count = server_count + 1 end
+  local running = current_co and 1 or 0
   return {
     threads = {
-      running = current_co and 1 or 0, ready = m.ready, sleeping = m.sleeping,
+      -- The threads of this step's batch not resumed yet wait for their turn: ready.
+      running = running, ready = m.ready + math.max(m.running - running, 0), sleeping = m.sleeping,
       reading = m.reading, writing = m.writing, paused = m.paused, resolving = m.blocking,
     },
     servers = server_count,

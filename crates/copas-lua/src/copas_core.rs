@@ -310,6 +310,7 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
                 let c = d.scheduler.counts();
                 for (name, count) in [
                     ("ready", c.ready),
+                    ("running", c.running),
                     ("sleeping", c.sleeping),
                     ("paused", c.suspended),
                     ("reading", c.reading),

@@ -103,6 +103,9 @@ struct Slot<T> {
 pub struct TaskCounts {
     /// In the run queue.
     pub ready: usize,
+    /// Taken from the run queue by [`Scheduler::take_ready`] and not parked or removed
+    /// yet: the task running now and those after it in the batch.
+    pub running: usize,
     /// Sleeping with a deadline.
     pub sleeping: usize,
     /// Sleeping until [`Scheduler::wakeup`].
@@ -872,7 +875,8 @@ impl TaskCounts {
                 ..
             } => Some(&mut self.writing),
             State::Blocking { .. } => Some(&mut self.blocking),
-            State::Free | State::Running => None,
+            State::Running => Some(&mut self.running),
+            State::Free => None,
         }
     }
 }
