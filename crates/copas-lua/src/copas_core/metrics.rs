@@ -33,6 +33,7 @@ impl Metrics {
         created
     }
 
+    /// The poll of a step returned with `resumes` tasks to resume.
     pub(crate) fn step_polled(&self, resumes: usize) {
         self.steps.set(self.steps.get() + 1);
         self.resumes.set(self.resumes.get() + resumes as u64);
