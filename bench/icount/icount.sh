@@ -15,7 +15,7 @@ echo_count() { # C R B: instructions of the server while the client echoes C*R*B
   local port=$((20000 + RANDOM % 20000)) out
   out=$(mktemp)
   LUA_PATH="$mods/?.lua" LUA_CPATH="$mods/?.so" valgrind --tool=callgrind \
-    --callgrind-out-file=/dev/null lua5.4 "$dir/echo_server.lua" $port "$1" 2>"$out" &
+    --callgrind-out-file=/dev/null lua5.4 "$dir/../lua/echo_server.lua" $port "$1" >/dev/null 2>"$out" &
   env -u LUA_PATH -u LUA_CPATH lua5.4 "$dir/echo_client.lua" $port "$1" "$2" "$3"
   wait $!
   awk '/Collected/ {print $4}' "$out"
