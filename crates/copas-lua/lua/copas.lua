@@ -27,6 +27,7 @@ local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
 local c_metrics, c_monotonic = core.metrics, core.monotonic
 local c_signal_watch, c_signal_unwatch, c_signals = core.signal_watch, core.signal_unwatch, core.signals
+local c_resume, c_park, c_spend, c_tracing = core.resume, core.park, core.spend, core.tracing
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -41,9 +42,6 @@ local setmetatable, getmetatable, pairs, next = setmetatable, getmetatable, pair
 local function pack(...) return { n = select("#", ...), ... } end
 
 local UDP_DATAGRAM_MAX = socket._DATAGRAMSIZE or 8192
--- Successful operations a task may do back to back before it lets the others run
--- (the original does this with a random pause on ~10% of calls).
-local FAIR_BUDGET = 64
 
 local copas
 do
@@ -121,10 +119,11 @@ local alarm_callbacks = {}                             -- task id -> copas.timeo
 local extras = {}
 local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
 
+-- The core knows the running task too (core.resume): whether it parked, and how many
+-- operations it may still complete before it lets the others run (the original does
+-- this with a random pause on ~10% of calls).
 local current_id, current_co   -- the task being resumed, nil between resumes
-local parked = false           -- set by park(): the task yielded to the scheduler
 local cancel_current = false   -- removethread() was called on the running task
-local budget = FAIR_BUDGET
 local debug_log                -- copas.debug.start()
 -- copas.metrics(): connections accepted so far, and those whose handler has ended
 -- (the accepted socket -> true until then).
@@ -157,21 +156,22 @@ local function task_id(level)
 end
 
 local function park()
-  parked = true
-  budget = FAIR_BUDGET
   if debug_log then
     debug_log("yielding '", object_names[current_co], "'")
   end
-  coroutine_yield()
+  c_park()
 end
 
--- Called after each operation that completed without waiting.
+-- The core's spend yields by itself; with logging on, through park().
+local function spend_logged(id)
+  if c_spend(id, true) then park() end
+end
+
+-- Called after each operation that completed without waiting: at the end of the
+-- task's turn, the core puts it at the end of the run queue and yields it.
 local function spend(id)
-  budget = budget - 1
-  if budget <= 0 then
-    c_sleep(id, 0)
-    park()
-  end
+  if debug_log then return spend_logged(id) end
+  c_spend(id)
 end
 
 local function register(co)
@@ -240,9 +240,9 @@ local function resume_with_args(id, co)
   local args = start_args[id]
   if args then
     start_args[id] = nil
-    return coroutine_resume(co, unpack(args, 1, args.n))
+    return c_resume(id, co, unpack(args, 1, args.n))
   end
-  return coroutine_resume(co)
+  return c_resume(id, co)
 end
 
 
@@ -358,8 +358,6 @@ function copas.sleep(sleeptime)
     c_sleep(current_id, sleeptime)
     return park()
   end
-  parked = true
-  budget = FAIR_BUDGET
   return c_sleep(current_id, sleeptime, true)
 end
 
@@ -540,8 +538,9 @@ end
 -- Socket timeouts (per socket; nil means no limit)
 -------------------------------------------------------------------------------
 local connect_timeouts = setmetatable({}, { __mode = "k" })
-local send_timeouts = setmetatable({}, { __mode = "k" })
-local receive_timeouts = setmetatable({}, { __mode = "k" })
+-- The core's, read by its copas.receive and copas.send (weak keys).
+local send_timeouts = core.send_timeouts
+local receive_timeouts = core.receive_timeouts
 
 function copas.settimeouts(skt, connect, send, read)
   if connect ~= nil and type(connect) ~= "number" then
@@ -698,9 +697,10 @@ local function settled(id, a, b, c)
   return a, b, c
 end
 
--- receive and send run once or twice per message: task_id, park and the common case
--- of settled are written out here, as each Lua call costs as much as the work around
--- it.
+-- copas.receive on Lua 5.1, 5.2 and LuaJIT, where a C function cannot wait and go on;
+-- on 5.3 and 5.4 the core's copas.receive does all of this in C and calls this one
+-- for what it leaves (objects of other libraries, calls outside a task, debugging).
+-- After data the core may return `true`: the task's turn is over.
 function copas.receive(client, pattern, part)
   local co = coroutine_running()
   if (co == current_co and co ~= nil) or in_task(co) then
@@ -708,18 +708,15 @@ function copas.receive(client, pattern, part)
     local timeout = receive_timeouts[client]
     local a, b, c = c_recv(id, client, pattern, part, timeout, true)
     while a == false do
-      parked = true
-      budget = FAIR_BUDGET
-      if debug_log then debug_log("yielding '", object_names[co], "'") end
-      coroutine_yield()
+      park()
       a, b, c = c_recv(id, client, pattern, part, timeout, false)
     end
     if a ~= true then
-      if a and budget > 1 then
-        budget = budget - 1
-        return a, b, c
+      if b == true then
+        park()
+        return a
       end
-      return settled(id, a, b, c)
+      return a, b, c
     end
   elseif current_co ~= nil then
     error(NESTED, 2)
@@ -742,6 +739,7 @@ function copas.receivefrom(client, size)
   return generic_receivefrom(client, size)
 end
 
+-- As copas.receive: the core's on 5.3 and 5.4.
 function copas.send(client, data, from, to)
   local co = coroutine_running()
   if (co == current_co and co ~= nil) or in_task(co) then
@@ -749,23 +747,25 @@ function copas.send(client, data, from, to)
     local timeout = send_timeouts[client]
     local a, b, c = c_send(id, client, data, from, to, timeout, true)
     while a == false do
-      parked = true
-      budget = FAIR_BUDGET
-      if debug_log then debug_log("yielding '", object_names[co], "'") end
-      coroutine_yield()
+      park()
       a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
     end
     if a ~= true then
-      if a and budget > 1 then
-        budget = budget - 1
-        return a, b, c
+      if b == true then
+        park()
+        return a
       end
-      return settled(id, a, b, c)
+      return a, b, c
     end
   elseif current_co ~= nil then
     error(NESTED, 2)
   end
   return generic_send(client, data, from, to)
+end
+
+if core.receive then
+  core.hooks[1], core.hooks[2] = copas.receive, copas.send
+  copas.receive, copas.send = core.receive, core.send_data
 end
 
 function copas.sendto(client, data, ip, port)
@@ -1428,14 +1428,13 @@ function copas.step(timeout)
     local co = threads[id]
     if co then
       current_id, current_co = id, co
-      parked, cancel_current = false, false
-      budget = FAIR_BUDGET
-      local ok, err
+      cancel_current = false
+      local ok, err, parked
       if watchdog_limit then watch_start(co) end
       if start_args[id] or debug_log then
-        ok, err = resume_with_args(id, co)
+        ok, err, parked = resume_with_args(id, co)
       else
-        ok, err = coroutine_resume(co)
+        ok, err, parked = c_resume(id, co)
       end
       if watchdog_limit then watch_end(co) end
       current_id, current_co = nil, nil
@@ -1586,10 +1585,12 @@ copas.debug = {}
 -- here: there is no such thread.)
 function copas.debug.start(logger)
   debug_log = logger or print
+  c_tracing(true)
 end
 
 function copas.debug.stop()
   debug_log = nil
+  c_tracing(false)
 end
 
 -- Wraps a socket (plain or copas-wrapped) in a proxy that prints every method call

@@ -1,5 +1,7 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
-//! C functions: `step`, `recv`, `send`, `flush`, `spawn`, `sleep`, `remove`.
+//! C functions: `step`, `resume`, `recv`, `send`, `flush`, `spawn`, `sleep`, `park`,
+//! `spend`, `remove`, and on Lua 5.3 and 5.4 `receive` and `send_data`, which are
+//! `copas.receive` and `copas.send` themselves.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
 //! that parks, the receive that completes, the send); every thread is spawned, sleeps
@@ -13,9 +15,21 @@
 //! each function does its Rust work inside [`guarded`] with every guard scoped inside,
 //! leaves its output bytes in [`HotPath`]'s buffers, and only then, with nothing left
 //! to drop, pushes results (which may raise "not enough memory") or raises an error.
+//!
+//! `resume` runs a task's coroutine and knows it as the running task, with its fair
+//! share of operations (`budget`) and whether it parked; the functions that park a task
+//! (`park`, `spend`, `sleep`, and `receive`/`send_data` when they wait) record that
+//! here, so the step loop can tell a Copas wait from a stray `coroutine.yield`.
+//!
+//! On Lua 5.3 and 5.4 `receive` and `send_data` wait inside the C function: they yield
+//! with a continuation that retries the operation when the task is resumed, so a line
+//! costs one call into Rust and one resume with no Lua of ours in between. On Lua 5.1,
+//! 5.2 and LuaJIT a C function cannot continue after a yield, and `copas.lua` keeps that
+//! loop in Lua around `recv` and `send`; both paths run the same `receive_on` and
+//! `send_on`.
 
 use crate::lua_api::c_int;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::time::Duration;
@@ -26,6 +40,7 @@ use mlua::{Lua, Result, Table, Value};
 use super::io::{self, Progress, Sent, Stream};
 use super::metrics::Metrics;
 use crate::dispatch::{id_value, seconds, Attempt, Dispatcher, SharedDispatcher, TaskData};
+use crate::lua_api::coroutine::Resumed;
 use crate::lua_api::userdata::slot_at;
 use crate::lua_api::{closures, guarded, shared, LuaState, Slot, Stack, ValueKind};
 use crate::socket_core::tcp::{self, TcpObject};
@@ -43,6 +58,73 @@ struct HotPath {
     message: RefCell<String>,
     /// Task ids `step` is about to write into Lua tables.
     ids: RefCell<Vec<i64>>,
+    /// The task `resume` is running, if any.
+    running: Cell<Running>,
+    /// `copas.debug` is logging: `receive` and `send_data` leave the work to
+    /// `copas.lua`, which logs each wait.
+    tracing: Cell<bool>,
+}
+
+/// Operations a task completes without waiting before it lets the others run (as
+/// Copas's `copas.step` bounds a task's turn).
+const FAIR_BUDGET: u32 = 64;
+
+/// The task a `resume` is running.
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    /// Its coroutine; null between resumes (read by `receive` and `send_data`).
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    thread: *mut LuaState,
+    /// Its id.
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    id: i64,
+    /// Operations it may still complete before it yields its turn.
+    budget: u32,
+    /// It parked itself (a Copas wait), as opposed to a stray `coroutine.yield`.
+    parked: bool,
+}
+
+impl Running {
+    const NONE: Running = Running {
+        #[cfg(any(feature = "lua53", feature = "lua54"))]
+        thread: std::ptr::null_mut(),
+        #[cfg(any(feature = "lua53", feature = "lua54"))]
+        id: 0,
+        budget: FAIR_BUDGET,
+        parked: false,
+    };
+}
+
+impl HotPath {
+    /// Marks the running task parked (it is about to yield to the step loop).
+    fn park(&self) {
+        let mut running = self.running.get();
+        running.parked = true;
+        self.running.set(running);
+    }
+
+    /// Counts one completed operation of the running task; false once its turn is
+    /// over, when it has been put at the end of the run queue (it must yield now).
+    fn spend(&self, id: i64) -> std::result::Result<bool, String> {
+        let mut running = self.running.get();
+        running.budget = running.budget.saturating_sub(1);
+        self.running.set(running);
+        if running.budget > 0 {
+            return Ok(true);
+        }
+        let mut dispatcher = self
+            .dispatcher
+            .try_borrow_mut()
+            .map_err(|_| "copas.core called from inside the scheduler".to_owned())?;
+        let task = dispatcher.task(id).map_err(|err| err.to_string())?;
+        dispatcher
+            .scheduler
+            .sleep(task, Duration::ZERO)
+            .map_err(|err| err.to_string())?;
+        drop(dispatcher);
+        self.park();
+        Ok(false)
+    }
 }
 
 /// Upvalue 2: the live table of TCP objects.
@@ -53,6 +135,22 @@ const DEFERRED: c_int = 3;
 const SSL_LIVE: c_int = 4;
 /// Upvalue 5: the live table of `socket.unix` stream objects.
 const UNIX_LIVE: c_int = 5;
+/// Upvalue 6: receive timeouts by socket (`copas.settimeouts`), weak keys.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+const RECEIVE_TIMEOUTS: c_int = 6;
+/// Upvalue 7: send timeouts by socket, weak keys.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+const SEND_TIMEOUTS: c_int = 7;
+/// Upvalue 8: `copas.lua`'s own `copas.receive` [1] and `copas.send` [2], which
+/// `receive` and `send_data` call for what they do not handle themselves.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+const HOOKS: c_int = 8;
+
+/// Copas's error for a wait from a coroutine created inside a task (its resumer would
+/// take the yield); `copas.lua` raises the same.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+const NESTED: &[u8] = b"cannot yield to Copas from a coroutine created inside a Copas thread; \
+call Copas functions from the Copas thread itself";
 
 /// Raised by a function called while the state closes, after its data was dropped.
 const GONE: &[u8] = b"copas.core used while its Lua state closes";
@@ -74,9 +172,10 @@ enum Settled {
     Deferred(f64),
 }
 
-/// Adds `step`, `recv`, `send`, `flush`, `spawn`, `sleep` and `remove` to
-/// `core`, and `deferred`: the set of sockets holding back replies (see `send`), which
-/// `copas.lua` flushes after each batch of resumes.
+/// Adds the functions of this module to `core`, and `deferred`: the set of sockets
+/// holding back replies (see `send`), which `copas.lua` flushes after each batch of
+/// resumes; `receive_timeouts` and `send_timeouts`, the tables of socket timeouts; and
+/// `hooks`, for `copas.lua` to put its own `copas.receive` and `copas.send` in.
 pub(super) fn register(
     lua: &Lua,
     core: &Table,
@@ -89,14 +188,31 @@ pub(super) fn register(
         data: RefCell::new(Vec::new()),
         message: RefCell::new(String::new()),
         ids: RefCell::new(Vec::new()),
+        running: Cell::new(Running::NONE),
+        tracing: Cell::new(false),
     };
     let deferred = lua.create_table()?;
     core.set("deferred", deferred.clone())?;
+    let weak_keys = lua.create_table()?;
+    weak_keys.raw_set("__mode", "k")?;
+    let timeouts = || -> Result<Table> {
+        let table = lua.create_table()?;
+        table.set_metatable(Some(weak_keys.clone()))?;
+        Ok(table)
+    };
+    let (receive_timeouts, send_timeouts) = (timeouts()?, timeouts()?);
+    core.set("receive_timeouts", receive_timeouts.clone())?;
+    core.set("send_timeouts", send_timeouts.clone())?;
+    let hooks = lua.create_table()?;
+    core.set("hooks", hooks.clone())?;
     let upvalues = [
         Value::Table(tcp::kind(lua)?.live().clone()),
         Value::Table(deferred),
         Value::Table(ssl::kind(lua)?.live().clone()),
         Value::Table(unix::stream_kind(lua)?.live().clone()),
+        Value::Table(receive_timeouts),
+        Value::Table(send_timeouts),
+        Value::Table(hooks),
     ];
     let functions = closures(
         lua,
@@ -104,12 +220,20 @@ pub(super) fn register(
         &upvalues,
         &[
             ("step", step),
+            ("resume", resume),
             ("recv", recv),
             ("send", send),
             ("flush", flush),
             ("spawn", spawn),
             ("sleep", sleep),
+            ("park", park),
+            ("spend", spend),
+            ("tracing", tracing),
             ("remove", remove),
+            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            ("receive", receive),
+            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            ("send_data", send_data),
         ],
     )?;
     for (name, function) in functions {
@@ -256,7 +380,8 @@ fn send_on<S: Stream>(
     }
 }
 
-/// Pushes the results of `settled` and returns their count, or raises.
+/// Pushes the results of `settled` and returns their count, or raises; `socket` is
+/// the stack index of the socket (for the deferred set).
 ///
 /// The buffers are moved out of `hot` while Lua runs: a push may run a collection
 /// step, and a finalizer may call these functions again, which must find buffers of
@@ -267,7 +392,7 @@ fn send_on<S: Stream>(
 /// # Safety
 /// Called last by a function made by [`register`]: no Rust value that needs dropping
 /// may be alive in the caller, as pushing may raise a memory error.
-unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled) -> c_int {
+unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled, socket: c_int) -> c_int {
     let data = ManuallyDrop::new(hot.data.take());
     let message = ManuallyDrop::new(hot.message.take());
     // SAFETY: per the contract; pushing at most three values fits in the free slots.
@@ -295,7 +420,7 @@ unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled) -> c_int {
                 1
             }
             Settled::Deferred(last) => {
-                stack.push_value(2);
+                stack.push_value(socket);
                 stack.push_boolean(true);
                 stack.raw_set(Stack::upvalue(DEFERRED));
                 stack.push_number(last);
@@ -323,51 +448,57 @@ unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled) -> c_int {
 }
 
 /// recv(id, skt, pattern, prefix, timeout, first): `data` | `nil, err, partial` |
-/// `false` (parked: call again with first = false) | `true` (not ours).
+/// `false` (parked: call again with first = false) | `true` (not ours); after `data`,
+/// `true` when the task's turn is over (see [`finish_turn`]).
 unsafe extern "C-unwind" fn recv(state: *mut LuaState) -> c_int {
-    // SAFETY: called by Lua as a function made by `register`; the strings stay on the
-    // stack during the call, and `finish` runs last.
+    // SAFETY: called by Lua as a function made by `register`; `finish_turn` runs last.
     unsafe {
         let stack = Stack::new(state);
         let Some(hot) = shared::<HotPath>(stack) else {
             return stack.raise(GONE);
         };
-        let settled = 'settled: {
-            let Some(pattern) = pattern_at(stack, 3) else {
-                break 'settled Settled::NotOurs;
-            };
-            let prefix = match stack.kind(4) {
-                ValueKind::None | ValueKind::Nil => &[][..],
-                ValueKind::String => stack.bytes(4).unwrap_or_default(),
-                _ => break 'settled Settled::NotOurs,
-            };
-            let Ok(timeout) = stack.optional_number(5) else {
-                break 'settled Settled::NotOurs;
-            };
-            let attempt = Attempt {
-                id: stack.integer(1),
-                timeout,
-                first: stack.boolean(6),
-            };
-            match object_at(stack, 2) {
-                Some(Object::Tcp(slot)) => {
-                    run(hot, || receive_on(hot, slot, pattern, prefix, attempt))
-                }
-                Some(Object::Ssl(slot)) => {
-                    run(hot, || receive_on(hot, slot, pattern, prefix, attempt))
-                }
-                Some(Object::Unix(slot)) => {
-                    run(hot, || receive_on(hot, slot, pattern, prefix, attempt))
-                }
-                None => Settled::NotOurs,
+        let settled = match stack.optional_number(5) {
+            Ok(timeout) => {
+                let attempt = Attempt {
+                    id: stack.integer(1),
+                    timeout,
+                    first: stack.boolean(6),
+                };
+                receive_settled(stack, hot, 2, attempt)
             }
+            Err(()) => Settled::NotOurs,
         };
-        finish(stack, hot, settled)
+        finish_turn(stack, hot, settled, 2)
+    }
+}
+
+/// The receive whose socket, pattern and prefix are at `socket`, `socket + 1` and
+/// `socket + 2`.
+///
+/// # Safety
+/// `stack` is that of a function made by [`register`]; the prefix is read in place.
+unsafe fn receive_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: Attempt) -> Settled {
+    let Some(pattern) = pattern_at(stack, socket + 1) else {
+        return Settled::NotOurs;
+    };
+    let prefix = match stack.kind(socket + 2) {
+        ValueKind::None | ValueKind::Nil => &[][..],
+        // SAFETY: the string stays on the stack during the call.
+        ValueKind::String => unsafe { stack.bytes(socket + 2) }.unwrap_or_default(),
+        _ => return Settled::NotOurs,
+    };
+    // SAFETY: per the contract; the slot is used during this call only.
+    match unsafe { object_at(stack, socket) } {
+        Some(Object::Tcp(slot)) => run(hot, || receive_on(hot, slot, pattern, prefix, attempt)),
+        Some(Object::Ssl(slot)) => run(hot, || receive_on(hot, slot, pattern, prefix, attempt)),
+        Some(Object::Unix(slot)) => run(hot, || receive_on(hot, slot, pattern, prefix, attempt)),
+        None => Settled::NotOurs,
     }
 }
 
 /// send(id, skt, data, i, j, timeout, first): `last` | `nil, err, last` |
-/// `false, last` (parked: call again from last + 1) | `true` (not ours).
+/// `false, last` (parked: call again from last + 1) | `true` (not ours); after `last`,
+/// `true` when the task's turn is over.
 unsafe extern "C-unwind" fn send(state: *mut LuaState) -> c_int {
     // SAFETY: as in `recv`.
     unsafe {
@@ -375,35 +506,87 @@ unsafe extern "C-unwind" fn send(state: *mut LuaState) -> c_int {
         let Some(hot) = shared::<HotPath>(stack) else {
             return stack.raise(GONE);
         };
-        let settled = 'settled: {
-            let Some(bytes) = stack.bytes(3) else {
-                break 'settled Settled::NotOurs;
-            };
-            let (Ok(i), Ok(j), Ok(timeout)) = (
-                stack.optional_number(4),
-                stack.optional_number(5),
-                stack.optional_number(6),
-            ) else {
-                break 'settled Settled::NotOurs;
-            };
-            let range = SendRange::new(
-                bytes.len(),
-                i.unwrap_or(1.0) as i64,
-                j.unwrap_or(-1.0) as i64,
-            );
-            let attempt = Attempt {
-                id: stack.integer(1),
-                timeout,
-                first: stack.boolean(7),
-            };
-            match object_at(stack, 2) {
-                Some(Object::Tcp(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
-                Some(Object::Ssl(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
-                Some(Object::Unix(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
-                None => Settled::NotOurs,
+        let settled = match stack.optional_number(6) {
+            Ok(timeout) => {
+                let attempt = Attempt {
+                    id: stack.integer(1),
+                    timeout,
+                    first: stack.boolean(7),
+                };
+                send_settled(stack, hot, 2, attempt)
             }
+            Err(()) => Settled::NotOurs,
         };
-        finish(stack, hot, settled)
+        finish_turn(stack, hot, settled, 2)
+    }
+}
+
+/// The send whose socket, data, i and j are at `socket` to `socket + 3`.
+///
+/// # Safety
+/// As for [`receive_settled`]; the data is read in place.
+unsafe fn send_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: Attempt) -> Settled {
+    // SAFETY: the string stays on the stack during the call.
+    let Some(bytes) = (unsafe { stack.bytes(socket + 1) }) else {
+        return Settled::NotOurs;
+    };
+    let (Ok(i), Ok(j)) = (
+        stack.optional_number(socket + 2),
+        stack.optional_number(socket + 3),
+    ) else {
+        return Settled::NotOurs;
+    };
+    let range = SendRange::new(
+        bytes.len(),
+        i.unwrap_or(1.0) as i64,
+        j.unwrap_or(-1.0) as i64,
+    );
+    // SAFETY: per the contract; the slot is used during this call only.
+    match unsafe { object_at(stack, socket) } {
+        Some(Object::Tcp(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
+        Some(Object::Ssl(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
+        Some(Object::Unix(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
+        None => Settled::NotOurs,
+    }
+}
+
+/// Whether a settled operation completed (and so counts against the task's turn).
+fn completed(settled: Settled) -> bool {
+    matches!(settled, Settled::Done(_) | Settled::Deferred(_))
+}
+
+/// Counts a completed operation of the running task (`id`, argument 1) against its
+/// turn: `Ok(false)` once the turn is over and the task must yield.
+fn spend_turn(hot: &HotPath, id: i64) -> std::result::Result<bool, ()> {
+    guarded(
+        || hot.spend(id),
+        || Err("internal error in copas.core (panic)".to_owned()),
+    )
+    .map_err(|message| set_message(hot, message))
+}
+
+/// `finish` for `recv` and `send`: a completed operation that ends the task's turn
+/// returns one more value, `true`, for `copas.lua` to park the task (the core has put
+/// it at the end of the run queue).
+///
+/// # Safety
+/// As for [`finish`].
+unsafe fn finish_turn(stack: Stack, hot: &HotPath, settled: Settled, socket: c_int) -> c_int {
+    if !completed(settled) {
+        // SAFETY: per the contract.
+        return unsafe { finish(stack, hot, settled, socket) };
+    }
+    match spend_turn(hot, stack.integer(1)) {
+        // SAFETY: per the contract.
+        Ok(true) => unsafe { finish(stack, hot, settled, socket) },
+        Ok(false) => {
+            // SAFETY: per the contract; one more free slot for the flag.
+            let count = unsafe { finish(stack, hot, settled, socket) };
+            stack.push_boolean(true);
+            count + 1
+        }
+        // SAFETY: per the contract.
+        Err(()) => unsafe { raise(stack, hot) },
     }
 }
 
@@ -570,6 +753,7 @@ unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
                 .map_err(|err| err.to_string())
         });
         if yields {
+            hot.park();
             return stack.yield_nothing();
         }
         results
@@ -582,7 +766,7 @@ unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
 /// As for [`finish`]: nothing that needs dropping may be alive in the caller.
 unsafe fn raise(stack: Stack, hot: &HotPath) -> c_int {
     // SAFETY: per the contract.
-    unsafe { finish(stack, hot, Settled::Raise) }
+    unsafe { finish(stack, hot, Settled::Raise, 0) }
 }
 
 /// step(timeout, ready, alarms) -> number of ready ids, number of alarm ids, quiet.
@@ -656,5 +840,309 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
         stack.push_integer(alarms as i64);
         stack.push_boolean(quiet);
         3
+    }
+}
+
+/// resume(id, co, ...) -> ok, error, parked: resumes task `id`'s coroutine with the
+/// remaining arguments, as `coroutine.resume` does, as the running task with a fresh
+/// turn. `ok` and `error` are `coroutine.resume`'s first two results; `parked` is true
+/// when the task yielded through a Copas wait.
+unsafe extern "C-unwind" fn resume(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`. The coroutine stays at argument 2 while it
+    // runs; no Rust value needing a drop is alive around the resume (`Running` is Copy).
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        let co = stack.thread(2);
+        if co.is_null() {
+            return stack.raise(b"bad argument #2 to 'resume' (coroutine expected)");
+        }
+        let outer = hot.running.replace(Running {
+            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            thread: co,
+            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            id: stack.integer(1),
+            ..Running::NONE
+        });
+        let resumed = stack.resume(co, stack.top() - 2);
+        let parked = hot.running.replace(outer).parked;
+        match resumed {
+            Resumed::Suspended => {
+                stack.push_boolean(true);
+                stack.push_nil();
+            }
+            Resumed::Failed => {
+                stack.push_boolean(false);
+                stack.push_value(-2);
+            }
+        }
+        stack.push_boolean(parked);
+        3
+    }
+}
+
+/// park(): yields the running task to the step loop, marked parked (it has told the
+/// core what it waits for).
+unsafe extern "C-unwind" fn park(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`; the yield is last, nothing to drop.
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        hot.park();
+        stack.yield_nothing()
+    }
+}
+
+/// spend(id, report): counts an operation task `id` completed without waiting; once its
+/// turn is over, puts it at the end of the run queue and yields it, or with `report`
+/// returns true instead (for `copas.lua` to log the yield).
+unsafe extern "C-unwind" fn spend(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`; the yield or raise is last.
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        match spend_turn(hot, stack.integer(1)) {
+            Ok(true) => 0,
+            Ok(false) if stack.boolean(2) => {
+                stack.push_boolean(true);
+                1
+            }
+            Ok(false) => stack.yield_nothing(),
+            Err(()) => raise(stack, hot),
+        }
+    }
+}
+
+/// tracing(on): `copas.debug` logging starts or stops.
+unsafe extern "C-unwind" fn tracing(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`.
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        hot.tracing.set(stack.boolean(1));
+        0
+    }
+}
+
+/// What a continuation of `receive` or `send_data` does, in the low bit of its
+/// context; the task id is in the others (the task that yielded, whichever runs now).
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+mod resumption {
+    /// The socket was not ready: try again.
+    pub(super) const RETRY: isize = 0;
+    /// The operation completed as the task's turn ended: return its result.
+    pub(super) const RETURN: isize = 1;
+
+    pub(super) fn context(id: i64, what: isize) -> isize {
+        ((id as isize) << 1) | what
+    }
+
+    pub(super) fn parts(context: isize) -> (i64, isize) {
+        ((context >> 1) as i64, context & 1)
+    }
+}
+
+/// Which of `copas.receive`, `copas.send` a continuation belongs to.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    Receive,
+    Send,
+}
+
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+impl Operation {
+    /// Its arguments: `client, pattern, prefix` / `client, data, i, j`.
+    fn arguments(self) -> c_int {
+        match self {
+            Operation::Receive => 3,
+            Operation::Send => 4,
+        }
+    }
+
+    /// Its entry in the hooks table: `copas.lua`'s version of it.
+    fn hook(self) -> i64 {
+        match self {
+            Operation::Receive => 1,
+            Operation::Send => 2,
+        }
+    }
+
+    fn continuation(self) -> crate::lua_api::coroutine::Continuation {
+        match self {
+            Operation::Receive => receive_continued,
+            Operation::Send => send_continued,
+        }
+    }
+}
+
+/// receive(client, pattern, prefix): `copas.receive`.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe extern "C-unwind" fn receive(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`, called from Lua.
+    unsafe { operation_entry(state, Operation::Receive) }
+}
+
+/// send_data(client, data, i, j): `copas.send`.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe extern "C-unwind" fn send_data(state: *mut LuaState) -> c_int {
+    // SAFETY: as for `receive`.
+    unsafe { operation_entry(state, Operation::Send) }
+}
+
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe extern "C-unwind" fn receive_continued(
+    state: *mut LuaState,
+    _status: c_int,
+    context: isize,
+) -> c_int {
+    // SAFETY: the continuation of `receive`, with its stack.
+    unsafe { operation_continued(state, Operation::Receive, context) }
+}
+
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe extern "C-unwind" fn send_continued(
+    state: *mut LuaState,
+    _status: c_int,
+    context: isize,
+) -> c_int {
+    // SAFETY: the continuation of `send_data`, with its stack.
+    unsafe { operation_continued(state, Operation::Send, context) }
+}
+
+/// The continuation of a hook called by `operation_entry`: its results are the stack.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe extern "C-unwind" fn return_all(state: *mut LuaState, _status: c_int, _: isize) -> c_int {
+    // SAFETY: lua_gettop never raises.
+    unsafe { Stack::new(state).top() }
+}
+
+/// Leaves the call to `copas.lua`'s version of the operation (objects that are not
+/// ours, calls outside a task, debug logging), returning what it returns.
+///
+/// # Safety
+/// The stack holds the operation's arguments and nothing else; nothing that needs
+/// dropping is alive (the hook may raise or yield).
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe fn call_hook(stack: Stack, operation: Operation) -> c_int {
+    // SAFETY: per the contract; `copas.lua` fills the hooks table when it loads.
+    unsafe {
+        stack.call_then(Stack::upvalue(HOOKS), operation.hook(), return_all);
+        stack.top()
+    }
+}
+
+/// `copas.receive` / `copas.send` as called: the task check (a coroutine of its own
+/// inside a task cannot wait: Copas's error), then the first attempt.
+///
+/// # Safety
+/// Called by Lua as a function made by `register`.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe fn operation_entry(state: *mut LuaState, operation: Operation) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let stack = Stack::new(state);
+        stack.set_top(operation.arguments());
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        let running = hot.running.get();
+        if !stack.is(running.thread) {
+            if !running.thread.is_null() {
+                return stack.raise_at_caller(NESTED);
+            }
+            return call_hook(stack, operation);
+        }
+        if hot.tracing.get() {
+            return call_hook(stack, operation);
+        }
+        attempt(stack, hot, operation, running.id, true)
+    }
+}
+
+/// A continuation of `receive` or `send_data`: the task was resumed.
+///
+/// # Safety
+/// Called by Lua with the stack the yield left and the context it gave.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe fn operation_continued(state: *mut LuaState, operation: Operation, context: isize) -> c_int {
+    // SAFETY: per the contract: the arguments are at 1..=arguments(), and for RETURN
+    // the result the yield kept is right above them.
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        let (id, what) = resumption::parts(context);
+        if what == resumption::RETURN {
+            stack.set_top(operation.arguments() + 1);
+            return 1;
+        }
+        stack.set_top(operation.arguments());
+        attempt(stack, hot, operation, id, false)
+    }
+}
+
+/// One attempt of the operation for task `id`: returns its results, or yields (with
+/// the continuation) when it must wait or when it completed at the end of the task's
+/// turn.
+///
+/// # Safety
+/// The stack holds exactly the operation's arguments; nothing that needs dropping is
+/// alive in the caller.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe fn attempt(
+    stack: Stack,
+    hot: &HotPath,
+    operation: Operation,
+    id: i64,
+    first: bool,
+) -> c_int {
+    use resumption::{context, RETRY, RETURN};
+    // SAFETY: per the contract: strings read here stay on the stack during the call;
+    // `finish`, the yields and the hook call come after every Rust value is dropped.
+    unsafe {
+        let timeouts = match operation {
+            Operation::Receive => RECEIVE_TIMEOUTS,
+            Operation::Send => SEND_TIMEOUTS,
+        };
+        let timeout = match stack.raw_get_number(Stack::upvalue(timeouts), 1) {
+            Some(timeout) => timeout,
+            None => return call_hook(stack, operation),
+        };
+        let attempt = Attempt { id, timeout, first };
+        let settled = match operation {
+            Operation::Receive => receive_settled(stack, hot, 1, attempt),
+            Operation::Send => send_settled(stack, hot, 1, attempt),
+        };
+        let k = operation.continuation();
+        match settled {
+            Settled::NotOurs => call_hook(stack, operation),
+            Settled::Parked(last) => {
+                if let Some(last) = last {
+                    stack.push_number(last + 1.0);
+                    stack.replace(3);
+                }
+                hot.park();
+                stack.yield_then(context(id, RETRY), k)
+            }
+            settled if completed(settled) => match spend_turn(hot, id) {
+                Ok(true) => finish(stack, hot, settled, 1),
+                Ok(false) => {
+                    finish(stack, hot, settled, 1);
+                    stack.yield_then(context(id, RETURN), k)
+                }
+                Err(()) => raise(stack, hot),
+            },
+            settled => finish(stack, hot, settled, 1),
+        }
     }
 }

@@ -11,6 +11,7 @@
 //!
 //! - [`stack`]: reading arguments and pushing results in a running C function.
 //! - [`closure`]: C closures over a Rust value owned by a userdata upvalue.
+//! - [`coroutine`]: resuming coroutines, yields and calls with continuations.
 //! - [`userdata`]: socket objects' userdata with metatables we own.
 //! - [`argerror`]: `bad argument #n to 'f' (...)` raised by `luaL_argerror` itself.
 //! - [`table`]: tables of strings built on the raw stack.
@@ -19,6 +20,7 @@
 
 pub(crate) mod argerror;
 pub(crate) mod closure;
+pub(crate) mod coroutine;
 #[cfg(feature = "module")]
 pub(crate) mod entry;
 pub(crate) mod gc;

@@ -47,6 +47,11 @@ impl Stack {
         Stack { state }
     }
 
+    /// The raw state, for the other wrappers of this module.
+    pub(super) fn state(self) -> *mut LuaState {
+        self.state
+    }
+
     /// The pseudo-index of upvalue `n` (from 1).
     pub(crate) fn upvalue(n: c_int) -> c_int {
         ffi::lua_upvalueindex(n)
@@ -129,6 +134,24 @@ impl Stack {
             let address = ffi::lua_touserdata(self.state, -1);
             ffi::lua_settop(self.state, -2);
             address
+        }
+    }
+
+    /// `table[stack[key]]` without metamethods if it is nil or a number (`Some`), `None`
+    /// for another type; `table` is an upvalue or absolute index, `key` absolute.
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    pub(crate) fn raw_get_number(self, table: c_int, key: c_int) -> Option<Option<f64>> {
+        // SAFETY: as in `raw_get_address`: one slot pushed and popped, no metamethods.
+        unsafe {
+            ffi::lua_pushvalue(self.state, key);
+            ffi::lua_rawget(self.state, table);
+            let value = match ffi::lua_type(self.state, -1) {
+                ffi::LUA_TNIL => Some(None),
+                ffi::LUA_TNUMBER => Some(Some(ffi::lua_tonumber(self.state, -1))),
+                _ => None,
+            };
+            ffi::lua_settop(self.state, -2);
+            value
         }
     }
 

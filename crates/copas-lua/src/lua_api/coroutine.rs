@@ -1,0 +1,142 @@
+//! Coroutines from C: resuming a task, yielding out of a C function, and (on Lua 5.3
+//! and 5.4) yielding or calling with a continuation, so that a C function can wait
+//! inside a coroutine and carry on where it stopped.
+//!
+//! Lua 5.1, 5.2 and LuaJIT have no continuations of this form (5.2's `lua_getctx`
+//! differs): there a C function can only yield as its last act, and the values the
+//! coroutine is resumed with become its results. `copas.lua` keeps the loop that
+//! retries an operation in Lua there (see `copas_core/hot.rs`).
+
+use std::ffi::c_int;
+
+use mlua::ffi;
+
+use super::stack::{LuaState, Stack};
+
+/// How a resumed coroutine gave control back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resumed {
+    /// It yielded, or returned: what it passed out was dropped.
+    Suspended,
+    /// It raised an error, or could not be resumed: the error value is pushed on the
+    /// resuming stack.
+    Failed,
+}
+
+/// A continuation: the rest of a C function after a yield or a call that yielded.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+pub(crate) type Continuation = ffi::lua_KFunction;
+
+impl Stack {
+    /// The number of values on the stack.
+    pub(crate) fn top(self) -> c_int {
+        // SAFETY: lua_gettop never raises.
+        unsafe { ffi::lua_gettop(self.state()) }
+    }
+
+    /// The coroutine at `index`, or null if the value is not one.
+    pub(crate) fn thread(self, index: c_int) -> *mut LuaState {
+        // SAFETY: lua_tothread never raises.
+        unsafe { ffi::lua_tothread(self.state(), index) }
+    }
+
+    /// Whether this stack is that of the coroutine `thread`.
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    pub(crate) fn is(self, thread: *mut LuaState) -> bool {
+        self.state() == thread
+    }
+
+    /// Replaces the value at `index` (absolute) by the value on top, popping it.
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    pub(crate) fn replace(self, index: c_int) {
+        // SAFETY: lua_replace moves a value without allocating; never raises.
+        unsafe { ffi::lua_replace(self.state(), index) }
+    }
+
+    /// Resumes `co` with the `nargs` values on top of this stack (moved over), as
+    /// `coroutine.resume` does, with its checks; the values it yields or returns are
+    /// dropped.
+    ///
+    /// # Safety
+    /// `co` is a coroutine kept alive by a value on this stack; pushing an error
+    /// message may raise a memory error, so nothing that needs dropping may be alive
+    /// in the caller's Rust frames.
+    pub(crate) unsafe fn resume(self, co: *mut LuaState, nargs: c_int) -> Resumed {
+        let state = self.state();
+        // SAFETY: per the contract. The checks are coroutine.resume's (lcorolib.c):
+        // lua_resume itself does not refuse a finished coroutine on every version.
+        unsafe {
+            if ffi::lua_status(co) == ffi::LUA_OK && ffi::lua_gettop(co) == 0 {
+                ffi::lua_settop(state, -nargs - 1);
+                self.push_bytes(b"cannot resume dead coroutine");
+                return Resumed::Failed;
+            }
+            if ffi::lua_checkstack(co, nargs) == 0 {
+                ffi::lua_settop(state, -nargs - 1);
+                self.push_bytes(b"too many arguments to resume");
+                return Resumed::Failed;
+            }
+            ffi::lua_xmove(state, co, nargs);
+            let mut results = 0;
+            match ffi::lua_resume(co, state, nargs, &mut results) {
+                ffi::LUA_OK | ffi::LUA_YIELD => {
+                    ffi::lua_settop(co, -results - 1);
+                    Resumed::Suspended
+                }
+                _ => {
+                    ffi::lua_xmove(co, state, 1);
+                    Resumed::Failed
+                }
+            }
+        }
+    }
+
+    /// Raises `message` prefixed with the position of the Lua code that called this C
+    /// function (`error(message, 2)` from a Lua function). Never returns.
+    ///
+    /// # Safety
+    /// As for [`raise`](Self::raise).
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    pub(crate) unsafe fn raise_at_caller(self, message: &[u8]) -> c_int {
+        // SAFETY: per the contract; luaL_where and the concatenation may raise a
+        // memory error, which is the same unwinding as the raise itself.
+        unsafe {
+            ffi::luaL_where(self.state(), 1);
+            self.push_bytes(message);
+            ffi::lua_concat(self.state(), 2);
+            self.raise_top()
+        }
+    }
+
+    /// Yields the running coroutine with no values; when it is resumed, Lua calls `k`
+    /// with `context` and this stack as it is now.
+    ///
+    /// # Safety
+    /// Called as the return expression of a C function running inside a coroutine,
+    /// with nothing that needs dropping alive (the yield unwinds this frame).
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    pub(crate) unsafe fn yield_then(self, context: isize, k: Continuation) -> c_int {
+        // SAFETY: per the contract.
+        unsafe { ffi::lua_yieldk(self.state(), 0, context, Some(k)) }
+    }
+
+    /// Replaces the stack by the results of calling `table[n]` (a raw lookup; `table`
+    /// an upvalue or absolute index) with every value on the stack as arguments. If the
+    /// callee yields, `k` finishes this C function when the call returns (it finds the
+    /// results as the whole stack).
+    ///
+    /// # Safety
+    /// `table[n]` is a function; errors raised by it unwind this C function's frames,
+    /// so nothing that needs dropping may be alive in them.
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    pub(crate) unsafe fn call_then(self, table: c_int, n: i64, k: Continuation) {
+        let state = self.state();
+        // SAFETY: per the contract; one slot for the function.
+        unsafe {
+            let nargs = ffi::lua_gettop(state);
+            ffi::lua_rawgeti(state, table, n as _);
+            ffi::lua_insert(state, 1);
+            ffi::lua_callk(state, nargs, ffi::LUA_MULTRET, 0, Some(k));
+        }
+    }
+}

@@ -1,0 +1,147 @@
+-- copas.receive and copas.send where they wait in C (Lua 5.3 and 5.4: a yield with a
+-- continuation) and where copas.lua loops around the core (5.1, 5.2, LuaJIT): the same
+-- behaviour either way, and the task bookkeeping of core.resume.
+local t = require("t")
+local copas = require("copas")
+local socket = require("socket")
+
+local loopback = require("loopback")
+local server, client = loopback.server, loopback.client
+
+-- Plain Lua 5.1 cannot yield across pcall (programs use coxpcall there).
+local PCALL_YIELDS = _VERSION ~= "Lua 5.1" or rawget(_G, "jit") ~= nil
+local NESTED_YIELDS = _VERSION == "Lua 5.1" and rawget(_G, "jit") == nil
+
+-- An echo server answering each line upper-cased; `run(port)` is the client thread.
+local function with_echo(run)
+  local srv, port = server()
+  copas.addserver(srv, function(skt)
+    while true do
+      local line = copas.receive(skt)
+      if not line then break end
+      copas.send(skt, line:upper() .. "\n")
+    end
+  end)
+  copas.addthread(function()
+    run(port)
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+end
+
+t.test("receive and send wait inside pcall in a task", function()
+  if not PCALL_YIELDS then return end -- plain Lua 5.1 cannot yield across pcall
+  local results = {}
+  with_echo(function(port)
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    for i = 1, 3 do
+      local ok, sent = pcall(copas.send, c, "line " .. i .. "\n")
+      local ok2, line = pcall(copas.receive, c)
+      results[#results + 1] = { ok, sent, ok2, line }
+    end
+    c:close()
+  end)
+  t.eq(results, {
+    { true, 7, true, "LINE 1" }, { true, 7, true, "LINE 2" }, { true, 7, true, "LINE 3" },
+  })
+end)
+
+t.test("a wait from a coroutine nested in a task raises Copas's error at the caller", function()
+  if NESTED_YIELDS then return end -- plain Lua 5.1 passes nested yields on (copas_nested.lua)
+  local errors = {}
+  with_echo(function(port)
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    -- (Not tail calls: those leave no caller position on 5.1, 5.2 and LuaJIT.)
+    for _, op in ipairs({ function() local r = copas.receive(c); return r end,
+                          function() local r = copas.send(c, "x\n"); return r end }) do
+      local ok, err = coroutine.resume(coroutine.create(op))
+      errors[#errors + 1] = { ok, err }
+    end
+    c:close()
+  end)
+  for _, e in ipairs(errors) do
+    t.eq(e[1], false)
+    t.ok(tostring(e[2]):find("^[^\n]*copas_hot_path%.lua:%d+: cannot yield to Copas from a coroutine created inside a Copas thread"),
+      tostring(e[2]))
+  end
+end)
+
+t.test("outside any task receive and send block as LuaSocket's do", function()
+  local srv, port = server()
+  local c = assert(socket.connect("127.0.0.1", port))
+  local peer = srv:accept()
+  t.eq(copas.send(peer, "hello\n"), 6)
+  t.eq(copas.receive(c), "hello")
+  peer:send("c")
+  t.eq(copas.receive(c, 3, "ab"), "abc")
+  c:close(); peer:close(); srv:close()
+end)
+
+t.test("a task yielding by itself is reported, with the others unharmed", function()
+  local reported, got
+  copas.addthread(function()
+    copas.seterrorhandler(function(msg) reported = msg end)
+    coroutine.yield("stray")
+  end)
+  with_echo(function(port)
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    copas.send(c, "still\n")
+    got = copas.receive(c)
+    c:close()
+  end)
+  t.ok(tostring(reported):find("coroutine.yield was called without a resume first", 1, true),
+    tostring(reported))
+  t.eq(got, "STILL")
+end)
+
+t.test("with debug logging on, waits are logged and data still flows", function()
+  local log = {}
+  copas.debug.start(function(...) log[#log + 1] = table.concat({ ... }) end)
+  local got
+  with_echo(function(port)
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    copas.send(c, "logged\n")
+    got = copas.receive(c)
+    c:close()
+  end)
+  copas.debug.stop()
+  t.eq(got, "LOGGED")
+  local yields = 0
+  for _, line in ipairs(log) do
+    if line:find("^yielding") then yields = yields + 1 end
+  end
+  t.ok(yields > 0, "logged " .. #log .. " lines")
+end)
+
+t.test("a task completing operations back to back yields after its turn (64)", function()
+  -- The server's handler reads 200 buffered lines without waiting; a ticker counts
+  -- how often it runs meanwhile.
+  local srv, port = server()
+  local reads, ticks = 0, 0
+  local reading = true
+  copas.addserver(srv, function(skt)
+    copas.sleep(0.05) -- let all lines arrive
+    for _ = 1, 200 do
+      if copas.receive(skt) then reads = reads + 1 end
+    end
+    reading = false
+  end)
+  copas.addthread(function()
+    local c = client(port)
+    c:send(string.rep("x\n", 200))
+    while reading do ticks = ticks + 1; copas.sleep(0) end
+    c:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(reads, 200)
+  -- 200 reads are three full turns and part of a fourth; the ticker runs between them
+  -- (and during the server's sleep).
+  t.ok(ticks >= 3, "the ticker ran " .. ticks .. " times")
+end)
+
+t.run()
