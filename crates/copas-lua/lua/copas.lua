@@ -27,7 +27,7 @@ local c_flush, c_deferred = core.flush, core.deferred
 local c_query, c_answer = core.query, core.answer
 local c_metrics, c_monotonic = core.metrics, core.monotonic
 local c_signal_watch, c_signal_unwatch, c_signals = core.signal_watch, core.signal_unwatch, core.signals
-local c_resume, c_park, c_spend, c_tracing = core.resume, core.park, core.spend, core.tracing
+local c_resume, c_run, c_park, c_spend, c_tracing = core.resume, core.run, core.park, core.spend, core.tracing
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -101,14 +101,14 @@ local object_names = setmetatable({}, {
 -- `forever_ids`; lookups in `threads` and `ids` fall back to those.
 local forever = setmetatable({}, { __mode = "v" })     -- task id -> coroutine
 local forever_ids = setmetatable({}, { __mode = "k" }) -- coroutine -> task id
-local threads = setmetatable({}, { __index = forever }) -- task id -> coroutine
+local threads = setmetatable(core.threads, { __index = forever }) -- task id -> coroutine
 local ids = setmetatable({}, { __index = forever_ids }) -- coroutine -> task id
 -- task id -> { id = id, done = false } while it is paused forever; `done` is set once
 -- the pause is over or the task is forgotten.
 local forever_states = {}
 -- States of tasks collected while paused forever, for the next step to drop.
 local collected = {}
-local start_args = {}       -- task id -> packed first-resume arguments
+local start_args = core.start_args -- task id -> packed first-resume arguments
 local task_socket = {}      -- task id -> socket handed to a handler
 local autoclose_socket = {} -- task id -> socket to close when it ends
 local fixed = {}            -- task id -> true for server and handler threads (removethread leaves them)
@@ -119,11 +119,12 @@ local alarm_callbacks = {}                             -- task id -> copas.timeo
 local extras = {}
 local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
 
--- The core knows the running task too (core.resume): whether it parked, and how many
--- operations it may still complete before it lets the others run (the original does
--- this with a random pause on ~10% of calls).
-local current_id, current_co   -- the task being resumed, nil between resumes
-local cancel_current = false   -- removethread() was called on the running task
+-- The task being resumed, written by the core's step loop (core.run): [1] its id and
+-- [2] its coroutine, nil between resumes; [3] true once removethread() cancelled it.
+-- The core also knows whether it parked, and how many operations it may still
+-- complete before it lets the others run (the original does this with a random
+-- pause on ~10% of calls).
+local current = core.current
 local debug_log                -- copas.debug.start()
 -- copas.metrics(): connections accepted so far, and those whose handler has ended
 -- (the accepted socket -> true until then).
@@ -143,21 +144,21 @@ local NESTED_YIELDS = _VERSION == "Lua 5.1" and rawget(_G, "jit") == nil
 
 -- True when `co` (the running coroutine) runs on behalf of the current task.
 local function in_task(co)
-  return co ~= nil and (co == current_co or (NESTED_YIELDS and current_co ~= nil))
+  return co ~= nil and (co == current[2] or (NESTED_YIELDS and current[2] ~= nil))
 end
 
 -- The id of the calling task; nil outside any task (blocking behaviour applies);
 -- an error from a coroutine nested inside a task, whose yield would be swallowed.
 local function task_id(level)
   local co = coroutine_running()
-  if in_task(co) then return current_id end
-  if current_co ~= nil then error(NESTED, (level or 2) + 1) end
+  if in_task(co) then return current[1] end
+  if current[2] ~= nil then error(NESTED, (level or 2) + 1) end
   return nil
 end
 
 local function park()
   if debug_log then
-    debug_log("yielding '", object_names[current_co], "'")
+    debug_log("yielding '", object_names[current[2]], "'")
   end
   c_park()
 end
@@ -326,8 +327,8 @@ function copas.removethread(co)
   end
   local id = ids[co]
   if not id or fixed[id] then return end
-  if co == current_co then
-    cancel_current = true
+  if co == current[2] then
+    current[3] = true
     return
   end
   forget(id, co)
@@ -347,18 +348,18 @@ function copas.sleep(sleeptime)
     check_sleeptime(sleeptime, "sleep")
   end
   local co = coroutine_running()
-  if co ~= current_co or co == nil then
+  if co ~= current[2] or co == nil then
     if not in_task(co) then
-      if current_co ~= nil then error(NESTED, 2) end
+      if current[2] ~= nil then error(NESTED, 2) end
       if sleeptime > 0 then socket.sleep(sleeptime) end
       return
     end
   end
   if debug_log then
-    c_sleep(current_id, sleeptime)
+    c_sleep(current[1], sleeptime)
     return park()
   end
-  return c_sleep(current_id, sleeptime, true)
+  return c_sleep(current[1], sleeptime, true)
 end
 
 function copas.pause(sleeptime)
@@ -398,7 +399,7 @@ function copas.pauseforever()
   if not id then
     error("copas.pauseforever called outside a Copas thread: nothing could wake it", 2)
   end
-  local co = current_co
+  local co = current[2]
   c_sleep(id, -1)
   threads[id], ids[co] = nil, nil
   forever[id], forever_ids[co] = co, id
@@ -428,7 +429,7 @@ end
 -- thread, and a waiter is woken through it.
 function copas._running()
   local co, is_main = coroutine_running()
-  if co ~= nil and in_task(co) then return current_co, false end
+  if co ~= nil and in_task(co) then return current[2], false end
   return co, is_main
 end
 
@@ -703,8 +704,8 @@ end
 -- After data the core may return `true`: the task's turn is over.
 function copas.receive(client, pattern, part)
   local co = coroutine_running()
-  if (co == current_co and co ~= nil) or in_task(co) then
-    local id = current_id
+  if (co == current[2] and co ~= nil) or in_task(co) then
+    local id = current[1]
     local timeout = receive_timeouts[client]
     local a, b, c = c_recv(id, client, pattern, part, timeout, true)
     while a == false do
@@ -718,7 +719,7 @@ function copas.receive(client, pattern, part)
       end
       return a, b, c
     end
-  elseif current_co ~= nil then
+  elseif current[2] ~= nil then
     error(NESTED, 2)
   end
   return generic_receive(client, pattern, part)
@@ -742,8 +743,8 @@ end
 -- As copas.receive: the core's on 5.3 and 5.4.
 function copas.send(client, data, from, to)
   local co = coroutine_running()
-  if (co == current_co and co ~= nil) or in_task(co) then
-    local id = current_id
+  if (co == current[2] and co ~= nil) or in_task(co) then
+    local id = current[1]
     local timeout = send_timeouts[client]
     local a, b, c = c_send(id, client, data, from, to, timeout, true)
     while a == false do
@@ -757,7 +758,7 @@ function copas.send(client, data, from, to)
       end
       return a, b, c
     end
-  elseif current_co ~= nil then
+  elseif current[2] ~= nil then
     error(NESTED, 2)
   end
   return generic_send(client, data, from, to)
@@ -922,7 +923,7 @@ do
     local blocking = dns[name]
     dns[name] = function(a, b)
       local co = coroutine_running()
-      local id = in_task(co) and current_id
+      local id = in_task(co) and current[1]
       local plain = (type(a) == "string" or (a == nil and name == "getnameinfo"))
         and (b == nil or type(b) == "string")
         and (a ~= nil or b ~= nil)
@@ -941,7 +942,7 @@ end
 do
   local blocking_connect = socket.connect
   socket.connect = function(address, port, laddress, lport, family)
-    local id = in_task(coroutine_running()) and current_id
+    local id = in_task(coroutine_running()) and current[1]
     local number = tonumber(port)
     if not id or type(address) ~= "string" or is_address(address) or not number
       or laddress ~= nil or lport ~= nil or family ~= nil then
@@ -1190,9 +1191,9 @@ local function accept_loop(server, handler)
     local client, err
     if cap and live_count >= cap then
       client = false
-      c_sleep(current_id, CAP_RECHECK)
+      c_sleep(current[1], CAP_RECHECK)
     else
-      client, err = c_accept(current_id, server)
+      client, err = c_accept(current[1], server)
       if client == true then
         client, err = server:accept()
       end
@@ -1219,13 +1220,13 @@ local function accept_loop(server, handler)
         live_count = live_count + 1
       end
     elseif err == "timeout" then
-      wait_socket(current_id, server, "r", nil, true)
+      wait_socket(current[1], server, "r", nil, true)
     elseif err == "closed" then
       return
     else
       -- Out of descriptors or another transient failure: back off instead of spinning
       -- (the listening socket stays readable, an edge-triggered wait would not return).
-      c_sleep(current_id, ACCEPT_BACKOFF)
+      c_sleep(current[1], ACCEPT_BACKOFF)
       park()
     end
   end
@@ -1313,7 +1314,7 @@ local shutting_down = false
 local function cancel_others()
   for _, tasks in ipairs({ threads, forever }) do
     for id, co in pairs(tasks) do
-      if id ~= current_id then
+      if id ~= current[1] then
         local to_close = autoclose_socket[id]
         autoclose_socket[id] = nil
         forget(id, co)
@@ -1400,15 +1401,32 @@ copas.getpid = core.getpid
 -------------------------------------------------------------------------------
 -- The loop
 -------------------------------------------------------------------------------
-local ready_ids, alarm_ids = {}, {}
 local stats_enabled, stats = false, nil
 local watch_start, watch_end -- the watchdog's halves, defined with copas.watchdog
+local ready_ids, alarm_ids = core.ready, {}
+
+-- core.run's hooks: [3] resumes a task whose first resume passes arguments, or while
+-- debugging or the watchdog is on; [4] ends a task that did not park (finished,
+-- failed, yielded by itself) or was removed while it ran.
+core.hooks[3] = function(id, co)
+  if watchdog_limit then watch_start(co) end
+  local ok, err, parked = resume_with_args(id, co)
+  if watchdog_limit then watch_end(co) end
+  return ok, err, parked
+end
+core.hooks[4] = function(id, co, ok, err, cancelled)
+  if cancelled then
+    forget(id, co)
+  else
+    finish(id, co, ok, err)
+  end
+end
 
 function copas.step(timeout)
   if timeout ~= nil and type(timeout) ~= "number" then
     error(("bad argument #1 to 'step' (number expected, got %s)"):format(type(timeout)), 2)
   end
-  if current_co ~= nil then
+  if current[2] ~= nil then
     error("copas.step cannot be called from inside a Copas thread", 2)
   end
   local step_start = stats_enabled and gettime()
@@ -1422,30 +1440,8 @@ function copas.step(timeout)
   for i = 1, nalarms do
     fire_alarm(alarm_ids[i])
   end
-  -- Resuming is written out here (not a function) as it runs once per message.
-  for i = 1, n do
-    local id = ready_ids[i]
-    local co = threads[id]
-    if co then
-      current_id, current_co = id, co
-      cancel_current = false
-      local ok, err, parked
-      if watchdog_limit then watch_start(co) end
-      if start_args[id] or debug_log then
-        ok, err, parked = resume_with_args(id, co)
-      else
-        ok, err, parked = c_resume(id, co)
-      end
-      if watchdog_limit then watch_end(co) end
-      current_id, current_co = nil, nil
-      -- Not parked: removed, finished or failed.
-      if cancel_current then
-        forget(id, co)
-      elseif not (ok and parked) then
-        finish(id, co, ok, err)
-      end
-    end
-  end
+  -- The core resumes the tasks, calling the hooks above for what it leaves to Lua.
+  if n > 0 then c_run(n) end
   -- Replies a send held back (more requests were buffered) leave by the end of the
   -- batch at the latest, whatever their task does next.
   if next(c_deferred) ~= nil then c_flush() end
@@ -1585,12 +1581,12 @@ copas.debug = {}
 -- here: there is no such thread.)
 function copas.debug.start(logger)
   debug_log = logger or print
-  c_tracing(true)
+  c_tracing(true, watchdog_limit ~= nil)
 end
 
 function copas.debug.stop()
   debug_log = nil
-  c_tracing(false)
+  c_tracing(false, watchdog_limit ~= nil)
 end
 
 -- Wraps a socket (plain or copas-wrapped) in a proxy that prints every method call
@@ -1713,6 +1709,7 @@ function copas.watchdog(limit, callback)
   if limit == nil or limit == false or limit == 0 then
     if watchdog_limit and jit_was_on then jit.on() end
     watchdog_limit, jit_was_on = nil, false
+    c_tracing(debug_log ~= nil, false)
     return true
   end
   if type(limit) ~= "number" or limit ~= limit or limit < 0 then
@@ -1731,6 +1728,7 @@ function copas.watchdog(limit, callback)
     jit.flush()
   end
   watchdog_limit, watchdog_callback = limit, callback or default_watchdog
+  c_tracing(debug_log ~= nil, true)
   return true
 end
 
@@ -1745,7 +1743,7 @@ function metrics.get()
   local m = c_metrics()
   local server_count = 0
   for _ in pairs(servers) do server_count = server_count + 1 end
-  local running = current_co and 1 or 0
+  local running = current[2] and 1 or 0
   return {
     threads = {
       -- The threads of this step's batch not resumed yet wait for their turn: ready.

@@ -63,6 +63,9 @@ struct HotPath {
     /// `copas.debug` is logging: `receive` and `send_data` leave the work to
     /// `copas.lua`, which logs each wait.
     tracing: Cell<bool>,
+    /// `copas.debug` or `copas.watchdog` is on: `run` resumes every task through
+    /// `copas.lua`'s hook, which logs or times it.
+    resume_hook: Cell<bool>,
 }
 
 /// Operations a task completes without waiting before it lets the others run (as
@@ -141,10 +144,21 @@ const RECEIVE_TIMEOUTS: c_int = 6;
 /// Upvalue 7: send timeouts by socket, weak keys.
 #[cfg(any(feature = "lua53", feature = "lua54"))]
 const SEND_TIMEOUTS: c_int = 7;
-/// Upvalue 8: `copas.lua`'s own `copas.receive` [1] and `copas.send` [2], which
-/// `receive` and `send_data` call for what they do not handle themselves.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+/// Upvalue 8: `copas.lua`'s functions the C ones leave work to: its own
+/// `copas.receive` [1] and `copas.send` [2], for what `receive` and `send_data` do not
+/// handle themselves; a resume with arguments, logging or timing [3]; the end of a task
+/// that did not park [4].
 const HOOKS: c_int = 8;
+/// Upvalue 9: the ids of the tasks to resume, written by `step`, read by `run`.
+const READY: c_int = 9;
+/// Upvalue 10: coroutines by task id (`copas.lua`'s `threads`; its `__index` is a
+/// table).
+const THREADS: c_int = 10;
+/// Upvalue 11: first-resume arguments by task id (`copas.lua`'s `start_args`).
+const START_ARGS: c_int = 11;
+/// Upvalue 12: the task `run` is resuming, for `copas.lua`: [1] id, [2] coroutine,
+/// [3] true once it was removed while running.
+const CURRENT: c_int = 12;
 
 /// Copas's error for a wait from a coroutine created inside a task (its resumer would
 /// take the yield); `copas.lua` raises the same.
@@ -190,6 +204,7 @@ pub(super) fn register(
         ids: RefCell::new(Vec::new()),
         running: Cell::new(Running::NONE),
         tracing: Cell::new(false),
+        resume_hook: Cell::new(false),
     };
     let deferred = lua.create_table()?;
     core.set("deferred", deferred.clone())?;
@@ -205,6 +220,12 @@ pub(super) fn register(
     core.set("send_timeouts", send_timeouts.clone())?;
     let hooks = lua.create_table()?;
     core.set("hooks", hooks.clone())?;
+    let mut tables = Vec::new();
+    for name in ["ready", "threads", "start_args", "current"] {
+        let table = lua.create_table()?;
+        core.set(name, table.clone())?;
+        tables.push(Value::Table(table));
+    }
     let upvalues = [
         Value::Table(tcp::kind(lua)?.live().clone()),
         Value::Table(deferred),
@@ -213,7 +234,10 @@ pub(super) fn register(
         Value::Table(receive_timeouts),
         Value::Table(send_timeouts),
         Value::Table(hooks),
-    ];
+    ]
+    .into_iter()
+    .chain(tables)
+    .collect::<Vec<_>>();
     let functions = closures(
         lua,
         hot,
@@ -221,6 +245,7 @@ pub(super) fn register(
         &[
             ("step", step),
             ("resume", resume),
+            ("run", run),
             ("recv", recv),
             ("send", send),
             ("flush", flush),
@@ -297,7 +322,7 @@ fn fail(hot: &HotPath, message: impl std::fmt::Display) -> Settled {
 }
 
 /// Runs `body` with panics caught (as an error to raise).
-fn run(hot: &HotPath, body: impl FnOnce() -> Settled) -> Settled {
+fn catching(hot: &HotPath, body: impl FnOnce() -> Settled) -> Settled {
     guarded(body, || fail(hot, "internal error in copas.core (panic)"))
 }
 
@@ -489,9 +514,15 @@ unsafe fn receive_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: A
     };
     // SAFETY: per the contract; the slot is used during this call only.
     match unsafe { object_at(stack, socket) } {
-        Some(Object::Tcp(slot)) => run(hot, || receive_on(hot, slot, pattern, prefix, attempt)),
-        Some(Object::Ssl(slot)) => run(hot, || receive_on(hot, slot, pattern, prefix, attempt)),
-        Some(Object::Unix(slot)) => run(hot, || receive_on(hot, slot, pattern, prefix, attempt)),
+        Some(Object::Tcp(slot)) => {
+            catching(hot, || receive_on(hot, slot, pattern, prefix, attempt))
+        }
+        Some(Object::Ssl(slot)) => {
+            catching(hot, || receive_on(hot, slot, pattern, prefix, attempt))
+        }
+        Some(Object::Unix(slot)) => {
+            catching(hot, || receive_on(hot, slot, pattern, prefix, attempt))
+        }
         None => Settled::NotOurs,
     }
 }
@@ -543,9 +574,9 @@ unsafe fn send_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: Atte
     );
     // SAFETY: per the contract; the slot is used during this call only.
     match unsafe { object_at(stack, socket) } {
-        Some(Object::Tcp(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
-        Some(Object::Ssl(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
-        Some(Object::Unix(slot)) => run(hot, || send_on(hot, slot, bytes, range, attempt)),
+        Some(Object::Tcp(slot)) => catching(hot, || send_on(hot, slot, bytes, range, attempt)),
+        Some(Object::Ssl(slot)) => catching(hot, || send_on(hot, slot, bytes, range, attempt)),
+        Some(Object::Unix(slot)) => catching(hot, || send_on(hot, slot, bytes, range, attempt)),
         None => Settled::NotOurs,
     }
 }
@@ -848,8 +879,7 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
 /// turn. `ok` and `error` are `coroutine.resume`'s first two results; `parked` is true
 /// when the task yielded through a Copas wait.
 unsafe extern "C-unwind" fn resume(state: *mut LuaState) -> c_int {
-    // SAFETY: a function made by `register`. The coroutine stays at argument 2 while it
-    // runs; no Rust value needing a drop is alive around the resume (`Running` is Copy).
+    // SAFETY: a function made by `register`; the coroutine stays at argument 2.
     unsafe {
         let stack = Stack::new(state);
         let Some(hot) = hot_path(stack) else {
@@ -859,14 +889,35 @@ unsafe extern "C-unwind" fn resume(state: *mut LuaState) -> c_int {
         if co.is_null() {
             return stack.raise(b"bad argument #2 to 'resume' (coroutine expected)");
         }
-        let outer = hot.running.replace(Running {
-            #[cfg(any(feature = "lua53", feature = "lua54"))]
-            thread: co,
-            #[cfg(any(feature = "lua53", feature = "lua54"))]
-            id: stack.integer(1),
-            ..Running::NONE
-        });
-        let resumed = stack.resume(co, stack.top() - 2);
+        resume_task(stack, hot, co, stack.integer(1), stack.top() - 2);
+        3
+    }
+}
+
+/// Resumes task `id`'s coroutine `co` with the `nargs` values on top, as the running
+/// task with a fresh turn, and pushes `ok, error, parked` (see `resume`).
+///
+/// # Safety
+/// `co` is kept alive by a value on the stack below the arguments; nothing that needs
+/// dropping is alive in the caller (pushing may raise a memory error).
+#[cfg_attr(
+    not(any(feature = "lua53", feature = "lua54")),
+    allow(
+        unused_variables,
+        reason = "the running task's id is for `receive` and `send_data`"
+    )
+)]
+unsafe fn resume_task(stack: Stack, hot: &HotPath, co: *mut LuaState, id: i64, nargs: c_int) {
+    let outer = hot.running.replace(Running {
+        #[cfg(any(feature = "lua53", feature = "lua54"))]
+        thread: co,
+        #[cfg(any(feature = "lua53", feature = "lua54"))]
+        id,
+        ..Running::NONE
+    });
+    // SAFETY: per the contract; `Running` is Copy, so nothing here needs dropping.
+    unsafe {
+        let resumed = stack.resume(co, nargs);
         let parked = hot.running.replace(outer).parked;
         match resumed {
             Resumed::Suspended => {
@@ -876,10 +927,78 @@ unsafe extern "C-unwind" fn resume(state: *mut LuaState) -> c_int {
             Resumed::Failed => {
                 stack.push_boolean(false);
                 stack.push_value(-2);
+                stack.remove(-3);
             }
         }
         stack.push_boolean(parked);
-        3
+    }
+}
+
+/// run(n): resumes the tasks whose ids `step` left in `ready[1..n]`, each with
+/// `copas.lua`'s `current` naming it; a task with first-resume arguments, or every
+/// task while logging or the watchdog is on, goes through hook 3. A task that did not
+/// park (it finished, failed or yielded by itself), or was removed while it ran, goes
+/// to hook 4 (`id, co, ok, error, removed`).
+unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`. Each task's values sit at fixed indices
+    // (2: coroutine, 3..=5: ok, error, parked) and the stack is cut back to 1 after
+    // each; no Rust value that needs dropping is alive while Lua runs (hooks may
+    // raise, which ends the step as an error in `copas.lua`'s loop would).
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        let count = stack.integer(1);
+        let current = Stack::upvalue(CURRENT);
+        stack.set_top(1);
+        for index in 1..=count {
+            stack.push_raw_index(Stack::upvalue(READY), index);
+            let id = stack.integer(2);
+            stack.get_in(Stack::upvalue(THREADS));
+            let co = stack.thread(2);
+            if co.is_null() {
+                stack.set_top(1);
+                continue;
+            }
+            stack.push_integer(id);
+            stack.pop_raw_index(current, 1);
+            stack.push_value(2);
+            stack.pop_raw_index(current, 2);
+            stack.push_raw_index(Stack::upvalue(START_ARGS), id);
+            let plain = stack.kind(3) == ValueKind::Nil && !hot.resume_hook.get();
+            stack.set_top(2);
+            if plain {
+                resume_task(stack, hot, co, id, 0);
+            } else {
+                stack.push_raw_index(Stack::upvalue(HOOKS), 3);
+                stack.push_integer(id);
+                stack.push_value(2);
+                stack.call(2, 3);
+            }
+            stack.push_nil();
+            stack.pop_raw_index(current, 1);
+            stack.push_nil();
+            stack.pop_raw_index(current, 2);
+            stack.push_raw_index(current, 3);
+            let removed = stack.boolean(6);
+            stack.set_top(5);
+            if removed {
+                stack.push_nil();
+                stack.pop_raw_index(current, 3);
+            }
+            if removed || !(stack.boolean(3) && stack.boolean(5)) {
+                stack.push_raw_index(Stack::upvalue(HOOKS), 4);
+                stack.push_integer(id);
+                stack.push_value(2);
+                stack.push_value(3);
+                stack.push_value(4);
+                stack.push_boolean(removed);
+                stack.call(5, 0);
+            }
+            stack.set_top(1);
+        }
+        0
     }
 }
 
@@ -919,7 +1038,7 @@ unsafe extern "C-unwind" fn spend(state: *mut LuaState) -> c_int {
     }
 }
 
-/// tracing(on): `copas.debug` logging starts or stops.
+/// tracing(logging, watchdog): whether `copas.debug` logging and the watchdog are on.
 unsafe extern "C-unwind" fn tracing(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`.
     unsafe {
@@ -928,6 +1047,7 @@ unsafe extern "C-unwind" fn tracing(state: *mut LuaState) -> c_int {
             return stack.raise(GONE);
         };
         hot.tracing.set(stack.boolean(1));
+        hot.resume_hook.set(stack.boolean(1) || stack.boolean(2));
         0
     }
 }

@@ -53,6 +53,53 @@ impl Stack {
         unsafe { ffi::lua_replace(self.state(), index) }
     }
 
+    /// Removes the value at `index`, moving those above it down.
+    pub(crate) fn remove(self, index: c_int) {
+        // SAFETY: lua_remove moves values without allocating; never raises.
+        unsafe { ffi::lua_remove(self.state(), index) }
+    }
+
+    /// Pushes `table[n]` without metamethods (`table` an upvalue or absolute index).
+    pub(crate) fn push_raw_index(self, table: c_int, n: i64) {
+        // SAFETY: one free slot (see `Stack`); lua_rawgeti does not raise.
+        unsafe {
+            ffi::lua_rawgeti(self.state(), table, n as _);
+        }
+    }
+
+    /// Pops a value into `table[n]` without metamethods.
+    ///
+    /// # Safety
+    /// May raise a memory error (a new key can grow the table): nothing that needs
+    /// dropping may be alive in the caller's Rust frames.
+    pub(crate) unsafe fn pop_raw_index(self, table: c_int, n: i64) {
+        // SAFETY: per the contract.
+        unsafe { ffi::lua_rawseti(self.state(), table, n as _) }
+    }
+
+    /// Replaces the key on top by `table[key]`, through an `__index` table if the
+    /// table has one (`table` an upvalue or absolute index).
+    ///
+    /// # Safety
+    /// The table's metatable is ours, with no `__index` function: then the lookup runs
+    /// no Lua code and cannot raise.
+    pub(crate) unsafe fn get_in(self, table: c_int) {
+        // SAFETY: per the contract.
+        unsafe {
+            ffi::lua_gettable(self.state(), table);
+        }
+    }
+
+    /// Calls the function below the `nargs` values on top, leaving `nresults` results.
+    ///
+    /// # Safety
+    /// The callee may raise or (inside a coroutine) yield, which unwinds the caller's
+    /// frames: nothing that needs dropping may be alive in them.
+    pub(crate) unsafe fn call(self, nargs: c_int, nresults: c_int) {
+        // SAFETY: per the contract.
+        unsafe { ffi::lua_call(self.state(), nargs, nresults) }
+    }
+
     /// Resumes `co` with the `nargs` values on top of this stack (moved over), as
     /// `coroutine.resume` does, with its checks; the values it yields or returns are
     /// dropped.
