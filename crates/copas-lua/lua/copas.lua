@@ -163,16 +163,10 @@ local function park()
   c_park()
 end
 
--- The core's spend yields by itself; with logging on, through park().
-local function spend_logged(id)
-  if c_spend(id, true) then park() end
-end
-
 -- Called after each operation that completed without waiting: at the end of the
--- task's turn, the core puts it at the end of the run queue and yields it.
+-- task's turn, the core puts it at the end of the run queue, and it parks.
 local function spend(id)
-  if debug_log then return spend_logged(id) end
-  c_spend(id)
+  if c_spend(id) then park() end
 end
 
 local function register(co)
@@ -704,7 +698,7 @@ end
 -- After data the core may return `true`: the task's turn is over.
 function copas.receive(client, pattern, part)
   local co = coroutine_running()
-  if (co == current[2] and co ~= nil) or in_task(co) then
+  if in_task(co) then
     local id = current[1]
     local timeout = receive_timeouts[client]
     local a, b, c = c_recv(id, client, pattern, part, timeout, true)
@@ -743,7 +737,7 @@ end
 -- As copas.receive: the core's on 5.3 and 5.4.
 function copas.send(client, data, from, to)
   local co = coroutine_running()
-  if (co == current[2] and co ~= nil) or in_task(co) then
+  if in_task(co) then
     local id = current[1]
     local timeout = send_timeouts[client]
     local a, b, c = c_send(id, client, data, from, to, timeout, true)
@@ -1403,7 +1397,7 @@ copas.getpid = core.getpid
 -------------------------------------------------------------------------------
 local stats_enabled, stats = false, nil
 local watch_start, watch_end -- the watchdog's halves, defined with copas.watchdog
-local ready_ids, alarm_ids = core.ready, {}
+local alarm_ids = {}
 
 -- core.run's hooks: [3] resumes a task whose first resume passes arguments, or while
 -- debugging or the watchdog is on; [4] ends a task that did not park (finished,
@@ -1431,7 +1425,7 @@ function copas.step(timeout)
   end
   local step_start = stats_enabled and gettime()
   if collected[1] then drop_collected() end
-  local n, nalarms, quiet = c_step(timeout, ready_ids, alarm_ids)
+  local n, nalarms, quiet = c_step(timeout, alarm_ids)
   if signals_armed then start_signal_handlers(c_signals()) end
   -- As Copas: on about one in ten quiet steps, a full collection, so that sockets a
   -- program dropped without closing them are closed by their finalizers (a peer
@@ -1441,7 +1435,7 @@ function copas.step(timeout)
     fire_alarm(alarm_ids[i])
   end
   -- The core resumes the tasks, calling the hooks above for what it leaves to Lua.
-  if n > 0 then c_run(n) end
+  if n > 0 then c_run() end
   -- Replies a send held back (more requests were buffered) leave by the end of the
   -- batch at the latest, whatever their task does next.
   if next(c_deferred) ~= nil then c_flush() end

@@ -58,6 +58,9 @@ struct HotPath {
     message: RefCell<String>,
     /// Task ids `step` is about to write into Lua tables.
     ids: RefCell<Vec<i64>>,
+    /// How many ids the last `step` wrote into the ready table, for `run` to resume
+    /// (once: `run` takes the count, so a stray call resumes nothing).
+    ready: Cell<usize>,
     /// The task `resume` is running, if any.
     running: Cell<Running>,
     /// `copas.debug` is logging: `receive` and `send_data` leave the work to
@@ -149,7 +152,8 @@ const SEND_TIMEOUTS: c_int = 7;
 /// handle themselves; a resume with arguments, logging or timing [3]; the end of a task
 /// that did not park [4].
 const HOOKS: c_int = 8;
-/// Upvalue 9: the ids of the tasks to resume, written by `step`, read by `run`.
+/// Upvalue 9: the ids of the tasks to resume, written by `step`, read by `run` (not
+/// given to Lua).
 const READY: c_int = 9;
 /// Upvalue 10: coroutines by task id (`copas.lua`'s `threads`; its `__index` is a
 /// table).
@@ -202,6 +206,7 @@ pub(super) fn register(
         data: RefCell::new(Vec::new()),
         message: RefCell::new(String::new()),
         ids: RefCell::new(Vec::new()),
+        ready: Cell::new(0),
         running: Cell::new(Running::NONE),
         tracing: Cell::new(false),
         resume_hook: Cell::new(false),
@@ -220,8 +225,8 @@ pub(super) fn register(
     core.set("send_timeouts", send_timeouts.clone())?;
     let hooks = lua.create_table()?;
     core.set("hooks", hooks.clone())?;
-    let mut tables = Vec::new();
-    for name in ["ready", "threads", "start_args", "current"] {
+    let mut tables = vec![Value::Table(lua.create_table()?)];
+    for name in ["threads", "start_args", "current"] {
         let table = lua.create_table()?;
         core.set(name, table.clone())?;
         tables.push(Value::Table(table));
@@ -800,9 +805,10 @@ unsafe fn raise(stack: Stack, hot: &HotPath) -> c_int {
     unsafe { finish(stack, hot, Settled::Raise, 0) }
 }
 
-/// step(timeout, ready, alarms) -> number of ready ids, number of alarm ids, quiet.
+/// step(timeout, alarms) -> number of ready ids, number of alarm ids, quiet.
 /// Waits at most `timeout` seconds (nil: until something happens), then writes the ids
-/// of the tasks to resume into `ready[1..n]` and of the alarms due into `alarms`.
+/// of the tasks to resume into the ready table, for `run`, and of the alarms due into
+/// `alarms`.
 /// `quiet`: no I/O came during a wait that could last (see `Scheduler::poll`).
 unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`. The Rust part runs in `guarded` with every
@@ -812,8 +818,8 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
         let Some(hot) = hot_path(stack) else {
             return stack.raise(GONE);
         };
-        if stack.kind(2) != ValueKind::Table || stack.kind(3) != ValueKind::Table {
-            set_message(hot, "copas.core.step expects (timeout, table, table)");
+        if stack.kind(2) != ValueKind::Table {
+            set_message(hot, "copas.core.step expects (timeout, table)");
             return raise(stack, hot);
         }
         let timeout = match stack.kind(1) {
@@ -861,12 +867,13 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
         };
         // Out of `hot` while the tables are written, as in `finish`.
         let ids = ManuallyDrop::new(hot.ids.take());
-        for (table, first, count) in [(2, 0, ready), (3, ready, alarms)] {
+        for (table, first, count) in [(Stack::upvalue(READY), 0, ready), (2, ready, alarms)] {
             for index in 0..count {
                 stack.raw_set_integer(table, (index + 1) as i64, ids[first + index]);
             }
         }
         hot.ids.replace(ManuallyDrop::into_inner(ids));
+        hot.ready.set(ready);
         stack.push_integer(ready as i64);
         stack.push_integer(alarms as i64);
         stack.push_boolean(quiet);
@@ -934,7 +941,7 @@ unsafe fn resume_task(stack: Stack, hot: &HotPath, co: *mut LuaState, id: i64, n
     }
 }
 
-/// run(n): resumes the tasks whose ids `step` left in `ready[1..n]`, each with
+/// run(): resumes the tasks whose ids the last `step` left in the ready table, each with
 /// `copas.lua`'s `current` naming it; a task with first-resume arguments, or every
 /// task while logging or the watchdog is on, goes through hook 3. A task that did not
 /// park (it finished, failed or yielded by itself), or was removed while it ran, goes
@@ -949,7 +956,7 @@ unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
         let Some(hot) = hot_path(stack) else {
             return stack.raise(GONE);
         };
-        let count = stack.integer(1);
+        let count = hot.ready.take() as i64;
         let current = Stack::upvalue(CURRENT);
         stack.set_top(1);
         for index in 1..=count {
@@ -1016,23 +1023,21 @@ unsafe extern "C-unwind" fn park(state: *mut LuaState) -> c_int {
     }
 }
 
-/// spend(id, report): counts an operation task `id` completed without waiting; once its
-/// turn is over, puts it at the end of the run queue and yields it, or with `report`
-/// returns true instead (for `copas.lua` to log the yield).
+/// spend(id) -> over: counts an operation task `id` completed without waiting; once
+/// its turn is over, puts it at the end of the run queue and returns true, for
+/// `copas.lua` to park it (and log that while debugging).
 unsafe extern "C-unwind" fn spend(state: *mut LuaState) -> c_int {
-    // SAFETY: a function made by `register`; the yield or raise is last.
+    // SAFETY: a function made by `register`; the raise is last.
     unsafe {
         let stack = Stack::new(state);
         let Some(hot) = hot_path(stack) else {
             return stack.raise(GONE);
         };
         match spend_turn(hot, stack.integer(1)) {
-            Ok(true) => 0,
-            Ok(false) if stack.boolean(2) => {
-                stack.push_boolean(true);
+            Ok(going_on) => {
+                stack.push_boolean(!going_on);
                 1
             }
-            Ok(false) => stack.yield_nothing(),
             Err(()) => raise(stack, hot),
         }
     }
