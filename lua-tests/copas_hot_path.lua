@@ -117,6 +117,43 @@ t.test("with debug logging on, waits are logged and data still flows", function(
   t.ok(yields > 0, "logged " .. #log .. " lines")
 end)
 
+t.test("copas.sleep: arguments checked at the caller, nested and outside-task calls", function()
+  local order, errors = {}, {}
+  copas.addthread(function()
+    for i = 1, 3 do order[#order + 1] = "a" .. i; copas.sleep() end
+  end)
+  copas.addthread(function()
+    for i = 1, 3 do order[#order + 1] = "b" .. i; copas.sleep(0) end
+    local ok, err = pcall(copas.sleep, {})
+    errors[#errors + 1] = err
+    ok, err = pcall(function() local r = copas.sleep("1"); return r end)
+    errors[#errors + 1] = err
+    if not NESTED_YIELDS then
+      ok, err = coroutine.resume(coroutine.create(function() local r = copas.sleep(0); return r end))
+      errors[#errors + 1] = err
+    end
+    local woken = false
+    local sleeper = copas.addthread(function() copas.sleep(-1); woken = true end)
+    copas.sleep(0.01)
+    t.eq(woken, false)
+    copas.wakeup(sleeper)
+    copas.sleep(0)
+    t.eq(woken, true)
+  end)
+  copas.loop()
+  t.eq(order, { "a1", "b1", "a2", "b2", "a3", "b3" })
+  t.ok(tostring(errors[1]):find("bad argument #1 to 'sleep' (number expected, got table)", 1, true),
+    tostring(errors[1]))
+  t.ok(tostring(errors[2]):find("^[^\n]*copas_hot_path%.lua:%d+: bad argument #1 to 'sleep' %(number expected, got string%)"),
+    tostring(errors[2]))
+  if not NESTED_YIELDS then
+    t.ok(tostring(errors[3]):find("^[^\n]*copas_hot_path%.lua:%d+: cannot yield to Copas from a coroutine created inside a Copas thread"),
+      tostring(errors[3]))
+  end
+  -- Outside any task it blocks (socket.sleep) and returns nothing.
+  t.eq(select("#", copas.sleep(0.01)), 0)
+end)
+
 t.test("a task completing operations back to back yields after its turn (64)", function()
   -- The server's handler reads 200 buffered lines without waiting; a ticker counts
   -- how often it runs meanwhile.

@@ -65,18 +65,20 @@ local HOST_ARGS = { connect = 1, bind = 1, setsockname = 1, setpeername = 1, sen
   connect4 = 1, connect6 = 1, toip = 1, tohostname = 1, getaddrinfo = 1, getnameinfo = 1 }
 -- Calls that wait as long as one argument says (nil often meaning forever): that
 -- argument, at this position, is always there and short.
-local WAITING = { sleep = 1, pause = 1, select = 3, step = 1, pop = 1, get = 1, take = 2,
-  wait = 1 }
+local WAITING = { sleep = 1, nap = 1, pause = 1, select = 3, step = 1, pop = 1, get = 1,
+  take = 2, wait = 1 }
 -- Left out: they run or wait until every thread ends (servers never do) or forever,
 -- (pump.all) run until the source ends, which a random function (a filter) may never
 -- do, or (setfd) adopt an arbitrary descriptor, which LuaSocket leaves to the caller.
 -- (copas.testing.run is copas.loop; copas.metrics.serve adds a server no call removes,
 -- which would keep every later loop running.) Process-wide ones: copas.workers forks
--- processes that go on fuzzing, copas.signal takes over signals (the harness's own
--- SIGTERM among them), copas.shutdown ends every thread and server the fuzzer made.
+-- processes that go on fuzzing (so does copas.core.supervise under it: a fork bomb
+-- once the fuzzer's threads are cancelled), copas.signal takes over signals (the
+-- harness's own SIGTERM among them; so does copas.core.signal_watch), copas.shutdown
+-- ends every thread and server the fuzzer made.
 local SKIP = { loop = true, waitforexit = true, pauseforever = true, setfd = true,
   __unload = true, all = true, run = true, serve = true, workers = true, signal = true,
-  shutdown = true }
+  supervise = true, signal_watch = true, shutdown = true }
 
 -- Outside a task, copas.receive and friends wait as long as Copas's own timeouts say.
 local function settimeout(o)

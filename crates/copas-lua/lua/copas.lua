@@ -356,6 +356,13 @@ function copas.sleep(sleeptime)
   return c_sleep(current[1], sleeptime, true)
 end
 
+-- The core's copas.sleep does the common case (a task sleeping) in C, and calls the
+-- one above for the others, and the log line below while debugging.
+core.hooks[5], core.hooks[6] = copas.sleep, function()
+  debug_log("yielding '", object_names[current[2]], "'")
+end
+copas.sleep = core.nap
+
 function copas.pause(sleeptime)
   check_sleeptime(sleeptime, "pause")
   local start = gettime()

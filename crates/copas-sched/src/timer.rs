@@ -4,6 +4,11 @@
 //! before they fire (the data arrives first). A plain `BinaryHeap` with lazy deletion
 //! would pile up millions of dead entries under load; here every entry remembers its
 //! position, so removal is `O(log n)` and the heap only ever holds live timers.
+//!
+//! Each entry is ordered by one integer, its deadline in nanoseconds after the heap
+//! was made and its insertion number: comparing two `(Instant, u64)` pairs was a
+//! function call and most of the cost of a timer wakeup. Sifting moves a hole instead
+//! of swapping, so each level writes one entry and one position.
 
 use std::time::{Duration, Instant};
 
@@ -24,21 +29,33 @@ struct Slot<T> {
 
 #[derive(Debug, Clone, Copy)]
 struct HeapEntry {
+    /// Nanoseconds from the heap's `origin` to the deadline (0 for a deadline before
+    /// it: already due, and then first-in first-out) above the insertion number, so
+    /// timers with equal deadlines fire first-in first-out.
+    order: u128,
     deadline: Instant,
-    /// Insertion order, so timers with equal deadlines fire first-in first-out.
-    sequence: u64,
     slot: u32,
 }
 
 impl HeapEntry {
+    #[inline]
     fn before(&self, other: &HeapEntry) -> bool {
-        (self.deadline, self.sequence) < (other.deadline, other.sequence)
+        self.order < other.order
     }
+}
+
+/// The ordering key of `deadline` with insertion number `sequence`: nanoseconds after
+/// `origin` (a u64 of them lasts 584 years) above the number.
+fn order(origin: Instant, deadline: Instant, sequence: u64) -> u128 {
+    let nanos = deadline.saturating_duration_since(origin).as_nanos();
+    (nanos.min(u128::from(u64::MAX)) << 64) | u128::from(sequence)
 }
 
 /// Timers ordered by deadline, each carrying a value of type `T`.
 #[derive(Debug)]
 pub struct TimerHeap<T> {
+    /// When the heap was made: deadlines are ordered as nanoseconds after it.
+    origin: Instant,
     heap: Vec<HeapEntry>,
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
@@ -55,6 +72,7 @@ impl<T> TimerHeap<T> {
     /// An empty heap.
     pub fn new() -> Self {
         TimerHeap {
+            origin: Instant::now(),
             heap: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -94,12 +112,13 @@ impl<T> TimerHeap<T> {
             generation: entry.generation,
         };
         self.sequence += 1;
-        self.heap.push(HeapEntry {
+        let entry = HeapEntry {
+            order: order(self.origin, deadline, self.sequence),
             deadline,
-            sequence: self.sequence,
             slot,
-        });
-        self.sift_up(position);
+        };
+        self.heap.push(entry);
+        self.sift_up(position, entry);
         key
     }
 
@@ -129,28 +148,29 @@ impl<T> TimerHeap<T> {
     /// Moves every deadline `by` earlier, none before `floor`. Deadlines clamped to
     /// `floor` tie, and ties go by insertion order, so the heap is rebuilt (sorted).
     pub fn shift_earlier(&mut self, by: Duration, floor: Instant) {
+        let origin = self.origin;
         for entry in &mut self.heap {
             entry.deadline = entry
                 .deadline
                 .checked_sub(by)
                 .map_or(floor, |shifted| shifted.max(floor));
+            entry.order = order(origin, entry.deadline, entry.order as u64);
         }
-        self.heap
-            .sort_unstable_by_key(|entry| (entry.deadline, entry.sequence));
-        for position in 0..self.heap.len() {
-            self.set_position(position);
+        self.heap.sort_unstable_by_key(|entry| entry.order);
+        for (position, entry) in self.heap.iter().enumerate() {
+            self.slots[entry.slot as usize].position = Some(position);
         }
     }
 
     fn remove_at(&mut self, position: usize) -> T {
         let removed = self.heap.swap_remove(position);
         if position < self.heap.len() {
-            self.set_position(position);
             // The entry moved into the hole may belong above or below it.
-            if position > 0 && self.heap[position].before(&self.heap[(position - 1) / 2]) {
-                self.sift_up(position);
+            let moved = self.heap[position];
+            if position > 0 && moved.before(&self.heap[(position - 1) / 2]) {
+                self.sift_up(position, moved);
             } else {
-                self.sift_down(position);
+                self.sift_down(position, moved);
             }
         }
         let slot = &mut self.slots[removed.slot as usize];
@@ -160,25 +180,29 @@ impl<T> TimerHeap<T> {
         slot.value.take().expect("a heap entry always has a value")
     }
 
-    fn set_position(&mut self, position: usize) {
-        let slot = self.heap[position].slot as usize;
-        self.slots[slot].position = Some(position);
+    /// Puts `entry` at `position` and records it in its slot.
+    #[inline]
+    fn place(&mut self, position: usize, entry: HeapEntry) {
+        self.heap[position] = entry;
+        self.slots[entry.slot as usize].position = Some(position);
     }
 
-    fn sift_up(&mut self, mut position: usize) {
+    /// Moves `entry`, whose place is the hole at `position`, up to where it belongs.
+    fn sift_up(&mut self, mut position: usize, entry: HeapEntry) {
         while position > 0 {
             let parent = (position - 1) / 2;
-            if !self.heap[position].before(&self.heap[parent]) {
+            let above = self.heap[parent];
+            if !entry.before(&above) {
                 break;
             }
-            self.heap.swap(position, parent);
-            self.set_position(position);
+            self.place(position, above);
             position = parent;
         }
-        self.set_position(position);
+        self.place(position, entry);
     }
 
-    fn sift_down(&mut self, mut position: usize) {
+    /// Moves `entry`, whose place is the hole at `position`, down to where it belongs.
+    fn sift_down(&mut self, mut position: usize, entry: HeapEntry) {
         let len = self.heap.len();
         loop {
             let left = 2 * position + 1;
@@ -191,14 +215,14 @@ impl<T> TimerHeap<T> {
             } else {
                 left
             };
-            if !self.heap[child].before(&self.heap[position]) {
+            let below = self.heap[child];
+            if !below.before(&entry) {
                 break;
             }
-            self.heap.swap(position, child);
-            self.set_position(position);
+            self.place(position, below);
             position = child;
         }
-        self.set_position(position);
+        self.place(position, entry);
     }
 }
 
@@ -277,6 +301,24 @@ mod tests {
         let order: Vec<_> =
             std::iter::from_fn(|| heap.pop_expired(start + Duration::from_secs(60))).collect();
         assert_eq!(order, vec![10, 20, 50]);
+    }
+
+    #[test]
+    fn deadlines_before_the_heap_was_made_are_due_first_in_first_out() {
+        let earlier = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        let mut heap = TimerHeap::new();
+        let now = Instant::now();
+        heap.insert(now + Duration::from_millis(5), "later");
+        heap.insert(earlier + Duration::from_millis(1), "past, first in");
+        heap.insert(earlier, "past, second in");
+        assert_eq!(
+            heap.next_deadline(),
+            Some(earlier + Duration::from_millis(1))
+        );
+        let order: Vec<_> =
+            std::iter::from_fn(|| heap.pop_expired(now + Duration::from_secs(1))).collect();
+        assert_eq!(order, vec!["past, first in", "past, second in", "later"]);
     }
 
     #[test]

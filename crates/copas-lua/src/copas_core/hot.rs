@@ -78,11 +78,9 @@ const FAIR_BUDGET: u32 = 64;
 /// The task a `resume` is running.
 #[derive(Debug, Clone, Copy)]
 struct Running {
-    /// Its coroutine; null between resumes (read by `receive` and `send_data`).
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    /// Its coroutine; null between resumes.
     thread: *mut LuaState,
     /// Its id.
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
     id: i64,
     /// Operations it may still complete before it yields its turn.
     budget: u32,
@@ -92,9 +90,7 @@ struct Running {
 
 impl Running {
     const NONE: Running = Running {
-        #[cfg(any(feature = "lua53", feature = "lua54"))]
         thread: std::ptr::null_mut(),
-        #[cfg(any(feature = "lua53", feature = "lua54"))]
         id: 0,
         budget: FAIR_BUDGET,
         parked: false,
@@ -150,7 +146,8 @@ const SEND_TIMEOUTS: c_int = 7;
 /// Upvalue 8: `copas.lua`'s functions the C ones leave work to: its own
 /// `copas.receive` [1] and `copas.send` [2], for what `receive` and `send_data` do not
 /// handle themselves; a resume with arguments, logging or timing [3]; the end of a task
-/// that did not park [4].
+/// that did not park [4]; its own `copas.sleep` [5], for what `nap` does not handle
+/// (none of these yield); logging the running task's yield while debugging [6].
 const HOOKS: c_int = 8;
 /// Upvalue 9: the ids of the tasks to resume, written by `step`, read by `run` (not
 /// given to Lua).
@@ -166,7 +163,6 @@ const CURRENT: c_int = 12;
 
 /// Copas's error for a wait from a coroutine created inside a task (its resumer would
 /// take the yield); `copas.lua` raises the same.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
 const NESTED: &[u8] = b"cannot yield to Copas from a coroutine created inside a Copas thread; \
 call Copas functions from the Copas thread itself";
 
@@ -192,8 +188,10 @@ enum Settled {
 
 /// Adds the functions of this module to `core`, and `deferred`: the set of sockets
 /// holding back replies (see `send`), which `copas.lua` flushes after each batch of
-/// resumes; `receive_timeouts` and `send_timeouts`, the tables of socket timeouts; and
-/// `hooks`, for `copas.lua` to put its own `copas.receive` and `copas.send` in.
+/// resumes; `receive_timeouts` and `send_timeouts`, the tables of socket timeouts;
+/// `hooks`, for `copas.lua`'s functions the C ones leave work to (see `HOOKS`); and
+/// `threads`, `start_args` and `current`, the tables `run` reads and writes (see
+/// `THREADS`, `START_ARGS`, `CURRENT`).
 pub(super) fn register(
     lua: &Lua,
     core: &Table,
@@ -256,6 +254,7 @@ pub(super) fn register(
             ("flush", flush),
             ("spawn", spawn),
             ("sleep", sleep),
+            ("nap", nap),
             ("park", park),
             ("spend", spend),
             ("tracing", tracing),
@@ -796,6 +795,66 @@ unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
     }
 }
 
+/// Whether plain Lua 5.1 is built for: it cannot yield across pcall, so programs run
+/// Copas calls inside coxpcall's coroutines, and a wait from a coroutine nested in a
+/// task yields (coxpcall passes the yield on), as upstream's does.
+const NESTED_YIELDS: bool = cfg!(feature = "lua51");
+
+/// nap(seconds): `copas.sleep` (Copas's `sleep` semantics: nil is 0, negative sleeps
+/// until woken). In a task it sleeps and yields here (on every Lua version: the yield
+/// is its last act); outside any task it goes to `copas.lua`'s `copas.sleep` (hook 5),
+/// which blocks but does not yield.
+unsafe extern "C-unwind" fn nap(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`; the yield or the hook call is last, and
+    // `scheduler_call` has dropped every Rust value before.
+    unsafe {
+        let stack = Stack::new(state);
+        stack.set_top(1);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        let Ok(secs) = stack.optional_number(1) else {
+            return stack.raise_at_caller(&[
+                b"bad argument #1 to 'sleep' (number expected, got ",
+                stack.type_name(1),
+                b")",
+            ]);
+        };
+        let running = hot.running.get();
+        // On plain Lua 5.1 a coroutine nested in the task yields on its behalf.
+        let in_task = stack.is(running.thread) || (NESTED_YIELDS && !running.thread.is_null());
+        if !in_task {
+            if !running.thread.is_null() {
+                return stack.raise_at_caller(&[NESTED]);
+            }
+            stack.push_raw_index(Stack::upvalue(HOOKS), 5);
+            stack.push_value(1);
+            stack.call(1, 0);
+            return 0;
+        }
+        let secs = secs.unwrap_or(0.0);
+        let id = running.id;
+        scheduler_call(stack, hot, |d| {
+            let task = d.task(id).map_err(|err| err.to_string())?;
+            let parked = if secs < 0.0 {
+                d.scheduler.suspend(task)
+            } else {
+                d.scheduler
+                    .sleep(task, seconds(Some(secs)).unwrap_or(Duration::MAX))
+            };
+            parked
+                .map(|()| Reply::Nothing)
+                .map_err(|err| err.to_string())
+        });
+        if hot.tracing.get() {
+            stack.push_raw_index(Stack::upvalue(HOOKS), 6);
+            stack.call(0, 0);
+        }
+        hot.park();
+        stack.yield_nothing()
+    }
+}
+
 /// Raises the message in `hot.message`.
 ///
 /// # Safety
@@ -907,18 +966,9 @@ unsafe extern "C-unwind" fn resume(state: *mut LuaState) -> c_int {
 /// # Safety
 /// `co` is kept alive by a value on the stack below the arguments; nothing that needs
 /// dropping is alive in the caller (pushing may raise a memory error).
-#[cfg_attr(
-    not(any(feature = "lua53", feature = "lua54")),
-    allow(
-        unused_variables,
-        reason = "the running task's id is for `receive` and `send_data`"
-    )
-)]
 unsafe fn resume_task(stack: Stack, hot: &HotPath, co: *mut LuaState, id: i64, nargs: c_int) {
     let outer = hot.running.replace(Running {
-        #[cfg(any(feature = "lua53", feature = "lua54"))]
         thread: co,
-        #[cfg(any(feature = "lua53", feature = "lua54"))]
         id,
         ..Running::NONE
     });
@@ -1182,7 +1232,7 @@ unsafe fn operation_entry(state: *mut LuaState, operation: Operation) -> c_int {
         let running = hot.running.get();
         if !stack.is(running.thread) {
             if !running.thread.is_null() {
-                return stack.raise_at_caller(NESTED);
+                return stack.raise_at_caller(&[NESTED]);
             }
             return call_hook(stack, operation);
         }

@@ -41,7 +41,6 @@ impl Stack {
     }
 
     /// Whether this stack is that of the coroutine `thread`.
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
     pub(crate) fn is(self, thread: *mut LuaState) -> bool {
         self.state() == thread
     }
@@ -138,20 +137,32 @@ impl Stack {
         }
     }
 
-    /// Raises `message` prefixed with the position of the Lua code that called this C
-    /// function (`error(message, 2)` from a Lua function). Never returns.
+    /// Raises the concatenation of `parts` prefixed with the position of the Lua code
+    /// that called this C function (`error(message, 2)` from a Lua function). Never
+    /// returns.
     ///
     /// # Safety
-    /// As for [`raise`](Self::raise).
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
-    pub(crate) unsafe fn raise_at_caller(self, message: &[u8]) -> c_int {
+    /// As for [`raise`](Self::raise); at most a few parts (they take stack slots).
+    pub(crate) unsafe fn raise_at_caller(self, parts: &[&[u8]]) -> c_int {
         // SAFETY: per the contract; luaL_where and the concatenation may raise a
         // memory error, which is the same unwinding as the raise itself.
         unsafe {
             ffi::luaL_where(self.state(), 1);
-            self.push_bytes(message);
-            ffi::lua_concat(self.state(), 2);
+            for part in parts {
+                self.push_bytes(part);
+            }
+            ffi::lua_concat(self.state(), parts.len() as c_int + 1);
             self.raise_top()
+        }
+    }
+
+    /// The name of the type of the value at `index`, as `type()` gives it.
+    pub(crate) fn type_name(self, index: c_int) -> &'static [u8] {
+        // SAFETY: lua_typename returns one of Lua's static, NUL-terminated names and
+        // never raises.
+        unsafe {
+            let name = ffi::lua_typename(self.state(), ffi::lua_type(self.state(), index));
+            std::ffi::CStr::from_ptr(name).to_bytes()
         }
     }
 
