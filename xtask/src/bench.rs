@@ -125,10 +125,13 @@ pub(crate) enum TargetKind {
     Luv,
     /// An idiomatic echo server on cqueues (coroutines), Debian's lua-cqueues on lua5.4.
     Cqueues,
+    /// Plain Lua 5.4 coroutines, created and resumed as spawn-100k's threads are, without
+    /// Copas: the floor a spawn can cost.
+    Plain,
 }
 
 impl TargetKind {
-    const ALL: [TargetKind; 8] = [
+    const ALL: [TargetKind; 9] = [
         TargetKind::Runner,
         TargetKind::Lua54,
         TargetKind::Before,
@@ -136,6 +139,7 @@ impl TargetKind {
         TargetKind::Original,
         TargetKind::Luv,
         TargetKind::Cqueues,
+        TargetKind::Plain,
         TargetKind::Reference,
     ];
 
@@ -149,12 +153,16 @@ impl TargetKind {
             TargetKind::Before => "before",
             TargetKind::Luv => "luv",
             TargetKind::Cqueues => "cqueues",
+            TargetKind::Plain => "plain",
         }
     }
 
-    /// The reference and the other event loops only serve echo: the other workloads
-    /// are Copas programs.
+    /// The reference and the other event loops only serve echo, plain Lua only spawns:
+    /// the other workloads are Copas programs.
     fn runs(self, kind: Kind) -> bool {
+        if self == TargetKind::Plain {
+            return matches!(kind, Kind::Spawn { .. });
+        }
         let echo_only = matches!(
             self,
             TargetKind::Reference | TargetKind::Luv | TargetKind::Cqueues
@@ -510,6 +518,14 @@ fn prepare(workspace: &Workspace, kind: TargetKind) -> Result<Target> {
             let dir = workspace.target.join("lua-modules").join(version.name());
             target.lua_cpath = format!("{}/?.so", dir.display());
         }
+        TargetKind::Plain => {
+            target.about = match find_program("lua5.4") {
+                Some(_) => Ok("plain Lua 5.4 coroutines (bench/lua/spawn_plain.lua)".into()),
+                None => Err("lua5.4 is not on PATH".into()),
+            };
+            target.program = PathBuf::from("lua5.4");
+            return Ok(target);
+        }
         TargetKind::Luv | TargetKind::Cqueues => {
             let (module, package) = if kind == TargetKind::Luv {
                 ("luv", "lua-luv")
@@ -710,7 +726,12 @@ impl Bench<'_> {
                 &log,
             ),
             Kind::Spawn { threads } => {
-                self.workload(target, "spawn.lua", &[threads.to_string()], &log)
+                let script = if target.kind == TargetKind::Plain {
+                    "spawn_plain.lua"
+                } else {
+                    "spawn.lua"
+                };
+                self.workload(target, script, &[threads.to_string()], &log)
             }
             Kind::Http { keep_alive } => self.http(target, keep_alive, &log),
             Kind::TlsEcho => self.tls(target, &log),

@@ -17,23 +17,30 @@ enum Aggregate {
     Max,
 }
 
-/// A goal from issue #6, judged on the lua54 and runner columns.
+/// A goal (issues #6 and #18), judged on the lua54 and runner columns.
 #[derive(Clone, Copy, Debug)]
 enum Goal {
     /// At least this share of the reference's figure.
     RefShare(f64),
     /// Every connection answered in the measured window, and RefShare.
     AllServedRefShare(f64),
-    /// At least `factor` times the original (its BASELINE.md figure when not measured).
+    /// At least `factor` times the original (its BASELINE.md figure, if it has one,
+    /// when not measured).
     OriginalTimes {
         factor: f64,
-        fallback: f64,
+        fallback: Option<f64>,
+    },
+    /// At least this share of another target's figure (luv, plain Lua).
+    PeerShare {
+        peer: TargetKind,
+        share: f64,
     },
     AtLeast(f64),
     Below(f64),
-    /// No more than the original (its BASELINE.md figure when not measured).
+    /// No more than the original (its BASELINE.md figure, if it has one, when not
+    /// measured).
     NoMoreThanOriginal {
-        fallback: f64,
+        fallback: Option<f64>,
     },
 }
 
@@ -44,17 +51,26 @@ impl Goal {
             Goal::AllServedRefShare(share) => {
                 format!("all served, ≥ {:.0} % of ref", share * 100.0)
             }
-            Goal::OriginalTimes { factor, fallback } => {
-                format!(
+            Goal::OriginalTimes { factor, fallback } => match fallback {
+                Some(fallback) => format!(
                     "≥ {factor}× original ({} in BASELINE.md if not run)",
                     group(fallback, 0)
-                )
+                ),
+                None => format!("≥ {factor}× original"),
+            },
+            Goal::PeerShare { peer, share } => {
+                if share < 1.0 {
+                    format!("≥ {:.0} % of {}", share * 100.0, peer.name())
+                } else {
+                    format!("≥ {share}× {}", peer.name())
+                }
             }
             Goal::AtLeast(value) => format!("≥ {}", group(value, 0)),
             Goal::Below(value) => format!("< {value}"),
-            Goal::NoMoreThanOriginal { fallback } => {
-                format!("≤ original ({fallback} in BASELINE.md if not run)")
-            }
+            Goal::NoMoreThanOriginal { fallback } => match fallback {
+                Some(fallback) => format!("≤ original ({fallback} in BASELINE.md if not run)"),
+                None => "≤ original".into(),
+            },
         }
     }
 }
@@ -67,7 +83,8 @@ struct Row {
     decimals: usize,
     /// Show each target's ratio to the scenario's base (ref or original).
     ratio: bool,
-    goal: Option<Goal>,
+    /// Every one must be met.
+    goals: &'static [Goal],
 }
 
 const fn row(label: &'static str, key: &'static str, decimals: usize) -> Row {
@@ -77,30 +94,43 @@ const fn row(label: &'static str, key: &'static str, decimals: usize) -> Row {
         aggregate: Aggregate::Median,
         decimals,
         ratio: false,
-        goal: None,
+        goals: &[],
     }
 }
 
 fn rows(scenario: &Scenario) -> Vec<Row> {
-    let primary = |label, key, decimals, goal| Row {
+    let primary = |label, key, decimals, goals| Row {
         ratio: true,
-        goal,
+        goals,
         ..row(label, key, decimals)
     };
     match scenario.kind {
         Kind::Echo { .. } => {
-            let goal = match scenario.name {
-                "echo-10" | "echo-100" => Some(Goal::RefShare(0.95)),
-                "echo-1000" => Some(Goal::RefShare(0.90)),
-                "echo-5000" | "echo-10000" => Some(Goal::AllServedRefShare(0.80)),
-                "echo-100-b16" => Some(Goal::OriginalTimes {
+            const LUV: TargetKind = TargetKind::Luv;
+            let goals: &'static [Goal] = match scenario.name {
+                "echo-10" => &[
+                    Goal::RefShare(0.95),
+                    Goal::PeerShare {
+                        peer: LUV,
+                        share: 1.0,
+                    },
+                ],
+                "echo-100" | "echo-1000" => &[
+                    Goal::RefShare(0.90),
+                    Goal::PeerShare {
+                        peer: LUV,
+                        share: 1.1,
+                    },
+                ],
+                "echo-5000" | "echo-10000" => &[Goal::AllServedRefShare(0.80)],
+                "echo-100-b16" => &[Goal::OriginalTimes {
                     factor: 4.0,
-                    fallback: 165_273.0,
-                }),
-                _ => None,
+                    fallback: Some(165_273.0),
+                }],
+                _ => &[],
             };
             vec![
-                primary("msgs/s", "msgs_per_s", 0, goal),
+                primary("msgs/s", "msgs_per_s", 0, goals),
                 row("p50 µs", "p50_us", 0),
                 row("p99 µs", "p99_us", 0),
                 row("p99.9 µs", "p999_us", 0),
@@ -110,7 +140,12 @@ fn rows(scenario: &Scenario) -> Vec<Row> {
                 },
             ]
         }
-        Kind::IdleConns { .. } => vec![primary("KiB/conn (RSS)", "kib_per_conn", 2, None)],
+        Kind::IdleConns { .. } => vec![primary(
+            "KiB/conn (RSS)",
+            "kib_per_conn",
+            2,
+            &[Goal::NoMoreThanOriginal { fallback: None }],
+        )],
         Kind::Timers { .. } => {
             let big = scenario.name == "timers-10000";
             vec![
@@ -118,10 +153,14 @@ fn rows(scenario: &Scenario) -> Vec<Row> {
                     "wakeups/s",
                     "wakeups_per_s",
                     0,
-                    big.then_some(Goal::AtLeast(950_000.0)),
+                    if big {
+                        &[Goal::AtLeast(950_000.0)]
+                    } else {
+                        &[]
+                    },
                 ),
                 Row {
-                    goal: big.then_some(Goal::Below(0.5)),
+                    goals: if big { &[Goal::Below(0.5)] } else { &[] },
                     ..row("late mean ms", "late_mean_ms", 3)
                 },
             ]
@@ -131,10 +170,15 @@ fn rows(scenario: &Scenario) -> Vec<Row> {
                 "threads/s",
                 "total_per_s",
                 0,
-                Some(Goal::AtLeast(1_500_000.0)),
+                &[Goal::PeerShare {
+                    peer: TargetKind::Plain,
+                    share: 0.8,
+                }],
             ),
             Row {
-                goal: Some(Goal::NoMoreThanOriginal { fallback: 1.2 }),
+                goals: &[Goal::NoMoreThanOriginal {
+                    fallback: Some(1.2),
+                }],
                 ..row("KiB/thread (RSS)", "rss_kib_per_thread", 2)
             },
             row("KiB/thread (Lua heap)", "heap_kib_per_thread", 2),
@@ -144,10 +188,17 @@ fn rows(scenario: &Scenario) -> Vec<Row> {
                 "req/s",
                 "req_per_s",
                 0,
-                (!keep_alive).then_some(Goal::OriginalTimes {
-                    factor: 2.0,
-                    fallback: 9055.0,
-                }),
+                if keep_alive {
+                    &[Goal::OriginalTimes {
+                        factor: 3.0,
+                        fallback: None,
+                    }]
+                } else {
+                    &[Goal::OriginalTimes {
+                        factor: 2.0,
+                        fallback: Some(9055.0),
+                    }]
+                },
             ),
             Row {
                 aggregate: Aggregate::Max,
@@ -155,7 +206,15 @@ fn rows(scenario: &Scenario) -> Vec<Row> {
             },
         ],
         Kind::TlsEcho => vec![
-            primary("lines/s", "msgs_per_s", 0, None),
+            primary(
+                "lines/s",
+                "msgs_per_s",
+                0,
+                &[Goal::OriginalTimes {
+                    factor: 2.0,
+                    fallback: None,
+                }],
+            ),
             Row {
                 aggregate: Aggregate::Max,
                 ..row("failed (max)", "failed", 0)
@@ -222,13 +281,12 @@ fn judge(result: &ScenarioResult, target: TargetKind, row: &Row, goal: Goal) -> 
             served >= conns as f64 && mine >= share * of(TargetKind::Reference)?
         }
         Goal::OriginalTimes { factor, fallback } => {
-            mine >= factor * of(TargetKind::Original).unwrap_or(fallback)
+            mine >= factor * of(TargetKind::Original).or(fallback)?
         }
+        Goal::PeerShare { peer, share } => mine >= share * of(peer)?,
         Goal::AtLeast(least) => mine >= least,
         Goal::Below(limit) => mine < limit,
-        Goal::NoMoreThanOriginal { fallback } => {
-            mine <= of(TargetKind::Original).unwrap_or(fallback)
-        }
+        Goal::NoMoreThanOriginal { fallback } => mine <= of(TargetKind::Original).or(fallback)?,
     })
 }
 
@@ -338,20 +396,30 @@ pub(super) fn markdown(results: &[ScenarioResult], targets: &[TargetKind]) -> St
                 };
                 let _ = write!(out, " {text} |");
             }
-            let (goal_text, verdict) = match row.goal {
-                None => (String::new(), String::new()),
-                Some(goal) => {
-                    let verdicts: Vec<&str> = [TargetKind::Lua54, TargetKind::Runner]
-                        .into_iter()
-                        .map(|target| match judge(result, target, row, goal) {
-                            Some(true) => "met",
-                            Some(false) => "missed",
-                            None => "n/a",
-                        })
-                        .collect();
-                    (goal.describe(), verdicts.join(" / "))
-                }
+            let goal_text: Vec<String> = row.goals.iter().map(|g| g.describe()).collect();
+            let verdict = if row.goals.is_empty() {
+                String::new()
+            } else {
+                let verdicts: Vec<&str> = [TargetKind::Lua54, TargetKind::Runner]
+                    .into_iter()
+                    .map(|target| {
+                        let judged: Vec<_> = row
+                            .goals
+                            .iter()
+                            .map(|&goal| judge(result, target, row, goal))
+                            .collect();
+                        if judged.contains(&Some(false)) {
+                            "missed"
+                        } else if judged.contains(&None) {
+                            "n/a"
+                        } else {
+                            "met"
+                        }
+                    })
+                    .collect();
+                verdicts.join(" / ")
             };
+            let goal_text = goal_text.join(", ");
             let _ = writeln!(out, " {goal_text} | {verdict} |");
         }
     }
@@ -490,6 +558,38 @@ mod tests {
         assert_eq!(group(999.0, 0), "999");
         assert_eq!(group(0.1394, 3), "0.139");
         assert_eq!(group(-12_345.5, 1), "-12,345.5");
+    }
+
+    #[test]
+    fn a_row_with_two_goals_is_met_only_when_both_are() {
+        let scenario = SCENARIOS.iter().find(|s| s.name == "echo-100").unwrap();
+        let cell = |target, msgs: f64| Cell {
+            target,
+            runs: vec![measured(&[("msgs_per_s", msgs), ("served", 100.0)])],
+        };
+        let result = ScenarioResult {
+            scenario,
+            cells: vec![
+                // lua54: 120 ≥ 0.9 × 130 and ≥ 1.1 × 100; runner: below 1.1 × luv.
+                cell(TargetKind::Lua54, 120.0),
+                cell(TargetKind::Runner, 105.0),
+                cell(TargetKind::Luv, 100.0),
+                cell(TargetKind::Reference, 130.0),
+            ],
+        };
+        let table = markdown(
+            std::slice::from_ref(&result),
+            &[
+                TargetKind::Runner,
+                TargetKind::Lua54,
+                TargetKind::Luv,
+                TargetKind::Reference,
+            ],
+        );
+        assert!(
+            table.contains("| ≥ 90 % of ref, ≥ 1.1× luv | met / missed |"),
+            "{table}"
+        );
     }
 
     #[test]
