@@ -775,24 +775,28 @@ unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
         let id = stack.integer(1);
         let secs = stack.number(2);
         let yields = stack.boolean(3);
-        let results = scheduler_call(stack, hot, |d| {
-            let id = d.task(id).map_err(|err| err.to_string())?;
-            let parked = if secs < 0.0 {
-                d.scheduler.suspend(id)
-            } else {
-                d.scheduler
-                    .sleep(id, seconds(Some(secs)).unwrap_or(Duration::MAX))
-            };
-            parked
-                .map(|()| Reply::Nothing)
-                .map_err(|err| err.to_string())
-        });
+        let results = scheduler_call(stack, hot, |d| sleep_task(d, id, secs));
         if yields {
             hot.park();
             return stack.yield_nothing();
         }
         results
     }
+}
+
+/// Puts task `id` to sleep for `secs` seconds (Copas's rule: negative sleeps until
+/// woken).
+fn sleep_task(d: &mut Dispatcher, id: i64, secs: f64) -> std::result::Result<Reply, String> {
+    let task = d.task(id).map_err(|err| err.to_string())?;
+    let parked = if secs < 0.0 {
+        d.scheduler.suspend(task)
+    } else {
+        d.scheduler
+            .sleep(task, seconds(Some(secs)).unwrap_or(Duration::MAX))
+    };
+    parked
+        .map(|()| Reply::Nothing)
+        .map_err(|err| err.to_string())
 }
 
 /// Whether plain Lua 5.1 is built for: it cannot yield across pcall, so programs run
@@ -834,18 +838,7 @@ unsafe extern "C-unwind" fn nap(state: *mut LuaState) -> c_int {
         }
         let secs = secs.unwrap_or(0.0);
         let id = running.id;
-        scheduler_call(stack, hot, |d| {
-            let task = d.task(id).map_err(|err| err.to_string())?;
-            let parked = if secs < 0.0 {
-                d.scheduler.suspend(task)
-            } else {
-                d.scheduler
-                    .sleep(task, seconds(Some(secs)).unwrap_or(Duration::MAX))
-            };
-            parked
-                .map(|()| Reply::Nothing)
-                .map_err(|err| err.to_string())
-        });
+        scheduler_call(stack, hot, |d| sleep_task(d, id, secs));
         if hot.tracing.get() {
             stack.push_raw_index(Stack::upvalue(HOOKS), 6);
             stack.call(0, 0);
