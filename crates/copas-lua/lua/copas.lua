@@ -334,31 +334,14 @@ local function check_sleeptime(t, fname)
   end
 end
 
--- Timer loops call sleep once per tick: the task lookup is written out here.
-function copas.sleep(sleeptime)
-  if sleeptime == nil then
-    sleeptime = 0
-  elseif type(sleeptime) ~= "number" then
-    check_sleeptime(sleeptime, "sleep")
-  end
-  local co = coroutine_running()
-  if co ~= current[2] or co == nil then
-    if not in_task(co) then
-      if current[2] ~= nil then error(NESTED, 2) end
-      if sleeptime > 0 then socket.sleep(sleeptime) end
-      return
-    end
-  end
-  if debug_log then
-    c_sleep(current[1], sleeptime)
-    return park()
-  end
-  return c_sleep(current[1], sleeptime, true)
+-- copas.sleep is the core's (C: a task sleeps and yields there, on every Lua version).
+-- It checks its argument and raises the nested-coroutine error itself, and calls
+-- hooks[5] outside any task, where it blocks as socket.sleep does, and hooks[6] to log
+-- the yield while debugging.
+core.hooks[5] = function(sleeptime)
+  if sleeptime ~= nil and sleeptime > 0 then socket.sleep(sleeptime) end
 end
-
--- The core's copas.sleep does the common case (a task sleeping) in C, and calls the
--- one above for the others, and the log line below while debugging.
-core.hooks[5], core.hooks[6] = copas.sleep, function()
+core.hooks[6] = function()
   debug_log("yielding '", object_names[current[2]], "'")
 end
 copas.sleep = core.nap

@@ -760,13 +760,12 @@ unsafe extern "C-unwind" fn remove(state: *mut LuaState) -> c_int {
     }
 }
 
-/// sleep(id, seconds, yield): negative: until wakeup; zero: to the end of the run queue.
-/// With `yield` true it also yields the calling coroutine, which spares a thread that
-/// only sleeps a call to `coroutine.yield` and a level of calls (a `CallInfo`
-/// allocation in every new coroutine); the caller has marked itself parked already.
+/// sleep(id, seconds): puts task `id` to sleep (negative: until woken; zero: to the end
+/// of the run queue) without yielding: for `copas.lua`'s waits that park the task
+/// themselves (`copas.sleep` is `nap`).
 unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
-    // SAFETY: a function made by `register`. The yield is last, after
-    // `scheduler_call` has dropped every Rust value.
+    // SAFETY: a function made by `register`; `scheduler_call` drops every Rust value
+    // before it pushes or raises.
     unsafe {
         let stack = Stack::new(state);
         let Some(hot) = hot_path(stack) else {
@@ -774,13 +773,7 @@ unsafe extern "C-unwind" fn sleep(state: *mut LuaState) -> c_int {
         };
         let id = stack.integer(1);
         let secs = stack.number(2);
-        let yields = stack.boolean(3);
-        let results = scheduler_call(stack, hot, |d| sleep_task(d, id, secs));
-        if yields {
-            hot.park();
-            return stack.yield_nothing();
-        }
-        results
+        scheduler_call(stack, hot, |d| sleep_task(d, id, secs))
     }
 }
 
