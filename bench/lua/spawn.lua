@@ -7,14 +7,7 @@ local gettime = copas.gettime or require("socket").gettime
 
 local N = tonumber(arg[1]) or 100000
 
--- VmRSS in KiB from /proc (Linux), nil elsewhere.
-local function rss_kib()
-  local status = io.open("/proc/self/status")
-  if not status then return nil end
-  local text = status:read("*a")
-  status:close()
-  return tonumber(text:match("VmRSS:%s*(%d+)"))
-end
+local rss_kib = dofile((arg[0]:match("^(.*/)") or "./") .. "rss.lua")
 
 local function parked() copas.sleep(0) end
 
