@@ -156,16 +156,6 @@ impl Stack {
         }
     }
 
-    /// The name of the type of the value at `index`, as `type()` gives it.
-    pub(crate) fn type_name(self, index: c_int) -> &'static [u8] {
-        // SAFETY: lua_typename returns one of Lua's static, NUL-terminated names and
-        // never raises.
-        unsafe {
-            let name = ffi::lua_typename(self.state(), ffi::lua_type(self.state(), index));
-            std::ffi::CStr::from_ptr(name).to_bytes()
-        }
-    }
-
     /// Yields the running coroutine with no values; when it is resumed, Lua calls `k`
     /// with `context` and this stack as it is now.
     ///

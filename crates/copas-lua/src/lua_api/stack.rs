@@ -57,6 +57,16 @@ impl Stack {
         ffi::lua_upvalueindex(n)
     }
 
+    /// The name of the type of the value at `index`, as `type()` gives it.
+    pub(crate) fn type_name(self, index: c_int) -> &'static [u8] {
+        // SAFETY: lua_typename returns one of Lua's static, NUL-terminated names and
+        // never raises.
+        unsafe {
+            let name = ffi::lua_typename(self.state(), ffi::lua_type(self.state(), index));
+            std::ffi::CStr::from_ptr(name).to_bytes()
+        }
+    }
+
     /// The type of the value at `index`.
     pub(crate) fn kind(self, index: c_int) -> ValueKind {
         // SAFETY: lua_type reads an acceptable index and never raises.
