@@ -181,4 +181,51 @@ t.test("a task completing operations back to back yields after its turn (64)", f
   t.ok(ticks >= 3, "the ticker ran " .. ticks .. " times")
 end)
 
+t.test("tasks the core ends itself: gone from every table, the next task unharmed", function()
+  -- Tasks that finish with nothing more for copas.lua are ended by core.run; one that
+  -- removes itself and then waits is ended when it yields, and the flag stays with it.
+  local plain, with_args, after = {}, nil, nil
+  for i = 1, 50 do
+    plain[i] = copas.addthread(function() copas.sleep(0) end)
+  end
+  with_args = copas.addthread(function(a, b, ...)
+    after = { a, b, select("#", ...) }
+  end, "a", nil, nil)
+  local removed_ran_on = false
+  local self_removing = copas.addthread(function()
+    copas.removethread(coroutine.running())
+    copas.sleep(0)
+    removed_ran_on = true
+  end)
+  local next_ran = 0
+  copas.addthread(function()
+    for _ = 1, 3 do copas.sleep(0); next_ran = next_ran + 1 end
+  end)
+  copas.loop()
+  t.eq(after, { "a", nil, 1 })
+  t.eq(removed_ran_on, false)
+  t.eq(next_ran, 3)
+  for i = 1, 50 do
+    t.eq(copas._alive(plain[i]), false)
+    t.eq(copas.wakeup(plain[i]), nil)
+  end
+  t.eq(copas._alive(with_args), false)
+  t.eq(copas._alive(self_removing), false)
+  t.eq(copas.finished(), true)
+  t.eq(copas.metrics().threads.ready, 0)
+end)
+
+t.test("addthread checks its handler at the caller", function()
+  for _, bad in ipairs({ { n = 0 }, { n = 1, 42 }, { n = 1, "f" } }) do
+    local ok, err = pcall(copas.addthread, (table.unpack or unpack)(bad, 1, bad.n))
+    t.eq(ok, false)
+    t.ok(err:find("bad argument #1 to 'addthread' %(function expected, got "), err)
+  end
+  local line = debug.getinfo(1, "l").currentline + 1
+  local ok, err = pcall(function() local co = copas.addthread(nil); return co end)
+  t.eq(ok, false)
+  t.ok(err:find(":" .. line .. ": bad argument #1 to 'addthread' %(function expected, got nil%)"),
+    err)
+end)
+
 t.run()

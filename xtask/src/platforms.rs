@@ -123,7 +123,8 @@ pub(crate) fn run(workspace: &Workspace) -> Result {
 /// Windows (mingw-w64's target): every crate. luasocket-core's own tests are
 /// Unix-bound (Unix-domain pairs, rlimits, ptys), so its library is checked alone;
 /// ring and the runner's vendored Lua are compiled by mingw-w64's gcc, without
-/// which copas-tls and copas-lua are left out, by name (docs/platforms.md).
+/// which copas-tls and the crates built on it (copas-clients, copas-lua) are left
+/// out, by name (docs/platforms.md).
 fn windows(workspace: &Workspace, missing: &mut Vec<&'static str>) -> Result {
     const WINDOWS: &str = "x86_64-pc-windows-gnu";
     const MINGW_CC: &str = "x86_64-w64-mingw32-gcc";
@@ -151,16 +152,16 @@ fn windows(workspace: &Workspace, missing: &mut Vec<&'static str>) -> Result {
     workspace::run(cargo)?;
     let mingw = find_program(MINGW_CC).is_some();
     let mut cargo = workspace.cargo();
-    cargo.args(["check", "--all-targets", "--target", WINDOWS]);
-    cargo.args(["-p", "copas-sched", "-p", "copas-clients"]);
+    cargo.args(["check", "--all-targets", "--target", WINDOWS, "-p", "copas-sched"]);
     if !mingw {
         println!(
             "check-platforms: {WINDOWS}: {MINGW_CC} not found (apt-get install \
-             gcc-mingw-w64-x86-64); copas-tls and copas-lua are left out"
+             gcc-mingw-w64-x86-64); copas-tls and the crates built on it (copas-clients, \
+             copas-lua) are left out"
         );
         return workspace::run(cargo);
     }
-    cargo.args(["-p", "copas-tls"]);
+    cargo.args(["-p", "copas-tls", "-p", "copas-clients"]);
     workspace::run(cargo)?;
     // The runner (vendored Lua), then the loadable module's build.
     let mut cargo = workspace.cargo();

@@ -28,6 +28,7 @@ local c_query, c_answer = core.query, core.answer
 local c_metrics, c_monotonic = core.metrics, core.monotonic
 local c_signal_watch, c_signal_unwatch, c_signals = core.signal_watch, core.signal_unwatch, core.signals
 local c_resume, c_run, c_park, c_spend, c_tracing = core.resume, core.run, core.park, core.spend, core.tracing
+local c_cancel = core.cancel
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -102,7 +103,7 @@ local object_names = setmetatable({}, {
 local forever = setmetatable({}, { __mode = "v" })     -- task id -> coroutine
 local forever_ids = setmetatable({}, { __mode = "k" }) -- coroutine -> task id
 local threads = setmetatable(core.threads, { __index = forever }) -- task id -> coroutine
-local ids = setmetatable({}, { __index = forever_ids }) -- coroutine -> task id
+local ids = setmetatable(core.ids, { __index = forever_ids }) -- coroutine -> task id
 -- task id -> { id = id, done = false } while it is paused forever; `done` is set once
 -- the pause is over or the task is forgotten.
 local forever_states = {}
@@ -115,14 +116,14 @@ local fixed = {}            -- task id -> true for server and handler threads (r
 local errhandlers = setmetatable({}, { __mode = "k" })
 local alarm_callbacks = {}                             -- task id -> copas.timeout callback
 -- task id -> true once any table above (but threads and ids) may hold an entry for it:
--- most tasks never get one, and ending them then skips clearing those tables.
-local extras = {}
+-- most tasks never get one, and the core then ends them itself (see core.hooks[4]).
+local extras = core.extras
 local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
 
 -- The task being resumed, written by the core's step loop (core.run): [1] its id and
--- [2] its coroutine, nil between resumes; [3] true once removethread() cancelled it.
--- The core also knows whether it parked, and how many operations it may still
--- complete before it lets the others run (the original does this with a random
+-- [2] its coroutine, nil between resumes. The core also knows whether it parked,
+-- whether removethread() cancelled it (core.cancel), and how many operations it may
+-- still complete before it lets the others run (the original does this with a random
 -- pause on ~10% of calls).
 local current = core.current
 local debug_log                -- copas.debug.start()
@@ -300,20 +301,14 @@ function copas.addnamedthread(name, handler, ...)
   return co
 end
 
--- addnamedthread without a name, written out: spawning is on the hot path of
--- programs that start a thread per request.
-function copas.addthread(handler, ...)
-  if type(handler) ~= "function" then check_function(handler, 1, "addthread") end
-  local co = coroutine_create(handler)
-  local id = c_spawn()
-  threads[id] = co
-  ids[co] = id
-  if select("#", ...) > 0 then
-    start_args[id] = pack(...)
-    extras[id] = true
-  end
-  return co
+-- addnamedthread without a name is the core's (C: spawning is on the hot path of
+-- programs that start a thread per request); it calls hooks[7] with the arguments for
+-- the first resume, if any.
+core.hooks[7] = function(id, ...)
+  start_args[id] = pack(...)
+  extras[id] = true
 end
+copas.addthread = core.addthread
 
 function copas.removethread(co)
   if type(co) ~= "thread" then
@@ -322,7 +317,7 @@ function copas.removethread(co)
   local id = ids[co]
   if not id or fixed[id] then return end
   if co == current[2] then
-    current[3] = true
+    c_cancel()
     return
   end
   forget(id, co)
@@ -1390,8 +1385,9 @@ local watch_start, watch_end -- the watchdog's halves, defined with copas.watchd
 local alarm_ids = {}
 
 -- core.run's hooks: [3] resumes a task whose first resume passes arguments, or while
--- debugging or the watchdog is on; [4] ends a task that did not park (finished,
--- failed, yielded by itself) or was removed while it ran.
+-- debugging or the watchdog is on; [4] ends a task that did not park (failed, yielded
+-- by itself, or finished with more to clear than the core does) or was removed while
+-- it ran.
 core.hooks[3] = function(id, co)
   if watchdog_limit then watch_start(co) end
   local ok, err, parked = resume_with_args(id, co)

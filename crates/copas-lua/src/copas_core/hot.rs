@@ -1,5 +1,6 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
-//! C functions: `step`, `resume`, `recv`, `send`, `flush`, `spawn`, `sleep`, `park`,
+//! C functions: `step`, `run`, `resume`, `recv`, `send`, `flush`, `spawn`, `addthread`
+//! (`copas.addthread` itself), `sleep`, `nap` (`copas.sleep`), `park`, `cancel`,
 //! `spend`, `remove`, and on Lua 5.3 and 5.4 `receive` and `send_data`, which are
 //! `copas.receive` and `copas.send` themselves.
 //!
@@ -56,11 +57,14 @@ struct HotPath {
     data: RefCell<Vec<u8>>,
     /// An error message to return or raise.
     message: RefCell<String>,
-    /// Task ids `step` is about to write into Lua tables.
+    /// The ids of the tasks the last `step` made ready, for `run`, then those of the
+    /// alarms due, which `step` writes into a Lua table.
     ids: RefCell<Vec<i64>>,
-    /// How many ids the last `step` wrote into the ready table, for `run` to resume
-    /// (once: `run` takes the count, so a stray call resumes nothing).
+    /// How many tasks of `ids` are for `run` to resume (once: `run` takes the count, so
+    /// a stray call resumes nothing).
     ready: Cell<usize>,
+    /// The task `run` resumed last was removed while it ran (`cancel`); `run` takes it.
+    cancelled: Cell<bool>,
     /// The task `resume` is running, if any.
     running: Cell<Running>,
     /// `copas.debug` is logging: `receive` and `send_data` leave the work to
@@ -147,19 +151,21 @@ const SEND_TIMEOUTS: c_int = 7;
 /// `copas.receive` [1] and `copas.send` [2], for what `receive` and `send_data` do not
 /// handle themselves; a resume with arguments, logging or timing [3]; the end of a task
 /// that did not park [4]; its own `copas.sleep` [5], for what `nap` does not handle
-/// (none of these yield); logging the running task's yield while debugging [6].
+/// (none of these yield); logging the running task's yield while debugging [6];
+/// keeping the first-resume arguments of a task `addthread` made [7].
 const HOOKS: c_int = 8;
-/// Upvalue 9: the ids of the tasks to resume, written by `step`, read by `run` (not
-/// given to Lua).
-const READY: c_int = 9;
-/// Upvalue 10: coroutines by task id (`copas.lua`'s `threads`; its `__index` is a
+/// Upvalue 9: coroutines by task id (`copas.lua`'s `threads`; its `__index` is a
 /// table).
-const THREADS: c_int = 10;
+const THREADS: c_int = 9;
+/// Upvalue 10: task ids by coroutine (`copas.lua`'s `ids`; its `__index` is a table).
+const IDS: c_int = 10;
 /// Upvalue 11: first-resume arguments by task id (`copas.lua`'s `start_args`).
 const START_ARGS: c_int = 11;
-/// Upvalue 12: the task `run` is resuming, for `copas.lua`: [1] id, [2] coroutine,
-/// [3] true once it was removed while running.
+/// Upvalue 12: the task `run` is resuming, for `copas.lua`: [1] id, [2] coroutine.
 const CURRENT: c_int = 12;
+/// Upvalue 13: task id -> true once `copas.lua` keeps more about the task than its
+/// coroutine and id (`extras`): its end is then `copas.lua`'s (hook 4).
+const EXTRAS: c_int = 13;
 
 /// Copas's error for a wait from a coroutine created inside a task (its resumer would
 /// take the yield); `copas.lua` raises the same.
@@ -190,8 +196,8 @@ enum Settled {
 /// holding back replies (see `send`), which `copas.lua` flushes after each batch of
 /// resumes; `receive_timeouts` and `send_timeouts`, the tables of socket timeouts;
 /// `hooks`, for `copas.lua`'s functions the C ones leave work to (see `HOOKS`); and
-/// `threads`, `start_args` and `current`, the tables `run` reads and writes (see
-/// `THREADS`, `START_ARGS`, `CURRENT`).
+/// `threads`, `ids`, `start_args`, `current` and `extras`, the tables `addthread` and
+/// `run` read and write (see `THREADS`, `IDS`, `START_ARGS`, `CURRENT`, `EXTRAS`).
 pub(super) fn register(
     lua: &Lua,
     core: &Table,
@@ -205,6 +211,7 @@ pub(super) fn register(
         message: RefCell::new(String::new()),
         ids: RefCell::new(Vec::new()),
         ready: Cell::new(0),
+        cancelled: Cell::new(false),
         running: Cell::new(Running::NONE),
         tracing: Cell::new(false),
         resume_hook: Cell::new(false),
@@ -223,8 +230,8 @@ pub(super) fn register(
     core.set("send_timeouts", send_timeouts.clone())?;
     let hooks = lua.create_table()?;
     core.set("hooks", hooks.clone())?;
-    let mut tables = vec![Value::Table(lua.create_table()?)];
-    for name in ["threads", "start_args", "current"] {
+    let mut tables = Vec::new();
+    for name in ["threads", "ids", "start_args", "current", "extras"] {
         let table = lua.create_table()?;
         core.set(name, table.clone())?;
         tables.push(Value::Table(table));
@@ -253,9 +260,11 @@ pub(super) fn register(
             ("send", send),
             ("flush", flush),
             ("spawn", spawn),
+            ("addthread", addthread),
             ("sleep", sleep),
             ("nap", nap),
             ("park", park),
+            ("cancel", cancel),
             ("spend", spend),
             ("tracing", tracing),
             ("remove", remove),
@@ -741,6 +750,89 @@ unsafe extern "C-unwind" fn spawn(state: *mut LuaState) -> c_int {
     }
 }
 
+/// addthread(handler, ...) -> coroutine: `copas.addthread`. A new task running
+/// `handler`, runnable from the next step, in `threads` and `ids`; hook 7 keeps the
+/// other arguments for its first resume.
+unsafe extern "C-unwind" fn addthread(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`. The spawn runs in `guarded` and returns
+    // a plain id; everything after it only moves Lua values (which may raise a memory
+    // error, with nothing left to drop).
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        if stack.kind(1) != ValueKind::Function {
+            // A missing handler is a nil one, as `type` names it in Copas's message.
+            stack.set_top(1);
+            return stack.raise_at_caller(&[
+                b"bad argument #1 to 'addthread' (function expected, got ",
+                stack.type_name(1),
+                b")",
+            ]);
+        }
+        let arguments = stack.top() - 1;
+        stack.push_new_thread(1);
+        stack.replace(1);
+        let spawned = guarded(
+            || {
+                let mut d = hot.dispatcher.try_borrow_mut().ok()?;
+                Some(id_value(d.scheduler.spawn(TaskData::default())))
+            },
+            || None,
+        );
+        let Some(id) = spawned else {
+            return stack.raise(b"copas.core.addthread called from inside the scheduler");
+        };
+        stack.push_value(1);
+        stack.pop_raw_index(Stack::upvalue(THREADS), id);
+        stack.push_value(1);
+        stack.push_integer(id);
+        stack.raw_set(Stack::upvalue(IDS));
+        if arguments > 0 {
+            stack.push_raw_index(Stack::upvalue(HOOKS), 7);
+            stack.insert(2);
+            stack.push_integer(id);
+            stack.insert(3);
+            stack.call(arguments + 1, 0);
+        }
+        1
+    }
+}
+
+/// Ends task `id`, which finished with nothing for `copas.lua` to do: out of the
+/// scheduler, `threads` and `ids` (its coroutine at index 2). False, with nothing
+/// done, if the scheduler is busy (then hook 4 ends it).
+///
+/// # Safety
+/// Only for `run`; nothing that needs dropping is alive in the caller.
+unsafe fn end_task(stack: Stack, hot: &HotPath, id: i64) -> bool {
+    let removed = guarded(
+        || {
+            let Ok(mut d) = hot.dispatcher.try_borrow_mut() else {
+                return false;
+            };
+            if let Ok(task) = d.task(id) {
+                d.release_foreign(task);
+                d.scheduler.remove(task);
+            }
+            true
+        },
+        || false,
+    );
+    if removed {
+        // SAFETY: per the contract; clearing existing keys does not allocate.
+        unsafe {
+            stack.push_nil();
+            stack.pop_raw_index(Stack::upvalue(THREADS), id);
+            stack.push_value(2);
+            stack.push_nil();
+            stack.raw_set(Stack::upvalue(IDS));
+        }
+    }
+    removed
+}
+
 /// remove(id) -> whether a task was removed.
 unsafe extern "C-unwind" fn remove(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`.
@@ -851,8 +943,8 @@ unsafe fn raise(stack: Stack, hot: &HotPath) -> c_int {
 }
 
 /// step(timeout, alarms) -> number of ready ids, number of alarm ids, quiet.
-/// Waits at most `timeout` seconds (nil: until something happens), then writes the ids
-/// of the tasks to resume into the ready table, for `run`, and of the alarms due into
+/// Waits at most `timeout` seconds (nil: until something happens), then keeps the ids
+/// of the tasks to resume, for `run`, and writes those of the alarms due into
 /// `alarms`.
 /// `quiet`: no I/O came during a wait that could last (see `Scheduler::poll`).
 unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
@@ -910,12 +1002,10 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                 return raise(stack, hot);
             }
         };
-        // Out of `hot` while the tables are written, as in `finish`.
+        // Out of `hot` while the table is written, as in `finish`.
         let ids = ManuallyDrop::new(hot.ids.take());
-        for (table, first, count) in [(Stack::upvalue(READY), 0, ready), (2, ready, alarms)] {
-            for index in 0..count {
-                stack.raw_set_integer(table, (index + 1) as i64, ids[first + index]);
-            }
+        for index in 0..alarms {
+            stack.raw_set_integer(2, (index + 1) as i64, ids[ready + index]);
         }
         hot.ids.replace(ManuallyDrop::into_inner(ids));
         hot.ready.set(ready);
@@ -947,12 +1037,19 @@ unsafe extern "C-unwind" fn resume(state: *mut LuaState) -> c_int {
 }
 
 /// Resumes task `id`'s coroutine `co` with the `nargs` values on top, as the running
-/// task with a fresh turn, and pushes `ok, error, parked` (see `resume`).
+/// task with a fresh turn, and pushes `ok, error, parked` (see `resume`); returns how
+/// the coroutine gave control back.
 ///
 /// # Safety
 /// `co` is kept alive by a value on the stack below the arguments; nothing that needs
 /// dropping is alive in the caller (pushing may raise a memory error).
-unsafe fn resume_task(stack: Stack, hot: &HotPath, co: *mut LuaState, id: i64, nargs: c_int) {
+unsafe fn resume_task(
+    stack: Stack,
+    hot: &HotPath,
+    co: *mut LuaState,
+    id: i64,
+    nargs: c_int,
+) -> Resumed {
     let outer = hot.running.replace(Running {
         thread: co,
         id,
@@ -963,7 +1060,7 @@ unsafe fn resume_task(stack: Stack, hot: &HotPath, co: *mut LuaState, id: i64, n
         let resumed = stack.resume(co, nargs);
         let parked = hot.running.replace(outer).parked;
         match resumed {
-            Resumed::Suspended => {
+            Resumed::Yielded | Resumed::Finished => {
                 stack.push_boolean(true);
                 stack.push_nil();
             }
@@ -974,14 +1071,16 @@ unsafe fn resume_task(stack: Stack, hot: &HotPath, co: *mut LuaState, id: i64, n
             }
         }
         stack.push_boolean(parked);
+        resumed
     }
 }
 
-/// run(): resumes the tasks whose ids the last `step` left in the ready table, each with
-/// `copas.lua`'s `current` naming it; a task with first-resume arguments, or every
-/// task while logging or the watchdog is on, goes through hook 3. A task that did not
-/// park (it finished, failed or yielded by itself), or was removed while it ran, goes
-/// to hook 4 (`id, co, ok, error, removed`).
+/// run(): resumes the tasks the last `step` made ready, each with `copas.lua`'s
+/// `current` naming it; a task with first-resume arguments, or every task while
+/// logging or the watchdog is on, goes through hook 3. A task that finished with
+/// nothing more in `copas.lua` (no `extras`) ends here; one that failed, yielded by
+/// itself or was removed while it ran, or has extras, goes to hook 4 (`id, co, ok,
+/// error, removed`).
 unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`. Each task's values sit at fixed indices
     // (2: coroutine, 3..=5: ok, error, parked) and the stack is cut back to 1 after
@@ -992,18 +1091,27 @@ unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
         let Some(hot) = hot_path(stack) else {
             return stack.raise(GONE);
         };
-        let count = hot.ready.take() as i64;
+        let count = hot.ready.take();
         let current = Stack::upvalue(CURRENT);
         stack.set_top(1);
-        for index in 1..=count {
-            stack.push_raw_index(Stack::upvalue(READY), index);
-            let id = stack.integer(2);
-            stack.get_in(Stack::upvalue(THREADS));
+        for index in 0..count {
+            let Some(id) = hot.ids.borrow().get(index).copied() else {
+                break;
+            };
+            stack.push_raw_index(Stack::upvalue(THREADS), id);
+            if stack.kind(2) == ValueKind::Nil {
+                // Paused forever, held weakly (`threads`' `__index`), or gone.
+                stack.set_top(1);
+                stack.push_integer(id);
+                stack.get_in(Stack::upvalue(THREADS));
+            }
             let co = stack.thread(2);
             if co.is_null() {
                 stack.set_top(1);
                 continue;
             }
+            // `current` names this task until another's resume or hook 4 (nothing of
+            // `copas.lua` runs in between), and is cleared once the batch is done.
             stack.push_integer(id);
             stack.pop_raw_index(current, 1);
             stack.push_value(2);
@@ -1011,37 +1119,57 @@ unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
             stack.push_raw_index(Stack::upvalue(START_ARGS), id);
             let plain = stack.kind(3) == ValueKind::Nil && !hot.resume_hook.get();
             stack.set_top(2);
-            if plain {
-                resume_task(stack, hot, co, id, 0);
+            hot.cancelled.set(false);
+            let finished = if plain {
+                resume_task(stack, hot, co, id, 0) == Resumed::Finished
             } else {
                 stack.push_raw_index(Stack::upvalue(HOOKS), 3);
                 stack.push_integer(id);
                 stack.push_value(2);
                 stack.call(2, 3);
+                false
+            };
+            let removed = hot.cancelled.take();
+            if !removed && stack.boolean(3) && stack.boolean(5) {
+                stack.set_top(1);
+                continue;
             }
-            stack.push_nil();
-            stack.pop_raw_index(current, 1);
-            stack.push_nil();
-            stack.pop_raw_index(current, 2);
-            stack.push_raw_index(current, 3);
-            let removed = stack.boolean(6);
-            stack.set_top(5);
-            if removed {
-                stack.push_nil();
-                stack.pop_raw_index(current, 3);
+            if finished && !removed {
+                stack.push_raw_index(Stack::upvalue(EXTRAS), id);
+                let extras = stack.kind(6) != ValueKind::Nil;
+                stack.set_top(5);
+                if !extras && end_task(stack, hot, id) {
+                    stack.set_top(1);
+                    continue;
+                }
             }
-            if removed || !(stack.boolean(3) && stack.boolean(5)) {
-                stack.push_raw_index(Stack::upvalue(HOOKS), 4);
-                stack.push_integer(id);
-                stack.push_value(2);
-                stack.push_value(3);
-                stack.push_value(4);
-                stack.push_boolean(removed);
-                stack.call(5, 0);
-            }
+            clear_current(stack);
+            stack.push_raw_index(Stack::upvalue(HOOKS), 4);
+            stack.push_integer(id);
+            stack.push_value(2);
+            stack.push_value(3);
+            stack.push_value(4);
+            stack.push_boolean(removed);
+            stack.call(5, 0);
             stack.set_top(1);
         }
+        clear_current(stack);
         0
+    }
+}
+
+/// Clears `current`'s id and coroutine: no task is being resumed.
+///
+/// # Safety
+/// Only for `run`, with nothing that needs dropping alive in its frames (setting a key
+/// may grow a table on the versions that store a nil).
+unsafe fn clear_current(stack: Stack) {
+    // SAFETY: per the contract.
+    unsafe {
+        stack.push_nil();
+        stack.pop_raw_index(Stack::upvalue(CURRENT), 1);
+        stack.push_nil();
+        stack.pop_raw_index(Stack::upvalue(CURRENT), 2);
     }
 }
 
@@ -1056,6 +1184,20 @@ unsafe extern "C-unwind" fn park(state: *mut LuaState) -> c_int {
         };
         hot.park();
         stack.yield_nothing()
+    }
+}
+
+/// cancel(): the task `run` is resuming was removed (`copas.removethread` from inside
+/// it): `run` ends it once it yields.
+unsafe extern "C-unwind" fn cancel(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`; the raise is last, nothing to drop.
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        hot.cancelled.set(true);
+        0
     }
 }
 

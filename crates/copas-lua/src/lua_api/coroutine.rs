@@ -16,8 +16,10 @@ use super::stack::{LuaState, Stack};
 /// How a resumed coroutine gave control back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resumed {
-    /// It yielded, or returned: what it passed out was dropped.
-    Suspended,
+    /// It yielded: what it passed out was dropped.
+    Yielded,
+    /// It returned (it is dead now): its results were dropped.
+    Finished,
     /// It raised an error, or could not be resumed: the error value is pushed on the
     /// resuming stack.
     Failed,
@@ -46,10 +48,15 @@ impl Stack {
     }
 
     /// Replaces the value at `index` (absolute) by the value on top, popping it.
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
     pub(crate) fn replace(self, index: c_int) {
         // SAFETY: lua_replace moves a value without allocating; never raises.
         unsafe { ffi::lua_replace(self.state(), index) }
+    }
+
+    /// Moves the value on top to `index` (absolute), moving those above it up.
+    pub(crate) fn insert(self, index: c_int) {
+        // SAFETY: lua_insert moves values without allocating; never raises.
+        unsafe { ffi::lua_insert(self.state(), index) }
     }
 
     /// Removes the value at `index`, moving those above it down.
@@ -125,15 +132,38 @@ impl Stack {
             ffi::lua_xmove(state, co, nargs);
             let mut results = 0;
             match ffi::lua_resume(co, state, nargs, &mut results) {
-                ffi::LUA_OK | ffi::LUA_YIELD => {
+                ffi::LUA_YIELD => {
                     ffi::lua_settop(co, -results - 1);
-                    Resumed::Suspended
+                    Resumed::Yielded
+                }
+                ffi::LUA_OK => {
+                    ffi::lua_settop(co, -results - 1);
+                    Resumed::Finished
                 }
                 _ => {
                     ffi::lua_xmove(co, state, 1);
                     Resumed::Failed
                 }
             }
+        }
+    }
+
+    /// Pushes a new coroutine that will run the function at `function` (absolute
+    /// index), as `coroutine.create` does, and returns it.
+    ///
+    /// # Safety
+    /// The value at `function` is a function; creating the coroutine may raise a
+    /// memory error, so nothing that needs dropping may be alive in the caller's Rust
+    /// frames.
+    pub(crate) unsafe fn push_new_thread(self, function: c_int) -> *mut LuaState {
+        let state = self.state();
+        // SAFETY: per the contract; the new thread is anchored on this stack before
+        // anything else allocates, and it has room for one value.
+        unsafe {
+            let co = ffi::lua_newthread(state);
+            ffi::lua_pushvalue(state, function);
+            ffi::lua_xmove(state, co, 1);
+            co
         }
     }
 

@@ -25,7 +25,9 @@ pub(crate) enum ValueKind {
     Table,
     /// A full userdata.
     UserData,
-    /// Anything else (boolean, function, thread, light userdata).
+    /// A function (Lua or C).
+    Function,
+    /// Anything else (boolean, thread, light userdata).
     Other,
 }
 
@@ -77,6 +79,7 @@ impl Stack {
             ffi::LUA_TSTRING => ValueKind::String,
             ffi::LUA_TTABLE => ValueKind::Table,
             ffi::LUA_TUSERDATA => ValueKind::UserData,
+            ffi::LUA_TFUNCTION => ValueKind::Function,
             _ => ValueKind::Other,
         }
     }
