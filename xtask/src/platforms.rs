@@ -152,7 +152,14 @@ fn windows(workspace: &Workspace, missing: &mut Vec<&'static str>) -> Result {
     workspace::run(cargo)?;
     let mingw = find_program(MINGW_CC).is_some();
     let mut cargo = workspace.cargo();
-    cargo.args(["check", "--all-targets", "--target", WINDOWS, "-p", "copas-sched"]);
+    cargo.args([
+        "check",
+        "--all-targets",
+        "--target",
+        WINDOWS,
+        "-p",
+        "copas-sched",
+    ]);
     if !mingw {
         println!(
             "check-platforms: {WINDOWS}: {MINGW_CC} not found (apt-get install \

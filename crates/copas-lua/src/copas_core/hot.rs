@@ -898,7 +898,9 @@ unsafe extern "C-unwind" fn nap(state: *mut LuaState) -> c_int {
     // `scheduler_call` has dropped every Rust value before.
     unsafe {
         let stack = Stack::new(state);
-        stack.set_top(1);
+        if stack.top() != 1 {
+            stack.set_top(1);
+        }
         let Some(hot) = hot_path(stack) else {
             return stack.raise(GONE);
         };

@@ -267,16 +267,14 @@ impl Stack {
         unsafe { ffi::lua_error(self.state) }
     }
 
-    /// Yields the running coroutine with no values.
+    /// Yields the running coroutine with no values. (What is left on the stack goes
+    /// when the coroutine is resumed: the C function then returns the resume's values.)
     ///
     /// # Safety
     /// Called as the return expression of a C function running inside a coroutine,
     /// with nothing that needs dropping alive.
     pub(crate) unsafe fn yield_nothing(self) -> c_int {
         // SAFETY: per the contract.
-        unsafe {
-            ffi::lua_settop(self.state, 0);
-            ffi::lua_yield(self.state, 0)
-        }
+        unsafe { ffi::lua_yield(self.state, 0) }
     }
 }
