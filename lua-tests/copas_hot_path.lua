@@ -228,4 +228,29 @@ t.test("addthread checks its handler at the caller", function()
     err)
 end)
 
+t.test("a coroutine is a task's only while it is: collected forever-paused tasks, reused memory", function()
+  -- Tasks paused forever and dropped are collected; coroutines made afterwards may take
+  -- their memory. None of those is taken for a task, and new tasks are known as theirs.
+  for _ = 1, 200 do
+    copas.addthread(function() copas.pauseforever() end)
+  end
+  copas.step(0)
+  collectgarbage()
+  collectgarbage()
+  local plain, tasks = {}, {}
+  for i = 1, 200 do
+    plain[i] = coroutine.create(function() end)
+    tasks[i] = copas.addthread(function() copas.sleep(0) end)
+  end
+  for i = 1, 200 do
+    t.eq(copas._alive(plain[i]), false)
+    t.eq(copas.wakeup(plain[i]), nil)
+    t.eq(copas._alive(tasks[i]), true)
+  end
+  copas.removethread(plain[1]) -- not a task: nothing happens
+  copas.loop()
+  for i = 1, 200 do t.eq(copas._alive(tasks[i]), false) end
+  t.eq(copas.finished(), true)
+end)
+
 t.run()

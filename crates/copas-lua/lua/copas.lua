@@ -28,7 +28,7 @@ local c_query, c_answer = core.query, core.answer
 local c_metrics, c_monotonic = core.metrics, core.monotonic
 local c_signal_watch, c_signal_unwatch, c_signals = core.signal_watch, core.signal_unwatch, core.signals
 local c_resume, c_run, c_park, c_spend, c_tracing = core.resume, core.run, core.park, core.spend, core.tracing
-local c_cancel = core.cancel
+local c_cancel, c_task_of = core.cancel, core.task_of
 
 local coroutine_create = coroutine.create
 local coroutine_resume = coroutine.resume
@@ -98,12 +98,11 @@ local object_names = setmetatable({}, {
 -------------------------------------------------------------------------------
 -- Task ids are small integers (slots of the Rust scheduler), so these stay arrays.
 -- Entries are cleared when the task ends; nothing here needs to be weak.
--- Tasks in copas.pauseforever are held weakly (see there), in `forever` and
--- `forever_ids`; lookups in `threads` and `ids` fall back to those.
+-- Tasks in copas.pauseforever are held weakly (see there), in `forever`; lookups in
+-- `threads` fall back to it. The id of a coroutine's task is core.task_of(co) (the
+-- core keeps them, and checks the answer against `threads`).
 local forever = setmetatable({}, { __mode = "v" })     -- task id -> coroutine
-local forever_ids = setmetatable({}, { __mode = "k" }) -- coroutine -> task id
 local threads = setmetatable(core.threads, { __index = forever }) -- task id -> coroutine
-local ids = setmetatable(core.ids, { __index = forever_ids }) -- coroutine -> task id
 -- task id -> { id = id, done = false } while it is paused forever; `done` is set once
 -- the pause is over or the task is forgotten.
 local forever_states = {}
@@ -115,7 +114,7 @@ local autoclose_socket = {} -- task id -> socket to close when it ends
 local fixed = {}            -- task id -> true for server and handler threads (removethread leaves them)
 local errhandlers = setmetatable({}, { __mode = "k" })
 local alarm_callbacks = {}                             -- task id -> copas.timeout callback
--- task id -> true once any table above (but threads and ids) may hold an entry for it:
+-- task id -> true once any table above (but threads) may hold an entry for it:
 -- most tasks never get one, and the core then ends them itself (see core.hooks[4]).
 local extras = core.extras
 local timeout_errors_raw = setmetatable({}, { __mode = "k" }) -- useSocketTimeoutErrors
@@ -171,9 +170,8 @@ local function spend(id)
 end
 
 local function register(co)
-  local id = c_spawn()
+  local id = c_spawn(co)
   threads[id] = co
-  ids[co] = id
   return id
 end
 
@@ -184,7 +182,6 @@ end
 local function forget(id, co)
   c_remove(id)
   threads[id] = nil
-  if co then ids[co] = nil end
   if extras[id] then
     extras[id] = nil
     forever[id] = nil
@@ -198,7 +195,6 @@ local function forget(id, co)
     autoclose_socket[id] = nil
     alarm_callbacks[id] = nil
     fixed[id] = nil
-    if co then forever_ids[co] = nil end
   end
 end
 
@@ -314,7 +310,7 @@ function copas.removethread(co)
   if type(co) ~= "thread" then
     error(("bad argument #1 to 'removethread' (coroutine expected, got %s)"):format(type(co)), 2)
   end
-  local id = ids[co]
+  local id = c_task_of(co)
   if not id or fixed[id] then return end
   if co == current[2] then
     c_cancel()
@@ -380,8 +376,7 @@ function copas.pauseforever()
   end
   local co = current[2]
   c_sleep(id, -1)
-  threads[id], ids[co] = nil, nil
-  forever[id], forever_ids[co] = co, id
+  threads[id], forever[id] = nil, co
   local state = { id = id, done = false }
   forever_states[id] = state
   extras[id] = true
@@ -399,7 +394,7 @@ end
 -- Internal (used by copas.waiting): true while `co` is a Copas thread that has not
 -- ended or been removed, so a resource is never handed to a thread that is gone.
 function copas._alive(co)
-  return ids[co] ~= nil
+  return c_task_of(co) ~= nil
 end
 
 -- Internal (used by copas.lock, semaphore, queue, future): coroutine.running(), but
@@ -416,12 +411,11 @@ function copas.wakeup(co)
   if type(co) ~= "thread" then
     error(("bad argument #1 to 'wakeup' (coroutine expected, got %s)"):format(type(co)), 2)
   end
-  local id = ids[co]
+  local id = c_task_of(co)
   if id and c_wakeup(id) then
     -- Held strongly again from now: whoever woke it may have dropped it already.
     if forever[id] then
-      forever[id], forever_ids[co] = nil, nil
-      threads[id], ids[co] = co, id
+      forever[id], threads[id] = nil, co
     end
     return true
   end
@@ -434,7 +428,7 @@ function copas.timeout(delay, callback)
   if type(delay) ~= "number" then
     error(("bad argument #1 to 'timeout' (number expected, got %s)"):format(type(delay)), 2)
   end
-  local id = task_id(2) or ids[coroutine_running() or false]
+  local id = task_id(2) or c_task_of(coroutine_running())
   if not id then
     error("copas.timeout can only be used inside a Copas thread", 2)
   end
@@ -1071,6 +1065,12 @@ function tcp_methods.getsniname(self, ...)
 end
 
 for name, f in pairs(tcp_methods) do udp_methods[name] = udp_methods[name] or f end
+-- On Lua 5.3 and 5.4 a TCP wrapper's receive and send are the core's (C, no Lua frame
+-- between the program and the operation); these stay for what they leave to Lua.
+core.hooks[8], core.hooks[9] = tcp_methods.receive, tcp_methods.send
+if core.wrapped_receive then
+  tcp_methods.receive, tcp_methods.send = core.wrapped_receive, core.wrapped_send
+end
 function udp_methods.send(self, ...) return self.socket:send(...) end
 function udp_methods.sendto(self, ...) return self.socket:sendto(...) end
 function udp_methods.receive(self, size) return copas.receive(self.socket, size or UDP_DATAGRAM_MAX) end
@@ -1161,7 +1161,7 @@ local function accept_loop(server, handler)
       live, live_count = {}, 0
     elseif cap and live_count >= cap then
       for co in pairs(live) do
-        if not ids[co] then
+        if not c_task_of(co) then
           live[co] = nil
           live_count = live_count - 1
         end
@@ -1244,7 +1244,7 @@ function copas.removeserver(server, keep_open)
   servers[skt] = nil
   udp_servers[skt] = nil
   if co then
-    local id = ids[co]
+    local id = c_task_of(co)
     if id then forget(id, co) end
   end
   if keep_open then return true end
@@ -1318,7 +1318,7 @@ function copas.shutdown(grace)
   for server in pairs(servers) do copas.removeserver(server) end
   for server, co in pairs(udp_servers) do
     udp_servers[server] = nil
-    local id = ids[co]
+    local id = c_task_of(co)
     if id then forget(id, co) end
     pcall(copas.close, server)
   end

@@ -19,6 +19,9 @@ pub(crate) struct TaskData {
     /// A one-shot registration for a socket object that is not ours (its descriptor
     /// may be closed behind our back, so it is not kept past the wait).
     pub(crate) foreign: Option<Source>,
+    /// The address of the task's coroutine (its key in `copas_core::hot`'s map of
+    /// task ids; never dereferenced).
+    pub(crate) thread: usize,
 }
 
 /// A socket object's descriptor registered with the reactor. Released when the object
@@ -93,7 +96,15 @@ impl Dispatcher {
 /// Converts a Lua number of seconds into a duration; `None` for nil, negative, NaN or
 /// infinite values (all mean "no limit" in Copas).
 pub(crate) fn seconds(value: Option<f64>) -> Option<Duration> {
+    /// Seconds below which the nanoseconds fit a u64 (584 years).
+    const NANOS_FIT: f64 = 1.8e10;
     match value {
+        // Every sleep and timeout converts its seconds: rounding to whole nanoseconds
+        // by one multiplication costs a fraction of `try_from_secs_f64`'s exact
+        // conversion.
+        Some(s) if (0.0..NANOS_FIT).contains(&s) => {
+            Some(Duration::from_nanos((s * 1e9 + 0.5) as u64))
+        }
         Some(s) if s.is_finite() && s >= 0.0 => Duration::try_from_secs_f64(s).ok(),
         _ => None,
     }
@@ -179,4 +190,28 @@ pub(crate) fn timed_out(dispatcher: &SharedDispatcher, id: i64, first: bool) -> 
     }
     let d = dispatcher.borrow();
     Ok(d.scheduler.wake_reason(d.task(id)?) == Some(Wake::TimedOut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_to_the_nearest_nanosecond_and_refuse_what_means_no_limit() {
+        assert_eq!(seconds(Some(0.0)), Some(Duration::ZERO));
+        assert_eq!(seconds(Some(0.3)), Some(Duration::from_millis(300)));
+        assert_eq!(seconds(Some(0.002)), Some(Duration::from_millis(2)));
+        assert_eq!(seconds(Some(1.5e-9)), Some(Duration::from_nanos(2)));
+        assert_eq!(
+            seconds(Some(86_400.25)),
+            Some(Duration::from_millis(86_400_250))
+        );
+        assert_eq!(
+            seconds(Some(1e12)),
+            Some(Duration::from_secs(1_000_000_000_000))
+        );
+        for none in [None, Some(-0.5), Some(f64::NAN), Some(f64::INFINITY)] {
+            assert_eq!(seconds(none), None);
+        }
+    }
 }

@@ -35,8 +35,10 @@ use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::time::Duration;
 
+use copas_sched::TaskId;
 use luasocket_core::{ReceivePattern, SendRange};
 use mlua::{Lua, Result, Table, Value};
+use rustc_hash::FxHashMap;
 
 use super::io::{self, Progress, Sent, Stream};
 use super::metrics::Metrics;
@@ -65,6 +67,12 @@ struct HotPath {
     ready: Cell<usize>,
     /// The task `run` resumed last was removed while it ran (`cancel`); `run` takes it.
     cancelled: Cell<bool>,
+    /// Task ids by the address of their coroutine (`task_of`). An address is only a
+    /// key: a coroutine paused forever is held weakly and may be collected before its
+    /// task ends, and its address taken by another coroutine. So a new task takes the
+    /// key over, an ending task gives it up only if it still holds it, and `task_of`
+    /// checks the id's coroutine in `threads`.
+    task_ids: RefCell<FxHashMap<usize, i64>>,
     /// The task `resume` is running, if any.
     running: Cell<Running>,
     /// `copas.debug` is logging: `receive` and `send_data` leave the work to
@@ -152,20 +160,24 @@ const SEND_TIMEOUTS: c_int = 7;
 /// handle themselves; a resume with arguments, logging or timing [3]; the end of a task
 /// that did not park [4]; its own `copas.sleep` [5], for what `nap` does not handle
 /// (none of these yield); logging the running task's yield while debugging [6];
-/// keeping the first-resume arguments of a task `addthread` made [7].
+/// keeping the first-resume arguments of a task `addthread` made [7]; the `receive` [8]
+/// and `send` [9] methods of `copas.wrap`'s TCP wrappers, for what `wrapped_receive`
+/// and `wrapped_send` leave to them.
 const HOOKS: c_int = 8;
 /// Upvalue 9: coroutines by task id (`copas.lua`'s `threads`; its `__index` is a
 /// table).
 const THREADS: c_int = 9;
-/// Upvalue 10: task ids by coroutine (`copas.lua`'s `ids`; its `__index` is a table).
-const IDS: c_int = 10;
-/// Upvalue 11: first-resume arguments by task id (`copas.lua`'s `start_args`).
-const START_ARGS: c_int = 11;
-/// Upvalue 12: the task `run` is resuming, for `copas.lua`: [1] id, [2] coroutine.
-const CURRENT: c_int = 12;
-/// Upvalue 13: task id -> true once `copas.lua` keeps more about the task than its
+/// Upvalue 10: first-resume arguments by task id (`copas.lua`'s `start_args`).
+const START_ARGS: c_int = 10;
+/// Upvalue 11: the task `run` is resuming, for `copas.lua`: [1] id, [2] coroutine.
+const CURRENT: c_int = 11;
+/// Upvalue 12: task id -> true once `copas.lua` keeps more about the task than its
 /// coroutine and id (`extras`): its end is then `copas.lua`'s (hook 4).
-const EXTRAS: c_int = 13;
+const EXTRAS: c_int = 12;
+/// Upvalue 13: the string "socket", the field of `copas.wrap`'s wrappers that holds
+/// the socket.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+const SOCKET_FIELD: c_int = 13;
 
 /// Copas's error for a wait from a coroutine created inside a task (its resumer would
 /// take the yield); `copas.lua` raises the same.
@@ -196,8 +208,8 @@ enum Settled {
 /// holding back replies (see `send`), which `copas.lua` flushes after each batch of
 /// resumes; `receive_timeouts` and `send_timeouts`, the tables of socket timeouts;
 /// `hooks`, for `copas.lua`'s functions the C ones leave work to (see `HOOKS`); and
-/// `threads`, `ids`, `start_args`, `current` and `extras`, the tables `addthread` and
-/// `run` read and write (see `THREADS`, `IDS`, `START_ARGS`, `CURRENT`, `EXTRAS`).
+/// `threads`, `start_args`, `current` and `extras`, the tables `addthread` and `run`
+/// read and write (see `THREADS`, `START_ARGS`, `CURRENT`, `EXTRAS`).
 pub(super) fn register(
     lua: &Lua,
     core: &Table,
@@ -212,6 +224,7 @@ pub(super) fn register(
         ids: RefCell::new(Vec::new()),
         ready: Cell::new(0),
         cancelled: Cell::new(false),
+        task_ids: RefCell::new(FxHashMap::default()),
         running: Cell::new(Running::NONE),
         tracing: Cell::new(false),
         resume_hook: Cell::new(false),
@@ -231,11 +244,12 @@ pub(super) fn register(
     let hooks = lua.create_table()?;
     core.set("hooks", hooks.clone())?;
     let mut tables = Vec::new();
-    for name in ["threads", "ids", "start_args", "current", "extras"] {
+    for name in ["threads", "start_args", "current", "extras"] {
         let table = lua.create_table()?;
         core.set(name, table.clone())?;
         tables.push(Value::Table(table));
     }
+    tables.push(Value::String(lua.create_string("socket")?));
     let upvalues = [
         Value::Table(tcp::kind(lua)?.live().clone()),
         Value::Table(deferred),
@@ -261,6 +275,7 @@ pub(super) fn register(
             ("flush", flush),
             ("spawn", spawn),
             ("addthread", addthread),
+            ("task_of", task_of),
             ("sleep", sleep),
             ("nap", nap),
             ("park", park),
@@ -272,6 +287,10 @@ pub(super) fn register(
             ("receive", receive),
             #[cfg(any(feature = "lua53", feature = "lua54"))]
             ("send_data", send_data),
+            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            ("wrapped_receive", wrapped_receive),
+            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            ("wrapped_send", wrapped_send),
         ],
     )?;
     for (name, function) in functions {
@@ -734,7 +753,7 @@ unsafe fn hot_path<'a>(stack: Stack) -> Option<&'a HotPath> {
     unsafe { shared::<HotPath>(stack) }
 }
 
-/// spawn() -> id of a new task, runnable from the next step.
+/// spawn(co) -> id of a new task running coroutine `co`, runnable from the next step.
 unsafe extern "C-unwind" fn spawn(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`.
     unsafe {
@@ -742,17 +761,70 @@ unsafe extern "C-unwind" fn spawn(state: *mut LuaState) -> c_int {
         let Some(hot) = hot_path(stack) else {
             return stack.raise(GONE);
         };
-        scheduler_call(stack, hot, |d| {
-            Ok(Reply::Integer(id_value(
-                d.scheduler.spawn(TaskData::default()),
-            )))
-        })
+        let co = stack.thread(1);
+        if co.is_null() {
+            return stack.raise(b"bad argument #1 to 'spawn' (coroutine expected)");
+        }
+        scheduler_call(stack, hot, |d| Ok(Reply::Integer(start_task(d, hot, co))))
+    }
+}
+
+/// Starts a task for the coroutine `co`, runnable from the next step; returns its id.
+fn start_task(d: &mut Dispatcher, hot: &HotPath, co: *mut LuaState) -> i64 {
+    let thread = co as usize;
+    let id = id_value(d.scheduler.spawn(TaskData {
+        thread,
+        ..TaskData::default()
+    }));
+    hot.task_ids.borrow_mut().insert(thread, id);
+    id
+}
+
+/// Ends `task`: out of the scheduler and the map of task ids. False if it was gone.
+fn forget_task(d: &mut Dispatcher, hot: &HotPath, task: TaskId) -> bool {
+    d.release_foreign(task);
+    let Some(data) = d.scheduler.remove(task) else {
+        return false;
+    };
+    let mut task_ids = hot.task_ids.borrow_mut();
+    if task_ids.get(&data.thread) == Some(&id_value(task)) {
+        task_ids.remove(&data.thread);
+    }
+    true
+}
+
+/// task_of(co) -> the id of the task running coroutine `co`, or nil.
+unsafe extern "C-unwind" fn task_of(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`; the map's borrow ends before Lua is
+    // called, and `threads`' `__index` is a table (no Lua code runs).
+    unsafe {
+        let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
+        let co = stack.thread(1);
+        let id = match co.is_null() {
+            true => None,
+            false => hot.task_ids.borrow().get(&(co as usize)).copied(),
+        };
+        let Some(id) = id else {
+            stack.push_nil();
+            return 1;
+        };
+        stack.push_integer(id);
+        stack.get_in(Stack::upvalue(THREADS));
+        if stack.thread(-1) == co {
+            stack.push_integer(id);
+        } else {
+            stack.push_nil();
+        }
+        1
     }
 }
 
 /// addthread(handler, ...) -> coroutine: `copas.addthread`. A new task running
-/// `handler`, runnable from the next step, in `threads` and `ids`; hook 7 keeps the
-/// other arguments for its first resume.
+/// `handler`, runnable from the next step, in `threads`; hook 7 keeps the other
+/// arguments for its first resume.
 unsafe extern "C-unwind" fn addthread(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`. The spawn runs in `guarded` and returns
     // a plain id; everything after it only moves Lua values (which may raise a memory
@@ -772,12 +844,12 @@ unsafe extern "C-unwind" fn addthread(state: *mut LuaState) -> c_int {
             ]);
         }
         let arguments = stack.top() - 1;
-        stack.push_new_thread(1);
+        let co = stack.push_new_thread(1);
         stack.replace(1);
         let spawned = guarded(
             || {
                 let mut d = hot.dispatcher.try_borrow_mut().ok()?;
-                Some(id_value(d.scheduler.spawn(TaskData::default())))
+                Some(start_task(&mut d, hot, co))
             },
             || None,
         );
@@ -786,9 +858,6 @@ unsafe extern "C-unwind" fn addthread(state: *mut LuaState) -> c_int {
         };
         stack.push_value(1);
         stack.pop_raw_index(Stack::upvalue(THREADS), id);
-        stack.push_value(1);
-        stack.push_integer(id);
-        stack.raw_set(Stack::upvalue(IDS));
         if arguments > 0 {
             stack.push_raw_index(Stack::upvalue(HOOKS), 7);
             stack.insert(2);
@@ -801,8 +870,8 @@ unsafe extern "C-unwind" fn addthread(state: *mut LuaState) -> c_int {
 }
 
 /// Ends task `id`, which finished with nothing for `copas.lua` to do: out of the
-/// scheduler, `threads` and `ids` (its coroutine at index 2). False, with nothing
-/// done, if the scheduler is busy (then hook 4 ends it).
+/// scheduler and `threads`. False, with nothing done, if the scheduler is busy (then
+/// hook 4 ends it).
 ///
 /// # Safety
 /// Only for `run`; nothing that needs dropping is alive in the caller.
@@ -813,21 +882,17 @@ unsafe fn end_task(stack: Stack, hot: &HotPath, id: i64) -> bool {
                 return false;
             };
             if let Ok(task) = d.task(id) {
-                d.release_foreign(task);
-                d.scheduler.remove(task);
+                forget_task(&mut d, hot, task);
             }
             true
         },
         || false,
     );
     if removed {
-        // SAFETY: per the contract; clearing existing keys does not allocate.
+        // SAFETY: per the contract; clearing an existing key does not allocate.
         unsafe {
             stack.push_nil();
             stack.pop_raw_index(Stack::upvalue(THREADS), id);
-            stack.push_value(2);
-            stack.push_nil();
-            stack.raw_set(Stack::upvalue(IDS));
         }
     }
     removed
@@ -843,11 +908,10 @@ unsafe extern "C-unwind" fn remove(state: *mut LuaState) -> c_int {
         };
         let id = stack.integer(1);
         scheduler_call(stack, hot, |d| {
-            let Ok(id) = d.task(id) else {
+            let Ok(task) = d.task(id) else {
                 return Ok(Reply::Boolean(false));
             };
-            d.release_foreign(id);
-            Ok(Reply::Boolean(d.scheduler.remove(id).is_some()))
+            Ok(Reply::Boolean(forget_task(d, hot, task)))
         })
     }
 }
@@ -1281,6 +1345,14 @@ impl Operation {
         }
     }
 
+    /// The hook of `copas.lua`'s version of the wrappers' method.
+    fn wrapped_hook(self) -> i64 {
+        match self {
+            Operation::Receive => 8,
+            Operation::Send => 9,
+        }
+    }
+
     fn continuation(self) -> crate::lua_api::coroutine::Continuation {
         match self {
             Operation::Receive => receive_continued,
@@ -1321,6 +1393,52 @@ unsafe extern "C-unwind" fn send_continued(
 ) -> c_int {
     // SAFETY: the continuation of `send_data`, with its stack.
     unsafe { operation_continued(state, Operation::Send, context) }
+}
+
+/// wrapped_receive(wrapper, pattern, prefix): the `receive` method of `copas.wrap`'s
+/// TCP wrappers, `copas.receive` on `wrapper.socket`.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe extern "C-unwind" fn wrapped_receive(state: *mut LuaState) -> c_int {
+    // SAFETY: a function made by `register`, called from Lua.
+    unsafe { wrapped_entry(state, Operation::Receive) }
+}
+
+/// wrapped_send(wrapper, data, i, j): the wrappers' `send`, `copas.send` on
+/// `wrapper.socket`.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe extern "C-unwind" fn wrapped_send(state: *mut LuaState) -> c_int {
+    // SAFETY: as for `wrapped_receive`.
+    unsafe { wrapped_entry(state, Operation::Send) }
+}
+
+/// A wrapper's method: the operation on the socket it wraps, one Lua frame fewer than
+/// `copas.lua`'s method. That method (hooks 8 and 9) takes what is not a wrapper (to
+/// fail as it would) and a receive on a socket whose timeout is 0, which Copas makes
+/// a `receivepartial`.
+///
+/// # Safety
+/// Called by Lua as a function made by `register`.
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe fn wrapped_entry(state: *mut LuaState, operation: Operation) -> c_int {
+    // SAFETY: per the contract; the hook call comes last, with nothing to drop.
+    unsafe {
+        let stack = Stack::new(state);
+        let arguments = operation.arguments();
+        stack.set_top(arguments);
+        if stack.kind(1) == ValueKind::Table {
+            stack.push_raw_get(1, Stack::upvalue(SOCKET_FIELD));
+            let partial = matches!(operation, Operation::Receive)
+                && stack.raw_get_number(Stack::upvalue(RECEIVE_TIMEOUTS), arguments + 1)
+                    == Some(Some(0.0));
+            if !partial {
+                stack.replace(1);
+                return operation_entry(state, operation);
+            }
+            stack.set_top(arguments);
+        }
+        stack.call_then(Stack::upvalue(HOOKS), operation.wrapped_hook(), return_all);
+        stack.top()
+    }
 }
 
 /// The continuation of a hook called by `operation_entry`: its results are the stack.

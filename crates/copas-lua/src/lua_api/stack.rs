@@ -150,6 +150,18 @@ impl Stack {
         }
     }
 
+    /// Pushes `table[stack[key]]` without metamethods; `table` is an absolute index,
+    /// `key` an absolute or upvalue index.
+    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    pub(crate) fn push_raw_get(self, table: c_int, key: c_int) {
+        // SAFETY: two free slots (see the type's doc), the key's taken by the value;
+        // lua_rawget does not raise (no metamethods).
+        unsafe {
+            ffi::lua_pushvalue(self.state, key);
+            ffi::lua_rawget(self.state, table);
+        }
+    }
+
     /// `table[stack[key]]` without metamethods if it is nil or a number (`Some`), `None`
     /// for another type; `table` is an upvalue or absolute index, `key` absolute.
     #[cfg(any(feature = "lua53", feature = "lua54"))]
