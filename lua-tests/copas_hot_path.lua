@@ -253,4 +253,43 @@ t.test("a coroutine is a task's only while it is: collected forever-paused tasks
   t.eq(copas.finished(), true)
 end)
 
+t.test("a wrapper's receive and send: the socket's operations, timeout 0 is a partial receive", function()
+  local srv, port = server()
+  local results = {}
+  copas.addserver(srv, function(skt)
+    local w = copas.wrap(skt)
+    local line = w:receive("*l")
+    w:send("got " .. line .. "\n", 1, 4) -- "got "
+    w:send("got " .. line .. "\n", 5)
+    w:send("tail")
+    copas.sleep(0.05)
+    w:close()
+  end)
+  copas.addthread(function()
+    local w = copas.wrap(socket.tcp())
+    assert(w:connect("127.0.0.1", port))
+    results.sent = { w:send("hello\n") }
+    results.line = { w:receive("*l", "> ") }
+    -- A receive timeout of 0 makes the wrapper's receive Copas's receivepartial.
+    w:settimeouts(nil, nil, 0)
+    copas.sleep(0.02)
+    results.partial = { w:receive(100) }
+    w:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(results.sent, { 6 })
+  t.eq(results.line, { "> got hello" })
+  t.eq(results.partial, { nil, "timeout", "tail" })
+  -- Not called on a wrapper: the error the Lua method raises.
+  local w = copas.wrap(socket.tcp())
+  local ok, err = pcall(w.receive, nil)
+  t.eq(ok, false)
+  t.ok(err:find("attempt to index"), err)
+  ok, err = pcall(w.send, 42, "x")
+  t.eq(ok, false)
+  t.ok(err:find("attempt to index"), err)
+  w:close()
+end)
+
 t.run()
