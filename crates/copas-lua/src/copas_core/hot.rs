@@ -1097,14 +1097,22 @@ unsafe extern "C-unwind" fn resume(state: *mut LuaState) -> c_int {
         if co.is_null() {
             return stack.raise(b"bad argument #2 to 'resume' (coroutine expected)");
         }
-        resume_task(stack, hot, co, stack.integer(1), stack.top() - 2);
+        let (resumed, parked) = resume_task(stack, hot, co, stack.integer(1), stack.top() - 2);
+        if resumed == Resumed::Failed {
+            stack.push_boolean(false);
+            stack.insert(stack.top() - 1);
+        } else {
+            stack.push_boolean(true);
+            stack.push_nil();
+        }
+        stack.push_boolean(parked);
         3
     }
 }
 
 /// Resumes task `id`'s coroutine `co` with the `nargs` values on top, as the running
-/// task with a fresh turn, and pushes `ok, error, parked` (see `resume`); returns how
-/// the coroutine gave control back.
+/// task with a fresh turn; returns how the coroutine gave control back (on failure the
+/// error value is pushed) and whether it parked.
 ///
 /// # Safety
 /// `co` is kept alive by a value on the stack below the arguments; nothing that needs
@@ -1115,7 +1123,7 @@ unsafe fn resume_task(
     co: *mut LuaState,
     id: i64,
     nargs: c_int,
-) -> Resumed {
+) -> (Resumed, bool) {
     let outer = hot.running.replace(Running {
         thread: co,
         id,
@@ -1124,20 +1132,7 @@ unsafe fn resume_task(
     // SAFETY: per the contract; `Running` is Copy, so nothing here needs dropping.
     unsafe {
         let resumed = stack.resume(co, nargs);
-        let parked = hot.running.replace(outer).parked;
-        match resumed {
-            Resumed::Yielded | Resumed::Finished => {
-                stack.push_boolean(true);
-                stack.push_nil();
-            }
-            Resumed::Failed => {
-                stack.push_boolean(false);
-                stack.push_value(-2);
-                stack.remove(-3);
-            }
-        }
-        stack.push_boolean(parked);
-        resumed
+        (resumed, hot.running.replace(outer).parked)
     }
 }
 
@@ -1149,9 +1144,10 @@ unsafe fn resume_task(
 /// error, removed`).
 unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`. Each task's values sit at fixed indices
-    // (2: coroutine, 3..=5: ok, error, parked) and the stack is cut back to 1 after
-    // each; no Rust value that needs dropping is alive while Lua runs (hooks may
-    // raise, which ends the step as an error in `copas.lua`'s loop would).
+    // (2: coroutine, 3: its first-resume arguments or nil, 4: the error of a failed
+    // resume) and the stack is cut back to 1 before each; no Rust value that needs
+    // dropping is alive while Lua runs (hooks may raise, which ends the step as an
+    // error in `copas.lua`'s loop would).
     unsafe {
         let stack = Stack::new(state);
         let Some(hot) = hot_path(stack) else {
@@ -1159,11 +1155,11 @@ unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
         };
         let count = hot.ready.take();
         let current = Stack::upvalue(CURRENT);
-        stack.set_top(1);
         for index in 0..count {
             let Some(id) = hot.ids.borrow().get(index).copied() else {
                 break;
             };
+            stack.set_top(1);
             stack.push_raw_index(Stack::upvalue(THREADS), id);
             if stack.kind(2) == ValueKind::Nil {
                 // Paused forever, held weakly (`threads`' `__index`), or gone.
@@ -1173,7 +1169,6 @@ unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
             }
             let co = stack.thread(2);
             if co.is_null() {
-                stack.set_top(1);
                 continue;
             }
             // `current` names this task until another's resume or hook 4 (nothing of
@@ -1183,42 +1178,50 @@ unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
             stack.push_value(2);
             stack.pop_raw_index(current, 2);
             stack.push_raw_index(Stack::upvalue(START_ARGS), id);
-            let plain = stack.kind(3) == ValueKind::Nil && !hot.resume_hook.get();
-            stack.set_top(2);
             hot.cancelled.set(false);
-            let finished = if plain {
-                resume_task(stack, hot, co, id, 0) == Resumed::Finished
+            let (resumed, parked) = if stack.kind(3) == ValueKind::Nil && !hot.resume_hook.get() {
+                resume_task(stack, hot, co, id, 0)
             } else {
                 stack.push_raw_index(Stack::upvalue(HOOKS), 3);
                 stack.push_integer(id);
                 stack.push_value(2);
                 stack.call(2, 3);
-                false
+                let parked = stack.boolean(6);
+                if stack.boolean(4) {
+                    // Whether it finished is for hook 4 to find out.
+                    (Resumed::Yielded, parked)
+                } else {
+                    stack.set_top(5);
+                    stack.replace(4);
+                    (Resumed::Failed, parked)
+                }
             };
             let removed = hot.cancelled.take();
-            if !removed && stack.boolean(3) && stack.boolean(5) {
-                stack.set_top(1);
+            if !removed && resumed == Resumed::Yielded && parked {
                 continue;
             }
-            if finished && !removed {
+            if !removed && resumed == Resumed::Finished {
                 stack.push_raw_index(Stack::upvalue(EXTRAS), id);
-                let extras = stack.kind(6) != ValueKind::Nil;
-                stack.set_top(5);
-                if !extras && end_task(stack, hot, id) {
-                    stack.set_top(1);
+                if stack.kind(-1) == ValueKind::Nil && end_task(stack, hot, id) {
                     continue;
                 }
             }
             clear_current(stack);
+            let ok = resumed != Resumed::Failed;
+            if ok {
+                stack.set_top(3);
+                stack.push_nil();
+            }
+            stack.set_top(4);
             stack.push_raw_index(Stack::upvalue(HOOKS), 4);
             stack.push_integer(id);
             stack.push_value(2);
-            stack.push_value(3);
+            stack.push_boolean(ok);
             stack.push_value(4);
             stack.push_boolean(removed);
             stack.call(5, 0);
-            stack.set_top(1);
         }
+        stack.set_top(1);
         clear_current(stack);
         0
     }

@@ -59,12 +59,6 @@ impl Stack {
         unsafe { ffi::lua_insert(self.state(), index) }
     }
 
-    /// Removes the value at `index`, moving those above it down.
-    pub(crate) fn remove(self, index: c_int) {
-        // SAFETY: lua_remove moves values without allocating; never raises.
-        unsafe { ffi::lua_remove(self.state(), index) }
-    }
-
     /// Pushes `table[n]` without metamethods (`table` an upvalue or absolute index).
     pub(crate) fn push_raw_index(self, table: c_int, n: i64) {
         // SAFETY: one free slot (see `Stack`); lua_rawgeti does not raise.
@@ -131,14 +125,17 @@ impl Stack {
             }
             ffi::lua_xmove(state, co, nargs);
             let mut results = 0;
-            match ffi::lua_resume(co, state, nargs, &mut results) {
-                ffi::LUA_YIELD => {
-                    ffi::lua_settop(co, -results - 1);
-                    Resumed::Yielded
-                }
-                ffi::LUA_OK => {
-                    ffi::lua_settop(co, -results - 1);
-                    Resumed::Finished
+            let status = ffi::lua_resume(co, state, nargs, &mut results);
+            match status {
+                ffi::LUA_YIELD | ffi::LUA_OK => {
+                    // (Tasks mostly yield nothing: a needless call saved per resume.)
+                    if results > 0 {
+                        ffi::lua_settop(co, -results - 1);
+                    }
+                    match status {
+                        ffi::LUA_OK => Resumed::Finished,
+                        _ => Resumed::Yielded,
+                    }
                 }
                 _ => {
                     ffi::lua_xmove(co, state, 1);
