@@ -80,6 +80,42 @@ enum State {
     },
 }
 
+/// Indices of `Scheduler::in_state`, one per kind of state.
+mod kind {
+    pub(super) const FREE: usize = 0;
+    pub(super) const READY: usize = 1;
+    pub(super) const RUNNING: usize = 2;
+    pub(super) const SLEEPING: usize = 3;
+    pub(super) const SUSPENDED: usize = 4;
+    pub(super) const READING: usize = 5;
+    pub(super) const WRITING: usize = 6;
+    pub(super) const BLOCKING: usize = 7;
+    pub(super) const COUNT: usize = 8;
+}
+
+impl State {
+    /// Its kind: its counter in `Scheduler::in_state`.
+    #[inline]
+    fn index(&self) -> usize {
+        match self {
+            State::Free => kind::FREE,
+            State::Ready => kind::READY,
+            State::Running => kind::RUNNING,
+            State::Sleeping(_) => kind::SLEEPING,
+            State::Suspended => kind::SUSPENDED,
+            State::Io {
+                interest: Interest::Read,
+                ..
+            } => kind::READING,
+            State::Io {
+                interest: Interest::Write,
+                ..
+            } => kind::WRITING,
+            State::Blocking { .. } => kind::BLOCKING,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum TimerPurpose {
     /// Ends a sleep, or is the deadline of a wait.
@@ -141,7 +177,11 @@ pub struct Scheduler<T> {
     completions: CompletionQueue,
     pool: BlockingPool,
     alarms_due: Vec<TaskId>,
-    counts: TaskCounts,
+    /// Tasks per kind of state (`State::index`; free slots are counted too, as a
+    /// number that wraps: nothing reads it).
+    in_state: [usize; kind::COUNT],
+    /// Alarms set.
+    alarms: usize,
     live: usize,
     /// The virtual clock's time while it is on.
     virtual_now: Option<Instant>,
@@ -241,7 +281,8 @@ impl<T> Scheduler<T> {
             completions,
             pool,
             alarms_due: Vec::new(),
-            counts: TaskCounts::default(),
+            in_state: [0; kind::COUNT],
+            alarms: 0,
             live: 0,
             virtual_now: None,
             virtual_epoch: (0.0, Instant::now()),
@@ -319,7 +360,7 @@ impl<T> Scheduler<T> {
         let slot = &mut self.slots[id.index as usize];
         if let Some(alarm) = slot.alarm.take() {
             self.timers.remove(alarm);
-            self.counts.alarms -= 1;
+            self.alarms -= 1;
         }
         let slot = &mut self.slots[id.index as usize];
         slot.completion = None;
@@ -482,7 +523,7 @@ impl<T> Scheduler<T> {
         let key = self.timers.insert(deadline, TimerPurpose::Alarm(id));
         let slot = self.live_slot_mut(id).ok_or(Error::NoSuchTask)?;
         slot.alarm = Some(key);
-        self.counts.alarms += 1;
+        self.alarms += 1;
         Ok(())
     }
 
@@ -490,7 +531,7 @@ impl<T> Scheduler<T> {
     pub fn clear_alarm(&mut self, id: TaskId) {
         if let Some(key) = self.live_slot_mut(id).and_then(|slot| slot.alarm.take()) {
             self.timers.remove(key);
-            self.counts.alarms -= 1;
+            self.alarms -= 1;
         }
     }
 
@@ -528,7 +569,16 @@ impl<T> Scheduler<T> {
 
     /// Task counts by state.
     pub fn counts(&self) -> TaskCounts {
-        self.counts
+        TaskCounts {
+            ready: self.in_state[kind::READY],
+            running: self.in_state[kind::RUNNING],
+            sleeping: self.in_state[kind::SLEEPING],
+            suspended: self.in_state[kind::SUSPENDED],
+            reading: self.in_state[kind::READING],
+            writing: self.in_state[kind::WRITING],
+            blocking: self.in_state[kind::BLOCKING],
+            alarms: self.alarms,
+        }
     }
 
     /// How many threads the blocking pool started (a process that forks wants none).
@@ -550,7 +600,7 @@ impl<T> Scheduler<T> {
     /// deadline, or waiting for I/O or a job. Suspended tasks only count while an alarm
     /// is set (an alarm is what usually wakes them), as in Copas.
     pub fn is_idle(&self) -> bool {
-        let c = &self.counts;
+        let c = self.counts();
         c.ready == 0
             && c.sleeping == 0
             && c.reading == 0
@@ -659,7 +709,7 @@ impl<T> Scheduler<T> {
         let busy = !self.ready.is_empty() || !self.alarms_due.is_empty();
         let real_deadline = if busy {
             Some(Instant::now())
-        } else if self.counts.blocking > 0 {
+        } else if self.in_state[kind::BLOCKING] > 0 {
             timeout.map(|t| deadline_after(Instant::now(), t))
         } else if timeout.is_some() || !self.timers.is_empty() {
             Some(Instant::now())
@@ -669,7 +719,7 @@ impl<T> Scheduler<T> {
         self.gather(real_deadline)?;
         self.expire_timers(now);
         let quiet = self.ready.is_empty() && self.alarms_due.is_empty();
-        if busy || !quiet || self.counts.blocking > 0 {
+        if busy || !quiet || self.in_state[kind::BLOCKING] > 0 {
             return Ok(());
         }
         let limit = timeout.map(|t| deadline_after(now, t));
@@ -751,7 +801,7 @@ impl<T> Scheduler<T> {
                 TimerPurpose::Alarm(id) => {
                     if let Some(slot) = self.live_slot_mut(id) {
                         slot.alarm = None;
-                        self.counts.alarms -= 1;
+                        self.alarms -= 1;
                         self.alarms_due.push(id);
                     }
                 }
@@ -840,12 +890,10 @@ impl<T> Scheduler<T> {
         if matches!(old, State::Running) && !matches!(state, State::Running) {
             self.resume_ended();
         }
-        if let Some(counter) = self.counts.of(&old) {
-            *counter -= 1;
-        }
-        if let Some(counter) = self.counts.of(&state) {
-            *counter += 1;
-        }
+        let (from, to) = (old.index(), state.index());
+        debug_assert!(from == kind::FREE || self.in_state[from] > 0);
+        self.in_state[from] = self.in_state[from].wrapping_sub(1);
+        self.in_state[to] = self.in_state[to].wrapping_add(1);
     }
 
     /// Times the resume that just parked or ended, and starts the next one's clock.
@@ -855,28 +903,6 @@ impl<T> Scheduler<T> {
             self.resume_durations
                 .record_nanos(now.saturating_sub(began));
             self.resume_began = Some(now);
-        }
-    }
-}
-
-impl TaskCounts {
-    /// The counter of tasks in `state`, if that state is counted.
-    fn of(&mut self, state: &State) -> Option<&mut usize> {
-        match state {
-            State::Ready => Some(&mut self.ready),
-            State::Sleeping(_) => Some(&mut self.sleeping),
-            State::Suspended => Some(&mut self.suspended),
-            State::Io {
-                interest: Interest::Read,
-                ..
-            } => Some(&mut self.reading),
-            State::Io {
-                interest: Interest::Write,
-                ..
-            } => Some(&mut self.writing),
-            State::Blocking { .. } => Some(&mut self.blocking),
-            State::Running => Some(&mut self.running),
-            State::Free => None,
         }
     }
 }
