@@ -179,7 +179,7 @@ local function default_errhandler(msg, co, skt)
   print(copas.gettraceback(msg, co, skt))
 end
 
-local function forget(id, co)
+local function forget(id)
   c_remove(id)
   threads[id] = nil
   if extras[id] then
@@ -207,7 +207,7 @@ local function finish(id, co, ok, err)
       closed_total = closed_total + 1
     end
   end
-  forget(id, co)
+  forget(id)
   if ok and coroutine_status(co) ~= "dead" then
     ok, err = false, "coroutine.yield was called without a resume first, user-code cannot yield to Copas"
   end
@@ -316,7 +316,7 @@ function copas.removethread(co)
     c_cancel()
     return
   end
-  forget(id, co)
+  forget(id)
 end
 
 local function check_sleeptime(t, fname)
@@ -1245,7 +1245,7 @@ function copas.removeserver(server, keep_open)
   udp_servers[skt] = nil
   if co then
     local id = c_task_of(co)
-    if id then forget(id, co) end
+    if id then forget(id) end
   end
   if keep_open then return true end
   return copas.close(server)
@@ -1292,11 +1292,11 @@ local shutting_down = false
 -- Ends every thread but the running one, closing the sockets handlers were given.
 local function cancel_others()
   for _, tasks in ipairs({ threads, forever }) do
-    for id, co in pairs(tasks) do
+    for id in pairs(tasks) do
       if id ~= current[1] then
         local to_close = autoclose_socket[id]
         autoclose_socket[id] = nil
-        forget(id, co)
+        forget(id)
         if to_close then pcall(copas.close, to_close) end
       end
     end
@@ -1319,7 +1319,7 @@ function copas.shutdown(grace)
   for server, co in pairs(udp_servers) do
     udp_servers[server] = nil
     local id = c_task_of(co)
-    if id then forget(id, co) end
+    if id then forget(id) end
     pcall(copas.close, server)
   end
   copas.exit()
@@ -1396,7 +1396,7 @@ core.hooks[3] = function(id, co)
 end
 core.hooks[4] = function(id, co, ok, err, cancelled)
   if cancelled then
-    forget(id, co)
+    forget(id)
   else
     finish(id, co, ok, err)
   end
@@ -1486,9 +1486,9 @@ end
 
 function copas.cancelall()
   for _, tasks in ipairs({ threads, forever }) do
-    for id, co in pairs(tasks) do
+    for id in pairs(tasks) do
       local to_close = autoclose_socket[id]
-      forget(id, co)
+      forget(id)
       if to_close then pcall(copas.close, to_close) end
     end
   end
