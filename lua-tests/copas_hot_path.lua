@@ -292,4 +292,77 @@ t.test("a wrapper's receive and send: the socket's operations, timeout 0 is a pa
   w:close()
 end)
 
+
+t.test("copas.settimeouts on our socket: nil keeps a limit, a negative number removes it", function()
+  local srv, port = server()
+  local results = {}
+  copas.addserver(srv, function(skt)
+    copas.receive(skt) -- "go"
+    copas.sleep(0.6)
+    copas.send(skt, "late\n")
+    copas.receive(skt) -- until the client closes
+  end)
+  copas.addthread(function()
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    copas.settimeouts(c, nil, nil, 0.05)
+    copas.send(c, "go\n")
+    results.limited = { copas.receive(c) }
+    copas.settimeouts(c, nil, nil, nil)
+    results.kept = { copas.receive(c) }
+    results.timeouts = { copas.gettimeouts(c) }
+    copas.settimeouts(c, nil, -1, -1)
+    results.unlimited = { copas.receive(c) }
+    results.none = { copas.gettimeouts(c) }
+    c:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(results.limited, { nil, "timeout", "" })
+  t.eq(results.kept, { nil, "timeout", "" })
+  t.eq(results.timeouts, { nil, nil, 0.05 })
+  t.eq(results.unlimited, { "late" })
+  t.eq(results.none, {})
+end)
+
+t.test("TCP and Unix stream sockets taking turns in one loop", function()
+  local ok_unix, unix = pcall(require, "socket.unix")
+  if not ok_unix then return end
+  local path = os.tmpname()
+  os.remove(path)
+  local usrv = assert(unix.stream())
+  assert(usrv:bind(path))
+  assert(usrv:listen(8))
+  local tsrv, port = server()
+  local function echo(skt)
+    while true do
+      local line = copas.receive(skt)
+      if not line then break end
+      copas.send(skt, line:upper() .. "\n")
+    end
+  end
+  copas.addserver(usrv, echo)
+  copas.addserver(tsrv, echo)
+  local replies = {}
+  copas.addthread(function()
+    local u, c = unix.stream(), socket.tcp()
+    assert(copas.connect(u, path))
+    assert(copas.connect(c, "127.0.0.1", port))
+    copas.settimeouts(u, nil, 5, 5)
+    for i = 1, 3 do
+      copas.send(c, "tcp " .. i .. "\n")
+      copas.send(u, "unix " .. i .. "\n")
+      replies[#replies + 1] = copas.receive(u)
+      replies[#replies + 1] = copas.receive(c)
+    end
+    u:close()
+    c:close()
+    copas.removeserver(usrv)
+    copas.removeserver(tsrv)
+  end)
+  copas.loop()
+  os.remove(path)
+  t.eq(replies, { "UNIX 1", "TCP 1", "UNIX 2", "TCP 2", "UNIX 3", "TCP 3" })
+end)
+
 t.run()

@@ -512,9 +512,11 @@ end
 -- Socket timeouts (per socket; nil means no limit)
 -------------------------------------------------------------------------------
 local connect_timeouts = setmetatable({}, { __mode = "k" })
--- The core's, read by its copas.receive and copas.send (weak keys).
-local send_timeouts = core.send_timeouts
-local receive_timeouts = core.receive_timeouts
+local send_timeouts = setmetatable({}, { __mode = "k" })
+local receive_timeouts = setmetatable({}, { __mode = "k" })
+-- Our stream objects keep their send and receive timeouts too, where the core's
+-- copas.receive and copas.send read them with the object.
+local c_settimeouts = core.settimeouts
 
 function copas.settimeouts(skt, connect, send, read)
   if connect ~= nil and type(connect) ~= "number" then
@@ -529,6 +531,7 @@ function copas.settimeouts(skt, connect, send, read)
   if connect then connect_timeouts[skt] = connect >= 0 and connect or nil end
   if send then send_timeouts[skt] = send >= 0 and send or nil end
   if read then receive_timeouts[skt] = read >= 0 and read or nil end
+  c_settimeouts(skt, send, read)
   return true
 end
 
@@ -679,11 +682,10 @@ function copas.receive(client, pattern, part)
   local co = coroutine_running()
   if in_task(co) then
     local id = current[1]
-    local timeout = receive_timeouts[client]
-    local a, b, c = c_recv(id, client, pattern, part, timeout, true)
+    local a, b, c = c_recv(id, client, pattern, part, true)
     while a == false do
       park()
-      a, b, c = c_recv(id, client, pattern, part, timeout, false)
+      a, b, c = c_recv(id, client, pattern, part, false)
     end
     if a ~= true then
       if b == true then
@@ -718,11 +720,10 @@ function copas.send(client, data, from, to)
   local co = coroutine_running()
   if in_task(co) then
     local id = current[1]
-    local timeout = send_timeouts[client]
-    local a, b, c = c_send(id, client, data, from, to, timeout, true)
+    local a, b, c = c_send(id, client, data, from, to, true)
     while a == false do
       park()
-      a, b, c = c_send(id, client, data, b + 1, to, timeout, false)
+      a, b, c = c_send(id, client, data, b + 1, to, false)
     end
     if a ~= true then
       if b == true then

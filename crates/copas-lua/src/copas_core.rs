@@ -23,7 +23,8 @@ mod metrics;
 #[cfg(target_os = "linux")]
 mod ops;
 
-use io::Progress;
+pub(crate) use io::Timeouts;
+use io::{Progress, Stream};
 
 /// Addresses of a name, or LuaSocket's message for why there are none.
 type Resolution = std::result::Result<Vec<std::net::SocketAddr>, String>;
@@ -278,6 +279,44 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
             std::mem::swap(&mut a.socket, &mut b.socket);
             Ok(true)
         })?,
+    )?;
+
+    // settimeouts(skt, send, read): `copas.settimeouts` on one of our stream objects,
+    // kept with the object for the core's copas.receive and copas.send (nil leaves a
+    // limit as it is, a negative number removes it). Other objects are left to
+    // `copas.lua`'s tables.
+    core.set(
+        "settimeouts",
+        lua.create_function(
+            |lua, (skt, send, read): (Value, Option<f64>, Option<f64>)| {
+                let Value::UserData(skt) = skt else {
+                    return Ok(());
+                };
+                let update = |timeouts: &mut Timeouts| {
+                    let limit = |seconds: f64| (seconds >= 0.0).then_some(seconds);
+                    if let Some(send) = send {
+                        timeouts.send = limit(send);
+                    }
+                    if let Some(read) = read {
+                        timeouts.receive = limit(read);
+                    }
+                };
+                if let Some(mut object) = tcp::kind(lua)?.slot(&skt).and_then(|s| s.borrow_mut()) {
+                    update(object.timeouts());
+                } else if let Some(mut object) = crate::ssl::kind(lua)?
+                    .slot(&skt)
+                    .and_then(|s| s.borrow_mut())
+                {
+                    update(object.timeouts());
+                } else if let Some(mut object) = unix::stream_kind(lua)?
+                    .slot(&skt)
+                    .and_then(|s| s.borrow_mut())
+                {
+                    update(object.timeouts());
+                }
+                Ok(())
+            },
+        )?,
     )?;
 
     let d = shared.clone();

@@ -103,6 +103,8 @@ pub(crate) struct SslConnection {
     socket: TlsSocket<TcpSocket>,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
     pub(crate) registration: Option<Registration>,
+    /// Its `copas.settimeouts` limits.
+    pub(crate) timeouts: crate::copas_core::Timeouts,
 }
 
 impl SocketClass for SslConnection {
@@ -240,6 +242,7 @@ fn wrap(lua: &Lua, kind: &Kind<SslConnection>, args: &Args) -> Outcome {
             context.alpn.map(AlpnCallback::into_chooser),
         ),
         registration: None,
+        timeouts: Default::default(),
     };
     values(vec![Value::UserData(kind.push(lua, connection)?)])
 }

@@ -81,6 +81,47 @@ struct HotPath {
     /// `copas.debug` or `copas.watchdog` is on: `run` resumes every task through
     /// `copas.lua`'s hook, which logs or times it.
     resume_hook: Cell<bool>,
+    /// The kind of the last stream object found, whose live table is probed first:
+    /// a program's sockets are mostly of one kind, and a probe that misses costs as
+    /// much as one that finds.
+    last_kind: Cell<StreamKind>,
+}
+
+/// The kinds of stream objects the hot path drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    Tcp,
+    Ssl,
+    Unix,
+}
+
+impl StreamKind {
+    /// The other kinds, in the order they are probed after this one.
+    fn others(self) -> [StreamKind; 2] {
+        match self {
+            StreamKind::Tcp => [StreamKind::Ssl, StreamKind::Unix],
+            StreamKind::Ssl => [StreamKind::Tcp, StreamKind::Unix],
+            StreamKind::Unix => [StreamKind::Tcp, StreamKind::Ssl],
+        }
+    }
+}
+
+/// Which task tries an operation, and whether for the first time; the timeout is the
+/// object's (see [`Attempt`]).
+#[derive(Debug, Clone, Copy)]
+struct Try {
+    id: i64,
+    first: bool,
+}
+
+impl Try {
+    fn with(self, timeout: Option<f64>) -> Attempt {
+        Attempt {
+            id: self.id,
+            timeout,
+            first: self.first,
+        }
+    }
 }
 
 /// Operations a task completes without waiting before it lets the others run (as
@@ -149,13 +190,7 @@ const DEFERRED: c_int = 3;
 const SSL_LIVE: c_int = 4;
 /// Upvalue 5: the live table of `socket.unix` stream objects.
 const UNIX_LIVE: c_int = 5;
-/// Upvalue 6: receive timeouts by socket (`copas.settimeouts`), weak keys.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
-const RECEIVE_TIMEOUTS: c_int = 6;
-/// Upvalue 7: send timeouts by socket, weak keys.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
-const SEND_TIMEOUTS: c_int = 7;
-/// Upvalue 8: `copas.lua`'s functions the C ones leave work to: its own
+/// Upvalue 6: `copas.lua`'s functions the C ones leave work to: its own
 /// `copas.receive` [1] and `copas.send` [2], for what `receive` and `send_data` do not
 /// handle themselves; a resume with arguments, logging or timing [3]; the end of a task
 /// that did not park [4]; its own `copas.sleep` [5], for what `nap` does not handle
@@ -163,21 +198,21 @@ const SEND_TIMEOUTS: c_int = 7;
 /// keeping the first-resume arguments of a task `addthread` made [7]; the `receive` [8]
 /// and `send` [9] methods of `copas.wrap`'s TCP wrappers, for what `wrapped_receive`
 /// and `wrapped_send` leave to them.
-const HOOKS: c_int = 8;
-/// Upvalue 9: coroutines by task id (`copas.lua`'s `threads`; its `__index` is a
+const HOOKS: c_int = 6;
+/// Upvalue 7: coroutines by task id (`copas.lua`'s `threads`; its `__index` is a
 /// table).
-const THREADS: c_int = 9;
-/// Upvalue 10: first-resume arguments by task id (`copas.lua`'s `start_args`).
-const START_ARGS: c_int = 10;
-/// Upvalue 11: the task `run` is resuming, for `copas.lua`: [1] id, [2] coroutine.
-const CURRENT: c_int = 11;
-/// Upvalue 12: task id -> true once `copas.lua` keeps more about the task than its
+const THREADS: c_int = 7;
+/// Upvalue 8: first-resume arguments by task id (`copas.lua`'s `start_args`).
+const START_ARGS: c_int = 8;
+/// Upvalue 9: the task `run` is resuming, for `copas.lua`: [1] id, [2] coroutine.
+const CURRENT: c_int = 9;
+/// Upvalue 10: task id -> true once `copas.lua` keeps more about the task than its
 /// coroutine and id (`extras`): its end is then `copas.lua`'s (hook 4).
-const EXTRAS: c_int = 12;
-/// Upvalue 13: the string "socket", the field of `copas.wrap`'s wrappers that holds
+const EXTRAS: c_int = 10;
+/// Upvalue 11: the string "socket", the field of `copas.wrap`'s wrappers that holds
 /// the socket.
 #[cfg(any(feature = "lua53", feature = "lua54"))]
-const SOCKET_FIELD: c_int = 13;
+const SOCKET_FIELD: c_int = 11;
 
 /// Copas's error for a wait from a coroutine created inside a task (its resumer would
 /// take the yield); `copas.lua` raises the same.
@@ -206,8 +241,7 @@ enum Settled {
 
 /// Adds the functions of this module to `core`, and `deferred`: the set of sockets
 /// holding back replies (see `send`), which `copas.lua` flushes after each batch of
-/// resumes; `receive_timeouts` and `send_timeouts`, the tables of socket timeouts;
-/// `hooks`, for `copas.lua`'s functions the C ones leave work to (see `HOOKS`); and
+/// resumes; `hooks`, for `copas.lua`'s functions the C ones leave work to (see `HOOKS`); and
 /// `threads`, `start_args`, `current` and `extras`, the tables `addthread` and `run`
 /// read and write (see `THREADS`, `START_ARGS`, `CURRENT`, `EXTRAS`).
 pub(super) fn register(
@@ -228,19 +262,10 @@ pub(super) fn register(
         running: Cell::new(Running::NONE),
         tracing: Cell::new(false),
         resume_hook: Cell::new(false),
+        last_kind: Cell::new(StreamKind::Tcp),
     };
     let deferred = lua.create_table()?;
     core.set("deferred", deferred.clone())?;
-    let weak_keys = lua.create_table()?;
-    weak_keys.raw_set("__mode", "k")?;
-    let timeouts = || -> Result<Table> {
-        let table = lua.create_table()?;
-        table.set_metatable(Some(weak_keys.clone()))?;
-        Ok(table)
-    };
-    let (receive_timeouts, send_timeouts) = (timeouts()?, timeouts()?);
-    core.set("receive_timeouts", receive_timeouts.clone())?;
-    core.set("send_timeouts", send_timeouts.clone())?;
     let hooks = lua.create_table()?;
     core.set("hooks", hooks.clone())?;
     let mut tables = Vec::new();
@@ -255,8 +280,6 @@ pub(super) fn register(
         Value::Table(deferred),
         Value::Table(ssl::kind(lua)?.live().clone()),
         Value::Table(unix::stream_kind(lua)?.live().clone()),
-        Value::Table(receive_timeouts),
-        Value::Table(send_timeouts),
         Value::Table(hooks),
     ]
     .into_iter()
@@ -300,6 +323,7 @@ pub(super) fn register(
 }
 
 /// One of our stream objects at a stack index.
+#[derive(Clone, Copy)]
 enum Object<'a> {
     Tcp(&'a Slot<TcpObject>),
     Ssl(&'a Slot<SslConnection>),
@@ -311,17 +335,62 @@ enum Object<'a> {
 /// # Safety
 /// `stack` is that of a function made by [`register`]; the slot is used only while the
 /// object stays on the stack.
-unsafe fn object_at<'a>(stack: Stack, index: c_int) -> Option<Object<'a>> {
+unsafe fn object_at<'a>(stack: Stack, hot: &HotPath, index: c_int) -> Option<Object<'a>> {
+    if stack.kind(index) != ValueKind::UserData {
+        return None;
+    }
+    let last = hot.last_kind.get();
+    // SAFETY: per the contract.
+    if let Some(object) = unsafe { object_of_kind(stack, index, last) } {
+        return Some(object);
+    }
+    for kind in last.others() {
+        // SAFETY: per the contract.
+        if let Some(object) = unsafe { object_of_kind(stack, index, kind) } {
+            hot.last_kind.set(kind);
+            return Some(object);
+        }
+    }
+    None
+}
+
+/// The stream object at `index`, if it is one of ours of `kind`.
+///
+/// # Safety
+/// As for [`object_at`].
+unsafe fn object_of_kind<'a>(stack: Stack, index: c_int, kind: StreamKind) -> Option<Object<'a>> {
     // SAFETY: per the contract, upvalues TCP_LIVE, SSL_LIVE and UNIX_LIVE are the live
     // tables of those kinds.
     unsafe {
-        if let Some(slot) = slot_at::<TcpObject>(stack, index, Stack::upvalue(TCP_LIVE)) {
-            return Some(Object::Tcp(slot));
+        match kind {
+            StreamKind::Tcp => {
+                slot_at::<TcpObject>(stack, index, Stack::upvalue(TCP_LIVE)).map(Object::Tcp)
+            }
+            StreamKind::Ssl => {
+                slot_at::<SslConnection>(stack, index, Stack::upvalue(SSL_LIVE)).map(Object::Ssl)
+            }
+            StreamKind::Unix => {
+                slot_at::<UnixStreamObject>(stack, index, Stack::upvalue(UNIX_LIVE))
+                    .map(Object::Unix)
+            }
         }
-        if let Some(slot) = slot_at::<SslConnection>(stack, index, Stack::upvalue(SSL_LIVE)) {
-            return Some(Object::Ssl(slot));
+    }
+}
+
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+impl Object<'_> {
+    /// The object's receive timeout; `None` also when it is in use (the operation
+    /// then finds it busy and leaves it to `copas.lua`).
+    fn receive_timeout(&self) -> Option<f64> {
+        fn of<S: Stream>(slot: &Slot<S>) -> Option<f64> {
+            slot.borrow_mut()
+                .and_then(|mut object| object.timeouts().receive)
         }
-        slot_at::<UnixStreamObject>(stack, index, Stack::upvalue(UNIX_LIVE)).map(Object::Unix)
+        match self {
+            Object::Tcp(slot) => of(*slot),
+            Object::Ssl(slot) => of(*slot),
+            Object::Unix(slot) => of(*slot),
+        }
     }
 }
 
@@ -365,7 +434,7 @@ fn receive_on<S: Stream>(
     slot: &Slot<S>,
     pattern: ReceivePattern,
     prefix: &[u8],
-    attempt: Attempt,
+    turn: Try,
 ) -> Settled {
     let Some(mut object) = slot.borrow_mut() else {
         return Settled::NotOurs;
@@ -373,6 +442,7 @@ fn receive_on<S: Stream>(
     if !object.is_stream() {
         return Settled::NotOurs;
     }
+    let attempt = turn.with(object.timeouts().receive);
     let mut data = hot.data.borrow_mut();
     match io::receive(
         &hot.dispatcher,
@@ -404,7 +474,7 @@ fn send_on<S: Stream>(
     slot: &Slot<S>,
     bytes: &[u8],
     range: SendRange,
-    attempt: Attempt,
+    turn: Try,
 ) -> Settled {
     let Some(mut object) = slot.borrow_mut() else {
         return Settled::NotOurs;
@@ -412,6 +482,7 @@ fn send_on<S: Stream>(
     if !object.is_stream() {
         return Settled::NotOurs;
     }
+    let attempt = turn.with(object.timeouts().send);
     let last = |count: usize| range.last_index(count) as f64;
     let mut sent = 0;
     let progress = io::send(
@@ -504,9 +575,9 @@ unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled, socket: c_int) -
     count
 }
 
-/// recv(id, skt, pattern, prefix, timeout, first): `data` | `nil, err, partial` |
-/// `false` (parked: call again with first = false) | `true` (not ours); after `data`,
-/// `true` when the task's turn is over (see [`finish_turn`]).
+/// recv(id, skt, pattern, prefix, first): `data` | `nil, err, partial` | `false`
+/// (parked: call again with first = false) | `true` (not ours); after `data`, `true`
+/// when the task's turn is over (see [`finish_turn`]).
 unsafe extern "C-unwind" fn recv(state: *mut LuaState) -> c_int {
     // SAFETY: called by Lua as a function made by `register`; `finish_turn` runs last.
     unsafe {
@@ -514,17 +585,11 @@ unsafe extern "C-unwind" fn recv(state: *mut LuaState) -> c_int {
         let Some(hot) = shared::<HotPath>(stack) else {
             return stack.raise(GONE);
         };
-        let settled = match stack.optional_number(5) {
-            Ok(timeout) => {
-                let attempt = Attempt {
-                    id: stack.integer(1),
-                    timeout,
-                    first: stack.boolean(6),
-                };
-                receive_settled(stack, hot, 2, attempt)
-            }
-            Err(()) => Settled::NotOurs,
+        let turn = Try {
+            id: stack.integer(1),
+            first: stack.boolean(5),
         };
+        let settled = receive_settled(stack, hot, 2, turn, object_at(stack, hot, 2));
         finish_turn(stack, hot, settled, 2)
     }
 }
@@ -534,7 +599,13 @@ unsafe extern "C-unwind" fn recv(state: *mut LuaState) -> c_int {
 ///
 /// # Safety
 /// `stack` is that of a function made by [`register`]; the prefix is read in place.
-unsafe fn receive_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: Attempt) -> Settled {
+unsafe fn receive_settled(
+    stack: Stack,
+    hot: &HotPath,
+    socket: c_int,
+    turn: Try,
+    object: Option<Object<'_>>,
+) -> Settled {
     let Some(pattern) = pattern_at(stack, socket + 1) else {
         return Settled::NotOurs;
     };
@@ -544,24 +615,17 @@ unsafe fn receive_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: A
         ValueKind::String => unsafe { stack.bytes(socket + 2) }.unwrap_or_default(),
         _ => return Settled::NotOurs,
     };
-    // SAFETY: per the contract; the slot is used during this call only.
-    match unsafe { object_at(stack, socket) } {
-        Some(Object::Tcp(slot)) => {
-            catching(hot, || receive_on(hot, slot, pattern, prefix, attempt))
-        }
-        Some(Object::Ssl(slot)) => {
-            catching(hot, || receive_on(hot, slot, pattern, prefix, attempt))
-        }
-        Some(Object::Unix(slot)) => {
-            catching(hot, || receive_on(hot, slot, pattern, prefix, attempt))
-        }
+    match object {
+        Some(Object::Tcp(slot)) => catching(hot, || receive_on(hot, slot, pattern, prefix, turn)),
+        Some(Object::Ssl(slot)) => catching(hot, || receive_on(hot, slot, pattern, prefix, turn)),
+        Some(Object::Unix(slot)) => catching(hot, || receive_on(hot, slot, pattern, prefix, turn)),
         None => Settled::NotOurs,
     }
 }
 
-/// send(id, skt, data, i, j, timeout, first): `last` | `nil, err, last` |
-/// `false, last` (parked: call again from last + 1) | `true` (not ours); after `last`,
-/// `true` when the task's turn is over.
+/// send(id, skt, data, i, j, first): `last` | `nil, err, last` | `false, last`
+/// (parked: call again from last + 1) | `true` (not ours); after `last`, `true` when
+/// the task's turn is over.
 unsafe extern "C-unwind" fn send(state: *mut LuaState) -> c_int {
     // SAFETY: as in `recv`.
     unsafe {
@@ -569,17 +633,11 @@ unsafe extern "C-unwind" fn send(state: *mut LuaState) -> c_int {
         let Some(hot) = shared::<HotPath>(stack) else {
             return stack.raise(GONE);
         };
-        let settled = match stack.optional_number(6) {
-            Ok(timeout) => {
-                let attempt = Attempt {
-                    id: stack.integer(1),
-                    timeout,
-                    first: stack.boolean(7),
-                };
-                send_settled(stack, hot, 2, attempt)
-            }
-            Err(()) => Settled::NotOurs,
+        let turn = Try {
+            id: stack.integer(1),
+            first: stack.boolean(6),
         };
+        let settled = send_settled(stack, hot, 2, turn, object_at(stack, hot, 2));
         finish_turn(stack, hot, settled, 2)
     }
 }
@@ -588,7 +646,13 @@ unsafe extern "C-unwind" fn send(state: *mut LuaState) -> c_int {
 ///
 /// # Safety
 /// As for [`receive_settled`]; the data is read in place.
-unsafe fn send_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: Attempt) -> Settled {
+unsafe fn send_settled(
+    stack: Stack,
+    hot: &HotPath,
+    socket: c_int,
+    turn: Try,
+    object: Option<Object<'_>>,
+) -> Settled {
     // SAFETY: the string stays on the stack during the call.
     let Some(bytes) = (unsafe { stack.bytes(socket + 1) }) else {
         return Settled::NotOurs;
@@ -604,11 +668,10 @@ unsafe fn send_settled(stack: Stack, hot: &HotPath, socket: c_int, attempt: Atte
         i.unwrap_or(1.0) as i64,
         j.unwrap_or(-1.0) as i64,
     );
-    // SAFETY: per the contract; the slot is used during this call only.
-    match unsafe { object_at(stack, socket) } {
-        Some(Object::Tcp(slot)) => catching(hot, || send_on(hot, slot, bytes, range, attempt)),
-        Some(Object::Ssl(slot)) => catching(hot, || send_on(hot, slot, bytes, range, attempt)),
-        Some(Object::Unix(slot)) => catching(hot, || send_on(hot, slot, bytes, range, attempt)),
+    match object {
+        Some(Object::Tcp(slot)) => catching(hot, || send_on(hot, slot, bytes, range, turn)),
+        Some(Object::Ssl(slot)) => catching(hot, || send_on(hot, slot, bytes, range, turn)),
+        Some(Object::Unix(slot)) => catching(hot, || send_on(hot, slot, bytes, range, turn)),
         None => Settled::NotOurs,
     }
 }
@@ -662,12 +725,15 @@ unsafe extern "C-unwind" fn flush(state: *mut LuaState) -> c_int {
     // an existing key cannot grow the table.
     unsafe {
         let stack = Stack::new(state);
+        let Some(hot) = hot_path(stack) else {
+            return stack.raise(GONE);
+        };
         let set = Stack::upvalue(DEFERRED);
         stack.set_top(0);
         stack.push_nil();
         while stack.next(set) {
             stack.set_top(1);
-            let finished = match object_at(stack, 1) {
+            let finished = match object_at(stack, hot, 1) {
                 Some(Object::Tcp(slot)) => flush_one(slot),
                 Some(Object::Unix(slot)) => flush_one(slot),
                 Some(Object::Ssl(_)) | None => true,
@@ -1368,14 +1434,14 @@ impl Operation {
 #[cfg(any(feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn receive(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`, called from Lua.
-    unsafe { operation_entry(state, Operation::Receive) }
+    unsafe { operation_entry(state, Operation::Receive, None) }
 }
 
 /// send_data(client, data, i, j): `copas.send`.
 #[cfg(any(feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn send_data(state: *mut LuaState) -> c_int {
     // SAFETY: as for `receive`.
-    unsafe { operation_entry(state, Operation::Send) }
+    unsafe { operation_entry(state, Operation::Send, None) }
 }
 
 #[cfg(any(feature = "lua53", feature = "lua54"))]
@@ -1415,9 +1481,9 @@ unsafe extern "C-unwind" fn wrapped_send(state: *mut LuaState) -> c_int {
 }
 
 /// A wrapper's method: the operation on the socket it wraps, one Lua frame fewer than
-/// `copas.lua`'s method. That method (hooks 8 and 9) takes what is not a wrapper (to
-/// fail as it would) and a receive on a socket whose timeout is 0, which Copas makes
-/// a `receivepartial`.
+/// `copas.lua`'s method. That method (hooks 8 and 9) takes what is not a wrapper of
+/// one of our stream objects (to do as it would) and a receive on a socket whose
+/// timeout is 0, which Copas makes a `receivepartial`.
 ///
 /// # Safety
 /// Called by Lua as a function made by `register`.
@@ -1429,13 +1495,16 @@ unsafe fn wrapped_entry(state: *mut LuaState, operation: Operation) -> c_int {
         let arguments = operation.arguments();
         stack.set_top(arguments);
         if stack.kind(1) == ValueKind::Table {
+            let Some(hot) = hot_path(stack) else {
+                return stack.raise(GONE);
+            };
             stack.push_raw_get(1, Stack::upvalue(SOCKET_FIELD));
-            let partial = matches!(operation, Operation::Receive)
-                && stack.raw_get_number(Stack::upvalue(RECEIVE_TIMEOUTS), arguments + 1)
-                    == Some(Some(0.0));
-            if !partial {
+            let object = object_at(stack, hot, arguments + 1).filter(|object| {
+                matches!(operation, Operation::Send) || object.receive_timeout() != Some(0.0)
+            });
+            if object.is_some() {
                 stack.replace(1);
-                return operation_entry(state, operation);
+                return operation_entry(state, operation, object);
             }
             stack.set_top(arguments);
         }
@@ -1467,12 +1536,17 @@ unsafe fn call_hook(stack: Stack, operation: Operation) -> c_int {
 }
 
 /// `copas.receive` / `copas.send` as called: the task check (a coroutine of its own
-/// inside a task cannot wait: Copas's error), then the first attempt.
+/// inside a task cannot wait: Copas's error), then the first attempt. `object` is
+/// argument 1's stream object when the caller has looked it up already.
 ///
 /// # Safety
 /// Called by Lua as a function made by `register`.
 #[cfg(any(feature = "lua53", feature = "lua54"))]
-unsafe fn operation_entry(state: *mut LuaState, operation: Operation) -> c_int {
+unsafe fn operation_entry(
+    state: *mut LuaState,
+    operation: Operation,
+    object: Option<Object<'_>>,
+) -> c_int {
     // SAFETY: per the contract.
     unsafe {
         let stack = Stack::new(state);
@@ -1490,7 +1564,7 @@ unsafe fn operation_entry(state: *mut LuaState, operation: Operation) -> c_int {
         if hot.tracing.get() {
             return call_hook(stack, operation);
         }
-        attempt(stack, hot, operation, running.id, true)
+        attempt(stack, hot, operation, running.id, true, object)
     }
 }
 
@@ -1513,13 +1587,13 @@ unsafe fn operation_continued(state: *mut LuaState, operation: Operation, contex
             return 1;
         }
         stack.set_top(operation.arguments());
-        attempt(stack, hot, operation, id, false)
+        attempt(stack, hot, operation, id, false, None)
     }
 }
 
-/// One attempt of the operation for task `id`: returns its results, or yields (with
-/// the continuation) when it must wait or when it completed at the end of the task's
-/// turn.
+/// One attempt of the operation for task `id` (on `object`, argument 1's stream object,
+/// looked up unless given): returns its results, or yields (with the continuation)
+/// when it must wait or when it completed at the end of the task's turn.
 ///
 /// # Safety
 /// The stack holds exactly the operation's arguments; nothing that needs dropping is
@@ -1531,23 +1605,17 @@ unsafe fn attempt(
     operation: Operation,
     id: i64,
     first: bool,
+    object: Option<Object<'_>>,
 ) -> c_int {
     use resumption::{context, RETRY, RETURN};
     // SAFETY: per the contract: strings read here stay on the stack during the call;
     // `finish`, the yields and the hook call come after every Rust value is dropped.
     unsafe {
-        let timeouts = match operation {
-            Operation::Receive => RECEIVE_TIMEOUTS,
-            Operation::Send => SEND_TIMEOUTS,
-        };
-        let timeout = match stack.raw_get_number(Stack::upvalue(timeouts), 1) {
-            Some(timeout) => timeout,
-            None => return call_hook(stack, operation),
-        };
-        let attempt = Attempt { id, timeout, first };
+        let turn = Try { id, first };
+        let object = object.or_else(|| object_at(stack, hot, 1));
         let settled = match operation {
-            Operation::Receive => receive_settled(stack, hot, 1, attempt),
-            Operation::Send => send_settled(stack, hot, 1, attempt),
+            Operation::Receive => receive_settled(stack, hot, 1, turn, object),
+            Operation::Send => send_settled(stack, hot, 1, turn, object),
         };
         let k = operation.continuation();
         match settled {

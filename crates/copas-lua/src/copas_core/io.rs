@@ -54,8 +54,20 @@ pub(crate) trait Pollable {
     fn registration(&mut self) -> &mut Option<Registration>;
 }
 
+/// The limits `copas.settimeouts` gave a stream object, in seconds (`None`: none).
+/// The object keeps them so that `copas.receive` and `copas.send` read them with the
+/// object itself, not from a table keyed by it; `copas.lua` keeps its own tables for
+/// the objects of other libraries.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Timeouts {
+    pub(crate) send: Option<f64>,
+    pub(crate) receive: Option<f64>,
+}
+
 /// A byte stream with LuaSocket's receive semantics.
 pub(crate) trait Stream: Pollable {
+    /// The object's Copas timeouts.
+    fn timeouts(&mut self) -> &mut Timeouts;
     /// Whether the object is ready for stream I/O (a TCP client, a TLS connection);
     /// the other states leave the call to the object's own methods.
     fn is_stream(&self) -> bool;
@@ -282,6 +294,10 @@ impl<F: Flavor> Pollable for StreamObject<F> {
 }
 
 impl<F: Flavor> Stream for StreamObject<F> {
+    fn timeouts(&mut self) -> &mut Timeouts {
+        &mut self.timeouts
+    }
+
     fn is_stream(&self) -> bool {
         self.socket.state() == TcpState::Client && self.socket.fd().is_some()
     }
@@ -371,6 +387,10 @@ impl Pollable for SslConnection {
 }
 
 impl Stream for SslConnection {
+    fn timeouts(&mut self) -> &mut Timeouts {
+        &mut self.timeouts
+    }
+
     fn is_stream(&self) -> bool {
         true
     }

@@ -162,24 +162,6 @@ impl Stack {
         }
     }
 
-    /// `table[stack[key]]` without metamethods if it is nil or a number (`Some`), `None`
-    /// for another type; `table` is an upvalue or absolute index, `key` absolute.
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
-    pub(crate) fn raw_get_number(self, table: c_int, key: c_int) -> Option<Option<f64>> {
-        // SAFETY: as in `raw_get_address`: one slot pushed and popped, no metamethods.
-        unsafe {
-            ffi::lua_pushvalue(self.state, key);
-            ffi::lua_rawget(self.state, table);
-            let value = match ffi::lua_type(self.state, -1) {
-                ffi::LUA_TNIL => Some(None),
-                ffi::LUA_TNUMBER => Some(Some(ffi::lua_tonumber(self.state, -1))),
-                _ => None,
-            };
-            ffi::lua_settop(self.state, -2);
-            value
-        }
-    }
-
     /// Sets the stack top (drops values above it, fills with nil below it).
     pub(crate) fn set_top(self, top: c_int) {
         // SAFETY: tops used here are within the acceptable slots; never raises.

@@ -61,6 +61,8 @@ pub(crate) struct StreamObject<F> {
     pub(crate) socket: TcpSocket,
     /// The descriptor's place in the Copas reactor, once a Copas thread waited on it.
     pub(crate) registration: Option<crate::dispatch::Registration>,
+    /// Its `copas.settimeouts` limits.
+    pub(crate) timeouts: crate::copas_core::Timeouts,
     flavor: PhantomData<F>,
 }
 
@@ -73,6 +75,7 @@ impl<F> StreamObject<F> {
         StreamObject {
             socket,
             registration: None,
+            timeouts: Default::default(),
             flavor: PhantomData,
         }
     }
