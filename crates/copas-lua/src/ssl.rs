@@ -137,8 +137,32 @@ impl SslConnection {
     }
 
     /// Reads until `pattern` is complete in the buffer (handshaking first if needed).
-    pub(crate) fn receive_step(&mut self, pattern: ReceivePattern) -> Step<Complete> {
-        self.socket.receive_step(pattern).into()
+    /// With `readable` false (see `TcpSocket::expect_read`) the first read from the
+    /// socket is skipped. Returns also whether the last read left the socket's queue
+    /// empty.
+    pub(crate) fn receive_step(
+        &mut self,
+        pattern: ReceivePattern,
+        readable: bool,
+    ) -> (Step<Complete>, bool) {
+        if let Some(transport) = self.socket.transport_mut() {
+            transport.expect_read(readable);
+        }
+        let step = self.socket.receive_step(pattern).into();
+        let drained = self.socket.transport_mut().is_some_and(|transport| {
+            let drained = transport.drained();
+            transport.expect_read(true);
+            drained
+        });
+        (step, drained)
+    }
+
+    /// Makes reads report whether they emptied the socket's queue (see
+    /// `TcpSocket::track_drain`); false when they cannot.
+    pub(crate) fn track_drain(&mut self) -> bool {
+        self.socket
+            .transport_mut()
+            .is_some_and(|transport| transport.track_drain())
     }
 
     /// Writes `data[*sent..]` and flushes it (handshaking first if needed).

@@ -180,6 +180,15 @@ impl<T: Transport> TlsSocket<T> {
         }
     }
 
+    /// The transport, while the connection has one and is not reading a ClientHello.
+    pub fn transport_mut(&mut self) -> Option<&mut T> {
+        match &mut self.link {
+            Link::Fresh(transport) => Some(transport),
+            Link::Open(stream) => Some(stream.transport_mut()),
+            Link::Accepting(_) | Link::Closed => None,
+        }
+    }
+
     /// True once the handshake completed.
     pub fn is_handshaken(&self) -> bool {
         self.handshaken

@@ -103,6 +103,9 @@ pub struct TcpSocket {
     tracks_drain: bool,
     /// The last receive read from the kernel and left nothing there (no data, no FIN).
     drained: bool,
+    /// The next [`TcpSocket::read_raw`] that would ask the kernel answers `WouldBlock`
+    /// instead, see [`TcpSocket::expect_read`].
+    read_blocked: bool,
     /// Sent data held back to go out with the next send, see [`TcpSocket::defer_send`].
     deferred: Vec<u8>,
 }
@@ -132,6 +135,7 @@ impl TcpSocket {
             stats: Stats::new(),
             tracks_drain: false,
             drained: false,
+            read_blocked: false,
             deferred: Vec::new(),
         }
     }
@@ -700,8 +704,36 @@ impl TcpSocket {
             });
             return Ok(count);
         }
+        if std::mem::take(&mut self.read_blocked) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let descriptor = self.endpoint.descriptor().ok_or_else(no_descriptor)?;
-        recv_raw(descriptor, buf)
+        if !self.tracks_drain {
+            return recv_raw(descriptor, buf);
+        }
+        let read = loop {
+            match descriptor.recv_with_inq(buf) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                read => break read,
+            }
+        };
+        // The end of the stream is never "drained": a read after it must still see it.
+        self.drained = match &read {
+            Ok((count, left)) => *count > 0 && *left == Some(0),
+            Err(err) => err.raw_os_error() == Some(sys::code::WOULD_BLOCK),
+        };
+        read.map(|(count, _)| count)
+    }
+
+    /// For a layer above [`read_raw`](Self::read_raw) (TLS) whose caller tracks
+    /// readiness as [`try_receive_tracked_with`](Self::try_receive_tracked_with)'s
+    /// does: with `readable` false (no readiness event since [`drained`](Self::drained)
+    /// was last true) the next raw read that would ask the kernel answers `WouldBlock`
+    /// without the `recv`; with true it asks. Either way [`drained`](Self::drained)
+    /// starts over as false, for the reads to come.
+    pub fn expect_read(&mut self, readable: bool) {
+        self.read_blocked = !readable;
+        self.drained = false;
     }
 
     /// The sending half of [`read_raw`](Self::read_raw): one `send(2)`, after any data
@@ -861,6 +893,36 @@ mod tests {
         assert!(!accepted.drained(), "a FIN is still queued");
         let end = accepted.try_receive_tracked_with(ReceivePattern::Line, true, <[u8]>::to_vec);
         assert!(matches!(end, Poll::Ready(Err(Error::Closed))));
+    }
+
+    #[test]
+    fn raw_reads_report_drained_and_skip_the_read_when_told() {
+        let (_server, mut client, mut accepted) = pair();
+        if !accepted.track_drain() {
+            return; // kernel without TCP_INQ
+        }
+        let mut buf = [0u8; 64];
+        client.send(b"one\n");
+        wait_readable(&accepted);
+        accepted.expect_read(true);
+        assert_eq!(accepted.read_raw(&mut buf).ok(), Some(4));
+        assert!(accepted.drained(), "the queue was emptied");
+        // Told there is nothing: no recv, even with data there (the reactor would
+        // have said readable then); the next read asks the kernel again.
+        client.send(b"two\n");
+        wait_readable(&accepted);
+        accepted.expect_read(false);
+        assert!(!accepted.drained());
+        let skipped = accepted.read_raw(&mut buf);
+        assert!(matches!(skipped, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock));
+        assert_eq!(accepted.read_raw(&mut buf).ok(), Some(4));
+        // The end of the stream is never drained: the read after it must see it.
+        client.shutdown(Shutdown::Write);
+        wait_readable(&accepted);
+        accepted.expect_read(true);
+        assert_eq!(accepted.read_raw(&mut buf).ok(), Some(0));
+        assert!(!accepted.drained());
+        assert_eq!(accepted.read_raw(&mut buf).ok(), Some(0));
     }
 
     #[test]

@@ -396,14 +396,25 @@ impl Stream for SslConnection {
     }
 
     /// An incomplete pattern stays in the connection's buffer while the task waits,
-    /// so a large body is not copied into a growing prefix at every wait.
+    /// so a large body is not copied into a growing prefix at every wait. As for TCP,
+    /// a read known to have emptied the socket's queue spares the next receive the
+    /// `recv` that would return EAGAIN.
     fn try_receive(
         &mut self,
-        _dispatcher: &SharedDispatcher,
+        dispatcher: &SharedDispatcher,
         pattern: ReceivePattern,
         deliver: &mut dyn FnMut(&[u8]),
     ) -> Step<()> {
-        match from_ssl(self.receive_step(pattern)) {
+        let source = self.registration.as_ref().map(|r| r.source);
+        let readable = match source {
+            Some(source) if self.track_drain() => dispatcher.borrow().scheduler.is_ready(source),
+            _ => true,
+        };
+        let (step, drained) = self.receive_step(pattern, readable);
+        if let Some(source) = source.filter(|_| drained) {
+            dispatcher.borrow_mut().scheduler.clear_ready(source);
+        }
+        match from_ssl(step) {
             Step::Done(complete) => {
                 self.take(complete, |bytes| deliver(bytes));
                 Step::Done(())
