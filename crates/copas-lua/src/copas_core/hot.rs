@@ -595,7 +595,7 @@ unsafe extern "C-unwind" fn recv(state: *mut LuaState) -> c_int {
 }
 
 /// The receive whose socket, pattern and prefix are at `socket`, `socket + 1` and
-/// `socket + 2`.
+/// `socket + 2`; `object` is the socket's stream object, `None` if it is not ours.
 ///
 /// # Safety
 /// `stack` is that of a function made by [`register`]; the prefix is read in place.
@@ -642,7 +642,8 @@ unsafe extern "C-unwind" fn send(state: *mut LuaState) -> c_int {
     }
 }
 
-/// The send whose socket, data, i and j are at `socket` to `socket + 3`.
+/// The send whose socket, data, i and j are at `socket` to `socket + 3`, on `object`
+/// as for [`receive_settled`].
 ///
 /// # Safety
 /// As for [`receive_settled`]; the data is read in place.
