@@ -217,6 +217,42 @@ t.test("socket calls outside a Copas thread block like LuaSocket", function()
   c:close(); peer:close(); srv:close()
 end)
 
+-- A peer in another process that answers each line 0.1 s late, so a receive outside
+-- Copas finds nothing at first and must wait for it.
+local LATE_ECHO = [[
+import os, socket, sys, time
+sys.path.insert(0, sys.argv[1])
+from watchdog_exit import watchdog
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(os.getpid(), srv.getsockname()[1], flush=True)
+watchdog.start()
+conn, _ = srv.accept()
+f = conn.makefile("rb")
+for line in f:
+    time.sleep(0.1)
+    conn.sendall(line)
+]]
+
+t.test("outside a Copas thread, receive and receivepartial wait for late data", function()
+  local pyserver = require("pyserver")
+  local peer, why = pyserver.start(LATE_ECHO)
+  if not peer then
+    print("skip: " .. why)
+    return
+  end
+  local c = copas.wrap(socket.tcp())
+  c:settimeout(5)
+  assert(c:connect("127.0.0.1", peer.port))
+  t.eq(c:send("one\n"), 4)
+  t.eq(c:receive(), "one")
+  t.eq(c:send("two\n"), 4)
+  t.eq({ copas.receivepartial(c.socket, 100) }, { nil, "timeout", "two\n" })
+  c:close()
+  peer:stop()
+end)
+
 t.test("a busy reader lets the others run (fairness)", function()
   local srv, port = server()
   local ticks = 0

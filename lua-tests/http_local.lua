@@ -171,6 +171,63 @@ t.test("stale keep-alive connection: GET is retried on a new one, POST is not", 
   end)
 end)
 
+t.test("an idle connection the server closed or wrote on is not reused, even for a POST", function()
+  harness.run(function()
+    -- Each answer says the connection stays, and then the server closes it (/close)
+    -- or sends bytes nobody asked for (/junk): a POST, which is never sent twice,
+    -- only succeeds when the client sees that before choosing the connection.
+    -- The server acts 0.05 s after answering, before the client's next request
+    -- 0.1 s later (one loop runs both: the timers keep that order).
+    local base, srv = serve(function(skt, req, conn)
+      reply(skt, req.method .. " on " .. conn.id)
+      if req.uri == "/keep" then return true end
+      copas.pause(0.05)
+      if req.uri == "/junk" then
+        skt:send("junk")
+        return true
+      end
+      return false
+    end)
+    http.closeidle()
+    t.eq(http.request(base .. "/close"), "GET on 1")
+    t.eq(http.idlecount(), 1)
+    copas.pause(0.1)
+    t.eq(http.request(base .. "/junk", "x=1"), "POST on 2")
+    copas.pause(0.1)
+    t.eq(http.request(base .. "/keep", "x=1"), "POST on 3")
+    t.eq(http.request(base .. "/keep", "x=1"), "POST on 3")
+    http.closeidle()
+    copas.removeserver(srv)
+  end)
+end)
+
+t.test("a reused connection takes each request's timeout", function()
+  harness.run(function()
+    -- /slow answers after 0.6 s: within the second request's timeout, beyond the
+    -- first one's, which the pooled connection was made with.
+    local base, srv = serve(function(skt, req, conn)
+      if req.uri == "/slow" then copas.pause(0.6) end
+      return reply(skt, "on " .. conn.id)
+    end)
+    http.closeidle()
+    t.eq(http.request({ url = base .. "/fast", timeout = 0.3 }), 1)
+    t.eq(http.idlecount(), 1)
+    local parts = {}
+    local ok, code = http.request({ url = base .. "/slow", timeout = 5, sink = ltn12.sink.table(parts) })
+    t.eq({ ok, code, table.concat(parts) }, { 1, 200, "on 1" })
+    http.closeidle()
+    copas.removeserver(srv)
+  end)
+end)
+
+t.test("a wrong request field is reported in a fixed order, inherited ones too", function()
+  t.err("field 'url': string expected, got number", http.request, { url = 1, timeout = "x", method = 2 })
+  t.err("field 'method': string expected, got number", http.request,
+    setmetatable({ url = "http://127.0.0.1/" }, { __index = { method = 5 } }))
+  t.err("field 'timeout': number or table expected, got string", http.request,
+    { url = "http://127.0.0.1/", timeout = "x", [1] = true })
+end)
+
 t.test("redirects between servers, relative and absolute", function()
   harness.run(function()
     local target, srv2 = serve(function(skt, req) return reply(skt, "at " .. req.uri) end)

@@ -587,15 +587,18 @@ local function deadline_of(timeout)
   return timeout and (gettime() + timeout) or nil
 end
 
--- The loop behind receive/receivepartial/send/connect: `attempt()` returns
--- done, err, ... ; when err is a timeout-kind error the task waits and retries.
-local function io_loop(skt, mode_of, timeout, attempt, ...)
+-- The loop behind receive/receivepartial/send/connect: `attempt(skt, a, state, b)`
+-- returns done, err, extra, finished; when err is a timeout-kind error the task
+-- waits and retries with `extra` as the new state. The receives pass their
+-- arguments this way instead of in a closure, which a request made per call of
+-- copas.http would pay for.
+local function io_loop(skt, mode_of, timeout, attempt, a, state, b)
   local id = task_id(3)
   local first = true
   local timed_out = false
   local deadline = (not id) and deadline_of(timeout) or nil
   while true do
-    local s, err, extra, done = attempt(...)
+    local s, err, extra, done = attempt(skt, a, state, b)
     if s or done or not is_timeout_error[err] then
       if id then spend(id) end
       return s, err, extra
@@ -603,6 +606,7 @@ local function io_loop(skt, mode_of, timeout, attempt, ...)
     if timed_out then
       return nil, timeout_error(err), extra
     end
+    state = extra
     local mode = mode_of(err)
     if id then
       timed_out = wait_socket(id, skt, mode, timeout, first)
@@ -616,27 +620,28 @@ end
 local function read_mode(err) return err == "wantwrite" and "w" or "r" end
 local function write_mode(err) return err == "wantread" and "r" or "w" end
 
+-- Three results: a socket's receive may add a fourth (LuaSocket's elapsed time),
+-- which io_loop would take for "finished".
+local function receive_attempt(client, pattern, part)
+  local s, err, p = client:receive(pattern, part)
+  return s, err, p
+end
+
+-- As receive_attempt, and finished once more than `known` bytes have arrived.
+local function partial_attempt(client, pattern, part, known)
+  local s, err, p = client:receive(pattern, part)
+  return s, err, p, not s and type(p) == "string" and #p > known
+end
+
 local function generic_receive(client, pattern, part)
-  pattern = pattern or "*l"
-  local state_part = part
-  return io_loop(client, read_mode, receive_timeouts[client], function()
-    local s, err, p = client:receive(pattern, state_part)
-    state_part = p
-    return s, err, p
-  end)
+  return io_loop(client, read_mode, receive_timeouts[client], receive_attempt,
+    pattern or "*l", part)
 end
 
 -- Returns as soon as any data arrived, even when the pattern is not complete.
 function copas.receivepartial(client, pattern, part)
-  pattern = pattern or "*l"
-  local orig_size = #(part or "")
-  local state_part = part
-  return io_loop(client, read_mode, receive_timeouts[client], function()
-    local s, err, p = client:receive(pattern, state_part)
-    state_part = p
-    local some_data = not s and type(p) == "string" and #p > orig_size
-    return s, err, p, some_data
-  end)
+  return io_loop(client, read_mode, receive_timeouts[client], partial_attempt,
+    pattern or "*l", part, #(part or ""))
 end
 copas.receivePartial = copas.receivepartial
 

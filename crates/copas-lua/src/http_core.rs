@@ -16,8 +16,10 @@
 //! ```
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use copas_clients::http::{self, ResponseParser, Target, Want};
+use luasocket_core::RawSocket;
 use mlua::{Lua, LuaString, MultiValue, Result, Table, UserData, UserDataMethods, Value};
 
 /// `nil, message` for a Lua caller.
@@ -89,6 +91,20 @@ pub(crate) fn open(lua: &Lua) -> Result<Table> {
         })?,
     )?;
     core.set("LAST_CHUNK", lua.create_string(http::LAST_CHUNK)?)?;
+    // quiet(fd): whether nothing waits to be read on the descriptor of an idle pooled
+    // connection (no data, no end of file, no error), so it may carry a request.
+    core.set(
+        "quiet",
+        lua.create_function(|_, fd: i64| {
+            let Ok(fd) = RawSocket::try_from(fd) else {
+                return Ok(false);
+            };
+            Ok(matches!(
+                luasocket_core::select(&[fd], &[], Some(Duration::ZERO)),
+                Err(luasocket_core::Error::Timeout)
+            ))
+        })?,
+    )?;
     core.set(
         "parser",
         lua.create_function(|_, method: LuaString| {

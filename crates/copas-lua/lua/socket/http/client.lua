@@ -56,23 +56,44 @@ end
 local function is_string(v) return type(v) == "string" end
 local function is_table(v) return type(v) == "table" end
 local function is_number(v) return type(v) == "number" end
+local function is_redirect(v) return type(v) == "boolean" or v == "all" end
+local function is_maxredirects(v) return v == false or is_number(v) end
+local function is_timeout(v) return is_number(v) or is_table(v) end
+
+-- The request fields with a required type, in the order a wrong one is reported.
+local FIELDS = {
+  { "url", is_string, "string" },
+  { "method", is_string, "string" },
+  { "headers", is_table, "table" },
+  { "sink", callable, "function" },
+  { "source", callable, "function" },
+  { "step", callable, "function" },
+  { "create", callable, "function" },
+  { "proxy", is_string, "string" },
+  { "sslparams", is_table, "table" },
+  { "redirect", is_redirect, "boolean or 'all'" },
+  { "maxredirects", is_maxredirects, "number or false" },
+  { "timeout", is_timeout, "number or table" },
+}
+local FIELD_CHECK = {}
+for _, field in ipairs(FIELDS) do FIELD_CHECK[field[1]] = field[2] end
 
 local function check_request(reqt)
-  check_field(reqt, "url", is_string, "string")
-  check_field(reqt, "method", is_string, "string")
-  check_field(reqt, "headers", is_table, "table")
-  check_field(reqt, "sink", callable, "function")
-  check_field(reqt, "source", callable, "function")
-  check_field(reqt, "step", callable, "function")
-  check_field(reqt, "create", callable, "function")
-  check_field(reqt, "proxy", is_string, "string")
-  check_field(reqt, "sslparams", is_table, "table")
-  check_field(reqt, "redirect", function(v) return type(v) == "boolean" or v == "all" end,
-    "boolean or 'all'")
-  check_field(reqt, "maxredirects", function(v) return v == false or is_number(v) end,
-    "number or false")
-  check_field(reqt, "timeout", function(v) return is_number(v) or is_table(v) end,
-    "number or table")
+  -- A plain table is checked by the fields it has (a request sets a few of the
+  -- dozen); one with a metatable, whose fields may come from __index, by all.
+  local check_all = getmetatable(reqt) ~= nil
+  if not check_all then
+    for name, value in pairs(reqt) do
+      local ok = FIELD_CHECK[name]
+      if ok and not ok(value) then
+        check_all = true
+        break
+      end
+    end
+  end
+  if check_all then
+    for _, field in ipairs(FIELDS) do check_field(reqt, field[1], field[2], field[3]) end
+  end
   if type(reqt.timeout) == "table" then
     for k in pairs(reqt.timeout) do
       if k ~= "connect" and k ~= "send" and k ~= "receive" then
@@ -96,6 +117,23 @@ end
 
 local function is_ip_literal(host)
   return find(host, ":", 1, true) ~= nil or find(host, "^%d+%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- Parsed URLs by text, shared by every client: a program asks for the same few URLs
+-- again and again. The tables are only read. Emptied when full.
+local parsed_urls, parsed_count = {}, 0
+local PARSED_MAX = 256
+
+local function parse_url(text)
+  local parsed = parsed_urls[text]
+  if parsed then return parsed end
+  local err
+  parsed, err = core.parse_url(text)
+  if not parsed then return nil, err end
+  if parsed_count >= PARSED_MAX then parsed_urls, parsed_count = {}, 0 end
+  parsed_urls[text] = parsed
+  parsed_count = parsed_count + 1
+  return parsed
 end
 
 local function strip_position(msg)
@@ -145,7 +183,7 @@ local function new(kind)
   local function adjust(reqt)
     local u = {}
     if reqt.url then
-      local parsed, err = core.parse_url(reqt.url)
+      local parsed, err = parse_url(reqt.url)
       if not parsed then return nil, err end
       u = parsed
     end
@@ -157,7 +195,7 @@ local function new(kind)
     if type(host) ~= "string" or host == "" then
       return nil, "invalid host '" .. tostring(host) .. "'"
     end
-    host = host:gsub("^%[(.*)%]$", "%1")
+    if find(host, "^%[") then host = host:gsub("^%[(.*)%]$", "%1") end
     local default_port = scheme == "https" and M.SSLPORT or M.PORT
     local port = tonumber(reqt.port) or u.port or default_port
     local authority = u.authority
@@ -316,10 +354,14 @@ local function new(kind)
   end
 
   -- A connection that looks alive: nothing is waiting to be read on it (an idle
-  -- connection with data or an end-of-file is one the server gave up on).
-  local function looks_alive(sock)
-    local ok, readable = pcall(socket.select, { sock }, nil, 0)
-    return ok and type(readable) == "table" and #readable == 0
+  -- connection with data or an end-of-file is one the server gave up on). Asked of
+  -- the descriptor noted when it went idle: a socket.select would cost a request more
+  -- than the rest of its bookkeeping.
+  local function looks_alive(entry)
+    local sock = entry.sock
+    local dirty = sock.dirty
+    if dirty and dirty(sock) then return false end
+    return core.quiet(entry.fd)
   end
 
   local function acquire(nreqt, fresh)
@@ -328,8 +370,12 @@ local function new(kind)
       local now = socket.gettime()
       while #idle > 0 do
         local entry = remove(idle)
-        if now - entry.since < POOL_IDLE and looks_alive(entry.sock) then
-          set_timeouts(entry.sock, nreqt.timeout)
+        if now - entry.since < POOL_IDLE and looks_alive(entry) then
+          -- Pooled sockets are ours alone: their timeouts are still the ones noted.
+          local timeout = nreqt.timeout or M.TIMEOUT
+          if type(timeout) ~= "number" or timeout ~= entry.timeout then
+            set_timeouts(entry.sock, timeout)
+          end
           return entry.sock, nil, true
         end
         entry.sock:close()
@@ -340,6 +386,11 @@ local function new(kind)
   end
 
   local function release(nreqt, sock)
+    local fd = sock:getfd()
+    if type(fd) ~= "number" or fd < 0 then
+      sock:close()
+      return
+    end
     local idle = pool[nreqt.key]
     if not idle then
       idle = {}
@@ -348,7 +399,8 @@ local function new(kind)
     if #idle >= POOL_MAX then
       remove(idle, 1).sock:close()
     end
-    idle[#idle + 1] = { sock = sock, since = socket.gettime() }
+    idle[#idle + 1] = { sock = sock, fd = fd, timeout = nreqt.timeout or M.TIMEOUT,
+      since = socket.gettime() }
   end
 
   local function send_all(sock, data)
@@ -614,7 +666,7 @@ local function new(kind)
       return function(reqt)
         local scheme = reqt.scheme
         if not scheme and reqt.url then
-          local parsed = core.parse_url(reqt.url)
+          local parsed = parse_url(reqt.url)
           scheme = parsed and parsed.scheme
         end
         local sock, err = socket.tcp()
