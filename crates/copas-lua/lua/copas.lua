@@ -590,8 +590,8 @@ end
 -- The loop behind receive/receivepartial/send/connect: `attempt(skt, a, state, b)`
 -- returns done, err, extra, finished; when err is a timeout-kind error the task
 -- waits and retries with `extra` as the new state. The receives pass their
--- arguments this way instead of in a closure, which a request made per call of
--- copas.http would pay for.
+-- arguments this way rather than in a closure made per call (copas.http makes
+-- one or two such calls a request).
 local function io_loop(skt, mode_of, timeout, attempt, a, state, b)
   local id = task_id(3)
   local first = true
