@@ -4,7 +4,8 @@
 # subtracted, so start-up and loading drop out. Needs valgrind, lua5.4 and Debian's
 # lua-socket (the echo client).
 # With `peers` instead of MODDIR, the same for what ours is measured against: plain Lua
-# (spawn_plain.lua, wake_plain.lua: the floors) and luv's echo server (Debian's lua-luv).
+# (spawn_plain.lua, wake_plain.lua, echo_plain.lua: the floors) and luv's echo server
+# (Debian's lua-luv).
 # usage: bench/icount/icount.sh MODDIR | peers
 set -eu
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,8 @@ if [ "$mods" = peers ]; then
   echo "plain spawn: $(( (b - a) / 20000 )) per thread"
   a=$(count "$dir/wake_plain.lua" 100000); b=$(count "$dir/wake_plain.lua" 200000)
   echo "plain resume and yield: $(( (b - a) / 100000 )) per wakeup"
+  a=$(count "$dir/echo_plain.lua" 200); b=$(count "$dir/echo_plain.lua" 400)
+  echo "plain echo loop: $(( (b - a) / 20000 )) per message"
 else
   a=$(count "$dir/spawn.lua" 20000); b=$(count "$dir/spawn.lua" 40000)
   echo "spawn: $(( (b - a) / 20000 )) per thread"
