@@ -2,7 +2,10 @@
 //! complete lines echoed back in one write. It is what the hardware and the kernel allow
 //! a server to do on this machine, the yardstick for the Copas echo figures.
 //!
-//! usage: echo-ref [--port 0] [--host 127.0.0.1]; prints `LISTENING <port>` once bound.
+//! usage: echo-ref [--port 0] [--host 127.0.0.1] [--spin 0]; prints `LISTENING <port>`
+//! once bound. `--spin N` adds N steps of arithmetic on registers to every read that
+//! brings data: user-space work that touches no memory, to see what a server's own work
+//! a message costs it in throughput on this machine (docs/PERFORMANCE.md).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -36,9 +39,10 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let args = Args::parse(std::env::args().skip(1), &["port", "host"])?;
+    let args = Args::parse(std::env::args().skip(1), &["port", "host", "spin"])?;
     let host: std::net::IpAddr = args.get("host", [127, 0, 0, 1].into())?;
     let port: u16 = args.get("port", 0)?;
+    let spin: u64 = args.get("spin", 0)?;
     let listener = TcpListener::bind(SocketAddr::new(host, port))?;
     listener.set_nonblocking(true)?;
     println!("LISTENING {}", listener.local_addr()?.port());
@@ -57,13 +61,13 @@ fn run() -> Result<()> {
         poller.wait(&mut events, None)?;
         for event in events.iter() {
             if event.key == LISTENER {
-                accept_all(&listener, &poller, &mut clients, &mut free)?;
+                accept_all(&listener, &poller, &mut clients, &mut free, spin)?;
                 continue;
             }
             let Some(client) = clients.get_mut(event.key).and_then(Option::as_mut) else {
                 continue;
             };
-            if serve(client, &mut scratch).is_err() {
+            if serve(client, &mut scratch, spin).is_err() {
                 // Closed or reset by the peer: forget it (dropping the stream closes it).
                 let _ = poller.delete(&client.stream);
                 clients[event.key] = None;
@@ -78,6 +82,7 @@ fn accept_all(
     poller: &Poller,
     clients: &mut Vec<Option<Client>>,
     free: &mut Vec<usize>,
+    spin: u64,
 ) -> Result<()> {
     loop {
         let stream = match listener.accept() {
@@ -109,7 +114,7 @@ fn accept_all(
         clients[key] = Some(client);
         if let Some(client) = clients[key].as_mut() {
             let mut scratch = [0u8; 4096];
-            if serve(client, &mut scratch).is_err() {
+            if serve(client, &mut scratch, spin).is_err() {
                 let _ = poller.delete(&client.stream);
                 clients[key] = None;
                 free.push(key);
@@ -120,11 +125,12 @@ fn accept_all(
 
 /// Reads until the socket is drained, then echoes every complete line in one write.
 /// An error means the connection is over.
-fn serve(client: &mut Client, scratch: &mut [u8]) -> io::Result<()> {
+fn serve(client: &mut Client, scratch: &mut [u8], spin: u64) -> io::Result<()> {
     loop {
         match client.stream.read(scratch) {
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
+                spin_for(spin);
                 let read = &scratch[..n];
                 let complete = complete_lines(read);
                 if complete > 0 {
@@ -149,4 +155,17 @@ fn serve(client: &mut Client, scratch: &mut [u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `steps` dependent multiply-adds: time in user space without memory traffic.
+fn spin_for(steps: u64) {
+    let mut value: u64 = 1;
+    for step in 0..steps {
+        value = std::hint::black_box(
+            value
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(step),
+        );
+    }
+    std::hint::black_box(value);
 }
