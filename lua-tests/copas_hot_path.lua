@@ -365,4 +365,24 @@ t.test("TCP and Unix stream sockets taking turns in one loop", function()
   t.eq(replies, { "UNIX 1", "TCP 1", "UNIX 2", "TCP 2", "UNIX 3", "TCP 3" })
 end)
 
+t.test("copas.receive and copas.send return data, nil, nil as Copas does, also at a turn's end", function()
+  -- Copas returns what LuaSocket's methods return: three values on success. Seventy
+  -- sends, then seventy receives, each run past a turn's 64 operations.
+  local counts, lines = {}, {}
+  with_echo(function(port)
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    for i = 1, 70 do counts[#counts + 1] = select("#", copas.send(c, "line " .. i .. "\n")) end
+    for i = 1, 70 do
+      local packed = table.pack and table.pack(copas.receive(c)) or { n = select("#", copas.receive(c)) }
+      counts[#counts + 1] = packed.n
+      lines[i] = packed[1]
+    end
+    c:close()
+  end)
+  t.eq(#counts, 140)
+  for i = 1, 140 do t.eq(counts[i], 3, "results of operation " .. i) end
+  if table.pack then t.eq(lines[70], "LINE 70") end
+end)
+
 t.run()

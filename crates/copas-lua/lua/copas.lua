@@ -695,7 +695,7 @@ function copas.receive(client, pattern, part)
     if a ~= true then
       if b == true then
         park()
-        return a
+        return a, nil, nil
       end
       return a, b, c
     end
@@ -733,7 +733,7 @@ function copas.send(client, data, from, to)
     if a ~= true then
       if b == true then
         park()
-        return a
+        return a, nil, nil
       end
       return a, b, c
     end

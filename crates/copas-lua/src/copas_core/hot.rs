@@ -1584,12 +1584,34 @@ unsafe fn operation_continued(state: *mut LuaState, operation: Operation, contex
         };
         let (id, what) = resumption::parts(context);
         if what == resumption::RETURN {
-            stack.set_top(operation.arguments() + 1);
-            return 1;
+            stack.set_top(operation.arguments() + COMPLETED_RESULTS);
+            return COMPLETED_RESULTS;
         }
         stack.set_top(operation.arguments());
         attempt(stack, hot, operation, id, false, None)
     }
+}
+
+/// What `copas.receive` and `copas.send` return when they complete: the data or the
+/// index of the last byte sent, and two nils (LuaSocket's error and partial result,
+/// which Copas passes on).
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+const COMPLETED_RESULTS: c_int = 3;
+
+/// `finish` for a completed operation of `copas.receive` or `copas.send`: pushes its
+/// [`COMPLETED_RESULTS`].
+///
+/// # Safety
+/// As for [`finish`].
+#[cfg(any(feature = "lua53", feature = "lua54"))]
+unsafe fn finish_completed(stack: Stack, hot: &HotPath, settled: Settled) -> c_int {
+    // SAFETY: per the contract; two more free slots for the nils.
+    unsafe {
+        finish(stack, hot, settled, 1);
+        stack.push_nil();
+        stack.push_nil();
+    }
+    COMPLETED_RESULTS
 }
 
 /// One attempt of the operation for task `id` (on `object`, argument 1's stream object,
@@ -1630,9 +1652,9 @@ unsafe fn attempt(
                 stack.yield_then(context(id, RETRY), k)
             }
             settled if completed(settled) => match spend_turn(hot, id) {
-                Ok(true) => finish(stack, hot, settled, 1),
+                Ok(true) => finish_completed(stack, hot, settled),
                 Ok(false) => {
-                    finish(stack, hot, settled, 1);
+                    finish_completed(stack, hot, settled);
                     stack.yield_then(context(id, RETURN), k)
                 }
                 Err(()) => raise(stack, hot),
