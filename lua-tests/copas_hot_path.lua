@@ -365,6 +365,27 @@ t.test("TCP and Unix stream sockets taking turns in one loop", function()
   t.eq(replies, { "UNIX 1", "TCP 1", "UNIX 2", "TCP 2", "UNIX 3", "TCP 3" })
 end)
 
+t.test("a table with a socket's metatable is not taken for the socket", function()
+  -- The hot path knows our objects by their class metatables: a table carrying one
+  -- goes to copas.lua, which calls its methods, as it would on the real stack.
+  local errors = {}
+  with_echo(function(port)
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    local fake = setmetatable({}, getmetatable(c))
+    local ok, err = pcall(copas.send, fake, "x\n")
+    errors[#errors + 1] = not ok and tostring(err)
+    ok, err = pcall(copas.receive, fake)
+    errors[#errors + 1] = not ok and tostring(err)
+    copas.send(c, "still here\n")
+    errors[#errors + 1] = copas.receive(c)
+    c:close()
+  end)
+  t.ok(errors[1] and errors[1]:find("tcp{client} expected", 1, true), errors[1])
+  t.ok(errors[2] and errors[2]:find("tcp{client} expected", 1, true), errors[2])
+  t.eq(errors[3], "STILL HERE")
+end)
+
 t.test("copas.receive and copas.send return data, nil, nil as Copas does, also at a turn's end", function()
   -- Copas returns what LuaSocket's methods return: three values on success. Seventy
   -- sends, then seventy receives, each run past a turn's 64 operations.

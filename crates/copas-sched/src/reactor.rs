@@ -339,13 +339,13 @@ impl<W: Copy + PartialEq> Reactor<W> {
             // A hang-up or error wakes readers too: their next read reports it.
             if event.readable || slot.hung_up {
                 slot.readable = true;
-                for waiter in slot.readers.drain(..) {
+                while let Some(waiter) = slot.readers.pop_front() {
                     wake(waiter, Interest::Read);
                     woken += 1;
                 }
             }
             if event.writable {
-                for waiter in slot.writers.drain(..) {
+                while let Some(waiter) = slot.writers.pop_front() {
                     wake(waiter, Interest::Write);
                     woken += 1;
                 }

@@ -196,6 +196,9 @@ pub struct Scheduler<T> {
     step_began: Option<Instant>,
     step_durations: DurationStats,
     remote: Arc<Remote>,
+    /// The wake-ups of the last poll, kept for its allocation: a step under load polls
+    /// thousands of times a second.
+    woken: Vec<(TaskId, Interest)>,
 }
 
 /// How late [`Scheduler::poll`] found its earliest due timer, over the scheduler's life.
@@ -292,6 +295,7 @@ impl<T> Scheduler<T> {
             step_began: None,
             step_durations: DurationStats::default(),
             remote: Arc::default(),
+            woken: Vec::new(),
         })
     }
 
@@ -665,11 +669,12 @@ impl<T> Scheduler<T> {
     /// The reactor's events until `deadline` and the finished jobs, as ready tasks;
     /// true when there were none.
     fn gather(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        let mut woken = Vec::new();
+        let mut woken = std::mem::take(&mut self.woken);
+        woken.clear();
         self.reactor
             .poll(deadline, |id, interest| woken.push((id, interest)))?;
         let mut quiet = woken.is_empty();
-        for (id, interest) in woken {
+        for &(id, interest) in &woken {
             if let Some(State::Io {
                 interest: waited,
                 deadline,
@@ -684,6 +689,7 @@ impl<T> Scheduler<T> {
                 }
             }
         }
+        self.woken = woken;
         let mut completed = Vec::new();
         self.completions
             .drain(|id, completion| completed.push((id, completion)));

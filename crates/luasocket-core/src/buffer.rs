@@ -168,7 +168,7 @@ impl ReceiveBuffer {
         match pattern {
             ReceivePattern::Line => {
                 let pending = &self.bytes[self.start + self.scanned..self.end];
-                match find_byte(b'\n', pending) {
+                match memchr::memchr(b'\n', pending) {
                     Some(offset) => {
                         let data = self.scanned + offset;
                         Some(Complete {
@@ -233,31 +233,12 @@ impl ReceiveBuffer {
 /// last byte (the common CRLF line is passed as a sub-slice).
 fn without_cr<R>(line: &[u8], deliver: impl FnOnce(&[u8]) -> R) -> R {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if find_byte(b'\r', line).is_none() {
+    if memchr::memchr(b'\r', line).is_none() {
         deliver(line)
     } else {
         let cleaned: Vec<u8> = line.iter().copied().filter(|&b| b != b'\r').collect();
         deliver(&cleaned)
     }
-}
-
-/// Position of the first `needle` in `haystack`, eight bytes at a time.
-pub(crate) fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let repeated = ONES * u64::from(needle);
-    let (words, tail) = haystack.as_chunks::<8>();
-    for (index, word) in words.iter().enumerate() {
-        let diff = u64::from_ne_bytes(*word) ^ repeated;
-        // A zero byte in `diff` is a match; this is the classic has-zero-byte test.
-        if diff.wrapping_sub(ONES) & !diff & HIGHS != 0 {
-            let within = word.iter().position(|&b| b == needle).unwrap_or(0);
-            return Some(index * 8 + within);
-        }
-    }
-    tail.iter()
-        .position(|&b| b == needle)
-        .map(|within| words.len() * 8 + within)
 }
 
 #[cfg(test)]
@@ -278,19 +259,6 @@ mod tests {
     fn take_found(buffer: &mut ReceiveBuffer, pattern: ReceivePattern) -> Option<Vec<u8>> {
         let complete = buffer.find(pattern)?;
         Some(buffer.take(complete, |bytes| bytes.to_vec()).0)
-    }
-
-    #[test]
-    fn find_byte_everywhere() {
-        let hay: Vec<u8> = (0..40).map(|i| b'a' + (i % 20)).collect();
-        for position in 0..40 {
-            let mut hay = hay.clone();
-            hay[position] = b'\n';
-            assert_eq!(find_byte(b'\n', &hay), Some(position));
-        }
-        assert_eq!(find_byte(b'\n', &hay), None);
-        assert_eq!(find_byte(b'\n', b""), None);
-        assert_eq!(find_byte(0x80, &[0x7f, 0x81, 0x80]), Some(2));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! or waits, and is removed. Through mlua each crossing costs thousands of
 //! instructions: arguments become registry references, results a `Vec`, the object
 //! lookup goes through app data and a table keyed by the userdata. Here the arguments
-//! are read off the stack, the object is found with one raw table lookup, and the
+//! are read off the stack, the object is recognised by its class metatable, and the
 //! results are pushed directly; the operations themselves are `io`'s.
 //!
 //! Lua errors are `longjmp`s, which must not cross Rust frames that own anything. So
@@ -29,7 +29,7 @@
 //! loop in Lua around `recv` and `send`; both paths run the same `receive_on` and
 //! `send_on`.
 
-use crate::lua_api::c_int;
+use crate::lua_api::{c_int, c_void};
 use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
@@ -81,10 +81,9 @@ struct HotPath {
     /// `copas.debug` or `copas.watchdog` is on: `run` resumes every task through
     /// `copas.lua`'s hook, which logs or times it.
     resume_hook: Cell<bool>,
-    /// The kind of the last stream object found, whose live table is probed first:
-    /// a program's sockets are mostly of one kind, and a probe that misses costs as
-    /// much as one that finds.
-    last_kind: Cell<StreamKind>,
+    /// The class metatables of the stream objects the hot path drives, by address,
+    /// with their kind: an object is recognised by its metatable (see `slot_at`).
+    classes: Vec<(*const c_void, StreamKind)>,
 }
 
 /// The kinds of stream objects the hot path drives.
@@ -93,17 +92,6 @@ enum StreamKind {
     Tcp,
     Ssl,
     Unix,
-}
-
-impl StreamKind {
-    /// The other kinds, in the order they are probed after this one.
-    fn others(self) -> [StreamKind; 2] {
-        match self {
-            StreamKind::Tcp => [StreamKind::Ssl, StreamKind::Unix],
-            StreamKind::Ssl => [StreamKind::Tcp, StreamKind::Unix],
-            StreamKind::Unix => [StreamKind::Tcp, StreamKind::Ssl],
-        }
-    }
 }
 
 /// Which task tries an operation, and whether for the first time; the timeout is the
@@ -182,7 +170,8 @@ impl HotPath {
     }
 }
 
-/// Upvalue 2: the live table of TCP objects.
+/// Upvalue 2: the live table of TCP objects (upvalues 2, 4 and 5 are read only by the
+/// check of debug builds in `object_of_kind`).
 const TCP_LIVE: c_int = 2;
 /// Upvalue 3: the set of sockets holding back replies.
 const DEFERRED: c_int = 3;
@@ -262,7 +251,7 @@ pub(super) fn register(
         running: Cell::new(Running::NONE),
         tracing: Cell::new(false),
         resume_hook: Cell::new(false),
-        last_kind: Cell::new(StreamKind::Tcp),
+        classes: stream_classes(lua)?,
     };
     let deferred = lua.create_table()?;
     core.set("deferred", deferred.clone())?;
@@ -322,6 +311,18 @@ pub(super) fn register(
     Ok(())
 }
 
+/// The class metatables of TCP, TLS and Unix stream objects, by address.
+fn stream_classes(lua: &Lua) -> Result<Vec<(*const c_void, StreamKind)>> {
+    let mut classes = Vec::new();
+    let mut add = |metatables: &[Table], kind: StreamKind| {
+        classes.extend(metatables.iter().map(|m| (m.to_pointer(), kind)));
+    };
+    add(tcp::kind(lua)?.class_metatables(), StreamKind::Tcp);
+    add(ssl::kind(lua)?.class_metatables(), StreamKind::Ssl);
+    add(unix::stream_kind(lua)?.class_metatables(), StreamKind::Unix);
+    Ok(classes)
+}
+
 /// One of our stream objects at a stack index.
 #[derive(Clone, Copy)]
 enum Object<'a> {
@@ -330,7 +331,7 @@ enum Object<'a> {
     Unix(&'a Slot<UnixStreamObject>),
 }
 
-/// The stream object at `index`, if it is ours.
+/// The stream object at `index` (an absolute index), if it is ours.
 ///
 /// # Safety
 /// `stack` is that of a function made by [`register`]; the slot is used only while the
@@ -339,40 +340,51 @@ unsafe fn object_at<'a>(stack: Stack, hot: &HotPath, index: c_int) -> Option<Obj
     if stack.kind(index) != ValueKind::UserData {
         return None;
     }
-    let last = hot.last_kind.get();
-    // SAFETY: per the contract.
-    if let Some(object) = unsafe { object_of_kind(stack, index, last) } {
-        return Some(object);
-    }
-    for kind in last.others() {
-        // SAFETY: per the contract.
-        if let Some(object) = unsafe { object_of_kind(stack, index, kind) } {
-            hot.last_kind.set(kind);
-            return Some(object);
-        }
-    }
-    None
+    let metatable = stack.metatable_address(index);
+    let (_, kind) = hot.classes.iter().find(|(m, _)| *m == metatable)?;
+    // SAFETY: per the contract; the userdata has a class metatable of `kind`.
+    unsafe { object_of_kind(stack, index, *kind) }
 }
 
-/// The stream object at `index`, if it is one of ours of `kind`.
+/// The stream object at `index`, a userdata with a class metatable of `kind`.
 ///
 /// # Safety
-/// As for [`object_at`].
+/// As for [`object_at`], and the metatable is one of `kind`'s.
 unsafe fn object_of_kind<'a>(stack: Stack, index: c_int, kind: StreamKind) -> Option<Object<'a>> {
-    // SAFETY: per the contract, upvalues TCP_LIVE, SSL_LIVE and UNIX_LIVE are the live
-    // tables of those kinds.
-    unsafe {
+    // SAFETY: per the contract.
+    let object = unsafe {
         match kind {
-            StreamKind::Tcp => {
-                slot_at::<TcpObject>(stack, index, Stack::upvalue(TCP_LIVE)).map(Object::Tcp)
-            }
-            StreamKind::Ssl => {
-                slot_at::<SslConnection>(stack, index, Stack::upvalue(SSL_LIVE)).map(Object::Ssl)
-            }
-            StreamKind::Unix => {
-                slot_at::<UnixStreamObject>(stack, index, Stack::upvalue(UNIX_LIVE))
-                    .map(Object::Unix)
-            }
+            StreamKind::Tcp => slot_at::<TcpObject>(stack, index).map(Object::Tcp),
+            StreamKind::Ssl => slot_at::<SslConnection>(stack, index).map(Object::Ssl),
+            StreamKind::Unix => slot_at::<UnixStreamObject>(stack, index).map(Object::Unix),
+        }
+    };
+    if cfg!(debug_assertions) {
+        // The live tables are the methods' proof of what an object is: recognising it
+        // by its metatable must agree (while it is being finalized it may be out).
+        let live = match kind {
+            StreamKind::Tcp => TCP_LIVE,
+            StreamKind::Ssl => SSL_LIVE,
+            StreamKind::Unix => UNIX_LIVE,
+        };
+        let listed = stack
+            .raw_get_address(Stack::upvalue(live), index)
+            .cast_const();
+        assert!(
+            object.is_some_and(|o| listed.is_null() || listed == o.address()),
+            "copas.core: an object's metatable and its kind's live table disagree"
+        );
+    }
+    object
+}
+
+impl Object<'_> {
+    /// The address of the object's slot.
+    fn address(&self) -> *const c_void {
+        match self {
+            Object::Tcp(slot) => std::ptr::from_ref(*slot).cast(),
+            Object::Ssl(slot) => std::ptr::from_ref(*slot).cast(),
+            Object::Unix(slot) => std::ptr::from_ref(*slot).cast(),
         }
     }
 }
@@ -396,10 +408,12 @@ impl Object<'_> {
 
 /// The receive pattern at `index`: nil is a line, a non-negative number a count.
 fn pattern_at(stack: Stack, index: c_int) -> Option<ReceivePattern> {
+    // SAFETY: the string stays on the stack while it is parsed.
+    if let Some(pattern) = unsafe { stack.bytes(index) } {
+        return ReceivePattern::parse(pattern);
+    }
     match stack.kind(index) {
         ValueKind::None | ValueKind::Nil => Some(ReceivePattern::Line),
-        // SAFETY: the string stays on the stack while it is parsed.
-        ValueKind::String => ReceivePattern::parse(unsafe { stack.bytes(index) }?),
         ValueKind::Number => {
             let count = stack.number(index);
             (count >= 0.0).then_some(ReceivePattern::Count(count as usize))
@@ -1228,13 +1242,14 @@ unsafe extern "C-unwind" fn run(state: *mut LuaState) -> c_int {
             };
             stack.set_top(1);
             stack.push_raw_index(Stack::upvalue(THREADS), id);
-            if stack.kind(2) == ValueKind::Nil {
+            let mut co = stack.thread(2);
+            if co.is_null() {
                 // Paused forever, held weakly (`threads`' `__index`), or gone.
                 stack.set_top(1);
                 stack.push_integer(id);
                 stack.get_in(Stack::upvalue(THREADS));
+                co = stack.thread(2);
             }
-            let co = stack.thread(2);
             if co.is_null() {
                 continue;
             }

@@ -136,6 +136,29 @@ impl Stack {
         unsafe { ffi::lua_touserdata(self.state, index) }
     }
 
+    /// The address of the metatable of the value at `index` (an absolute index), or
+    /// null if it has none: what the value's class is known by.
+    pub(crate) fn metatable_address(self, index: c_int) -> *const std::ffi::c_void {
+        // SAFETY: one free slot (see the type's doc) for the metatable, popped again;
+        // lua_getmetatable, lua_topointer and lua_settop never raise.
+        unsafe {
+            if ffi::lua_getmetatable(self.state, index) == 0 {
+                return std::ptr::null();
+            }
+            let address = ffi::lua_topointer(self.state, -1);
+            ffi::lua_settop(self.state, -2);
+            address
+        }
+    }
+
+    /// The size of the block of the full userdata at `index` (0 for other values but
+    /// strings and tables, whose length it is).
+    pub(crate) fn raw_len(self, index: c_int) -> usize {
+        // SAFETY: lua_rawlen (lua_objlen on 5.1) reads without metamethods and never
+        // raises.
+        unsafe { ffi::lua_rawlen(self.state, index) }
+    }
+
     /// `table[key]` without metamethods as the address of a light userdata (null for
     /// anything else); `table` is an absolute or upvalue index, `key` absolute.
     pub(crate) fn raw_get_address(self, table: c_int, key: c_int) -> *mut std::ffi::c_void {

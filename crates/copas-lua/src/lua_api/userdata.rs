@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mlua::{ffi, AnyUserData, Function, LightUserData, Lua, Result, Table};
 
-use super::stack::{LuaState, Stack, ValueKind};
+use super::stack::{LuaState, Stack};
 use super::USERDATA_ALIGN;
 
 /// The Rust value inside a socket userdata; empty once the object was finalized.
@@ -81,22 +81,26 @@ pub(crate) fn set_metatable(lua: &Lua, userdata: &AnyUserData, metatable: Table)
     }
 }
 
-/// The slot of the value at stack `index` if it is a live object of the kind whose
-/// live table is at `live` (an upvalue index), for C functions on the hot path.
+/// The slot of the full userdata at stack `index`, which the caller recognised as an
+/// object of kind `T` by its metatable, for C functions on the hot path; `None` if the
+/// block is not the size of a `Slot<T>`.
+///
+/// A kind's class metatables are given only by [`new_slot`] and [`set_metatable`], and
+/// only to objects of that kind; Lua code cannot set a userdata's metatable (only the
+/// debug library can, which defeats every C library's `luaL_checkudata` alike). This
+/// is that check, with the size as well, for a foreign C module that took a class name
+/// of ours for its own objects through `luaL_newmetatable`. It costs a third of a
+/// lookup in the live table, which the methods still use.
 ///
 /// # Safety
-/// The live table at `live` maps objects to addresses of `Slot<T>`; the slot is used
-/// only while the object stays on the stack.
-pub(crate) unsafe fn slot_at<'a, T>(
-    stack: Stack,
-    index: c_int,
-    live: c_int,
-) -> Option<&'a Slot<T>> {
-    if stack.kind(index) != ValueKind::UserData {
+/// The value at `index` is a full userdata whose metatable is one of kind `T`'s class
+/// metatables; the slot is used only while the object stays on the stack.
+pub(crate) unsafe fn slot_at<'a, T>(stack: Stack, index: c_int) -> Option<&'a Slot<T>> {
+    if stack.raw_len(index) != std::mem::size_of::<Slot<T>>() {
         return None;
     }
-    // SAFETY: per the contract, `live` maps only objects made by `new_slot` with T.
-    unsafe { slot_from_address(stack.raw_get_address(live, index)) }
+    // SAFETY: per the contract, the block was made by `new_slot` with T.
+    unsafe { slot_from_address(stack.userdata_address(index)) }
 }
 
 /// The `__gc` of every class of kind `T`, over the kind's live table.

@@ -158,10 +158,16 @@ impl<T: SocketClass> Kind<T> {
         unsafe { slot_from_address(address) }
     }
 
-    /// The weak-keyed table mapping each live object to its slot's address, for C
-    /// functions that look objects up themselves ([`slot_at`]).
+    /// The weak-keyed table mapping each live object to its slot's address, which
+    /// debug builds check the hot path's recognition against.
     pub(crate) fn live(&self) -> &Table {
         &self.live
+    }
+
+    /// The metatables of the kind's classes, by which C functions on the hot path
+    /// recognise its objects ([`slot_at`](crate::lua_api::userdata::slot_at)).
+    pub(crate) fn class_metatables(&self) -> &[Table] {
+        &self.metatables
     }
 
     /// Gives `userdata` the metatable of `class` (LuaSocket's `auxiliar_setclass`).
