@@ -74,6 +74,27 @@ t.test("receive patterns: *a until close, byte counts, prefix", function()
   t.eq(got, { count = "12345", line = "line", all = "rest of it" })
 end)
 
+t.test("copas.receive *a: data before a wait is returned when the peer closes later", function()
+  -- Copas would retry with the data as the prefix and get nil, "closed", data when
+  -- the close comes in a later read (docs/api-copas.md); ours keeps it buffered.
+  local srv, port = server()
+  local got
+  copas.addserver(srv, function(skt)
+    copas.send(skt, "first part")
+    copas.sleep(0.1)
+    skt:close()
+  end)
+  copas.addthread(function()
+    local c = socket.tcp()
+    assert(copas.connect(c, "127.0.0.1", port))
+    got = (function(...) return { n = select("#", ...), ... } end)(copas.receive(c, "*a"))
+    c:close()
+    copas.removeserver(srv)
+  end)
+  copas.loop()
+  t.eq(got, { n = 3, "first part" })
+end)
+
 t.test("autoclose closes the client socket when the handler ends", function()
   local srv, port = server()
   local result
