@@ -525,23 +525,15 @@ fn send_on<S: Stream>(
 /// Pushes the results of `settled` and returns their count, or raises; `socket` is
 /// the stack index of the socket (for the deferred set).
 ///
-/// The buffers are moved out of `hot` while Lua runs: a push may run a collection
-/// step, and a finalizer may call these functions again, which must find buffers of
-/// their own rather than change the ones being pushed. They are held in
-/// `ManuallyDrop`, so if a push raises (out of memory) they leak instead of being
-/// skipped over with a destructor pending.
-///
 /// # Safety
 /// Called last by a function made by [`register`]: no Rust value that needs dropping
 /// may be alive in the caller, as pushing may raise a memory error.
 unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled, socket: c_int) -> c_int {
-    let data = ManuallyDrop::new(hot.data.take());
-    let message = ManuallyDrop::new(hot.message.take());
     // SAFETY: per the contract; pushing at most three values fits in the free slots.
-    let count = unsafe {
+    unsafe {
         let push_value = |value: Option<f64>| match value {
             Some(n) => stack.push_number(n),
-            None => stack.push_bytes(&data),
+            None => push_buffer(stack, &hot.data),
         };
         match settled {
             Settled::NotOurs => {
@@ -570,23 +562,34 @@ unsafe fn finish(stack: Stack, hot: &HotPath, settled: Settled, socket: c_int) -
             }
             Settled::Failed(value) => {
                 stack.push_nil();
-                stack.push_bytes(message.as_bytes());
+                push_buffer(stack, &hot.message);
                 push_value(value);
                 3
             }
             Settled::Raise => {
-                stack.push_bytes(message.as_bytes());
-                0
+                push_buffer(stack, &hot.message);
+                // The buffer is back in `hot`: nothing is left to drop.
+                stack.raise_top()
             }
         }
-    };
-    hot.data.replace(ManuallyDrop::into_inner(data));
-    hot.message.replace(ManuallyDrop::into_inner(message));
-    if let Settled::Raise = settled {
-        // SAFETY: the buffers are back in `hot`: nothing is left to drop.
-        return unsafe { stack.raise_top() };
     }
-    count
+}
+
+/// Pushes the bytes of one of `hot`'s buffers as a string.
+///
+/// The buffer is moved out of `hot` while Lua runs: a push may run a collection step,
+/// and a finalizer may call these functions again, which must find a buffer of their
+/// own rather than change the one being pushed. It is held in `ManuallyDrop`, so if
+/// the push raises (out of memory) it leaks instead of being skipped over with a
+/// destructor pending.
+///
+/// # Safety
+/// As for [`finish`].
+unsafe fn push_buffer<B: AsRef<[u8]> + Default>(stack: Stack, buffer: &RefCell<B>) {
+    let bytes = ManuallyDrop::new(buffer.take());
+    // SAFETY: per the contract.
+    unsafe { stack.push_bytes((*bytes).as_ref()) };
+    buffer.replace(ManuallyDrop::into_inner(bytes));
 }
 
 /// recv(id, skt, pattern, prefix, first): `data` | `nil, err, partial` | `false`
@@ -1149,7 +1152,7 @@ unsafe extern "C-unwind" fn step(state: *mut LuaState) -> c_int {
                 return raise(stack, hot);
             }
         };
-        // Out of `hot` while the table is written, as in `finish`.
+        // Out of `hot` while the table is written, as in `push_buffer`.
         let ids = ManuallyDrop::new(hot.ids.take());
         for index in 0..alarms {
             stack.raw_set_integer(2, (index + 1) as i64, ids[ready + index]);
