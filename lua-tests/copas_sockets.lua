@@ -38,23 +38,32 @@ t.test("echo server with several concurrent clients", function()
   t.eq(done, 10)
 end)
 
-t.test("receive timeout returns nil, 'timeout' and the partial data", function()
+-- Runs `serve(skt)` as the handler of a new server and `receive(c)` in a task on
+-- a client connected to it; returns what `receive` returned, packed with its count.
+local function exchange(serve, receive)
   local srv, port = server()
-  local result
-  copas.addserver(srv, function(skt)
-    copas.send(skt, "partial line without end")
-    copas.sleep(0.3)
-  end)
+  local got
+  copas.addserver(srv, serve)
   copas.addthread(function()
     local c = socket.tcp()
     assert(copas.connect(c, "127.0.0.1", port))
-    copas.settimeout(c, 0.05)
-    result = { copas.receive(c, "*l") }
+    got = (function(...) return { n = select("#", ...), ... } end)(receive(c))
     c:close()
     copas.removeserver(srv)
   end)
   copas.loop()
-  t.eq(result, { nil, "timeout", "partial line without end" })
+  return got
+end
+
+t.test("receive timeout returns nil, 'timeout' and the partial data", function()
+  local got = exchange(function(skt)
+    copas.send(skt, "partial line without end")
+    copas.sleep(0.3)
+  end, function(c)
+    copas.settimeout(c, 0.05)
+    return copas.receive(c, "*l")
+  end)
+  t.eq(got, { n = 3, nil, "timeout", "partial line without end" })
 end)
 
 t.test("receive patterns: *a until close, byte counts, prefix", function()
@@ -77,21 +86,11 @@ end)
 t.test("copas.receive *a: data before a wait is returned when the peer closes later", function()
   -- Copas would retry with the data as the prefix and get nil, "closed", data when
   -- the close comes in a later read (docs/api-copas.md); ours keeps it buffered.
-  local srv, port = server()
-  local got
-  copas.addserver(srv, function(skt)
+  local got = exchange(function(skt)
     copas.send(skt, "first part")
     copas.sleep(0.1)
     skt:close()
-  end)
-  copas.addthread(function()
-    local c = socket.tcp()
-    assert(copas.connect(c, "127.0.0.1", port))
-    got = (function(...) return { n = select("#", ...), ... } end)(copas.receive(c, "*a"))
-    c:close()
-    copas.removeserver(srv)
-  end)
-  copas.loop()
+  end, function(c) return copas.receive(c, "*a") end)
   t.eq(got, { n = 3, "first part" })
 end)
 
