@@ -387,12 +387,16 @@ t.test("a table with a socket's metatable is not taken for the socket", function
 end)
 
 t.test("copas.receive and copas.send return data, nil, nil as Copas does, also at a turn's end", function()
-  -- Copas returns what LuaSocket's methods return: three values on success. Seventy
-  -- sends, then seventy receives, each run past a turn's 64 operations.
-  local counts, lines = {}, {}
+  -- Copas returns what LuaSocket's methods return: three values on success (two for
+  -- connect). Seventy sends, then seventy receives, each run past a turn's 64
+  -- operations.
+  local counts, lines, connected = {}, {}, nil
   with_echo(function(port)
     local c = socket.tcp()
     assert(copas.connect(c, "127.0.0.1", port))
+    local other = socket.tcp()
+    connected = select("#", copas.connect(other, "127.0.0.1", port))
+    other:close()
     for i = 1, 70 do counts[#counts + 1] = select("#", copas.send(c, "line " .. i .. "\n")) end
     for i = 1, 70 do
       local packed = table.pack and table.pack(copas.receive(c)) or { n = select("#", copas.receive(c)) }
@@ -401,6 +405,7 @@ t.test("copas.receive and copas.send return data, nil, nil as Copas does, also a
     end
     c:close()
   end)
+  t.eq(connected, 2)
   t.eq(#counts, 140)
   for i = 1, 140 do t.eq(counts[i], 3, "results of operation " .. i) end
   if table.pack then t.eq(lines[70], "LINE 70") end

@@ -765,7 +765,9 @@ local function connect_address(skt, host, port)
       -- The socket's own word for a connection still in progress, as a retried
       -- LuaSocket connect gives it (useSocketTimeoutErrors shows it).
       if b == "timeout" then return nil, timeout_error("Operation already in progress") end
-      return settled(id, a, b)
+      -- Two results, as Copas returns what the socket's connect returned.
+      local ok, err = settled(id, a, b)
+      return ok, err
     end
   end
   local tried = false
