@@ -18,11 +18,18 @@ use crate::Result;
 /// The subject alternative names of a leaf that is valid for this machine.
 const LOCAL_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
-/// Writes the files into `dir` (created, or emptied first).
-pub(crate) fn generate(dir: &Path) -> Result {
-    if dir.exists() {
-        fs::remove_dir_all(dir)?;
+/// `cargo xtask test-certs DIR`. A DIR that looks like an option is refused: `--help`
+/// once became a directory of keys in the repository.
+pub(crate) fn command(args: &[String]) -> Result {
+    match args {
+        [dir] if !dir.starts_with('-') => generate(Path::new(dir)),
+        _ => Err("usage: cargo xtask test-certs DIR".into()),
     }
+}
+
+/// Writes the files into `dir` (created if missing), replacing earlier ones; nothing
+/// else in it is touched.
+pub(crate) fn generate(dir: &Path) -> Result {
     fs::create_dir_all(dir)?;
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -95,6 +102,25 @@ mod tests {
                 "{name}: PKCS#8"
             );
         }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_option_is_not_a_directory() {
+        for args in [vec!["--help".to_owned()], vec!["-h".to_owned()], vec![]] {
+            assert!(command(&args).is_err(), "{args:?}");
+        }
+        assert!(!Path::new("--help").exists());
+    }
+
+    #[test]
+    fn other_files_in_the_directory_stay() {
+        let dir = std::env::temp_dir().join(format!("xtask-certs-keep-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("notes.txt"), "mine").unwrap();
+        generate(&dir).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+        assert!(dir.join("ca.pem").exists());
         fs::remove_dir_all(dir).unwrap();
     }
 }

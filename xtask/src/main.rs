@@ -98,10 +98,7 @@ fn main() -> ExitCode {
         "check-platforms" => platforms::command(rest),
         "argfuzz" => argfuzz::command(rest),
         "soak" => soak::command(rest),
-        "test-certs" => match rest {
-            [dir] => certs::generate(std::path::Path::new(dir)),
-            _ => Err("usage: cargo xtask test-certs DIR".into()),
-        },
+        "test-certs" => certs::command(rest),
         "bench" => bench::command(rest),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
