@@ -346,10 +346,12 @@ unsafe fn object_at<'a>(stack: Stack, hot: &HotPath, index: c_int) -> Option<Obj
     unsafe { object_of_kind(stack, index, *kind) }
 }
 
-/// The stream object at `index`, a userdata with a class metatable of `kind`.
+/// The stream object at `index`, a userdata with a class metatable of `kind` (or one
+/// that had it when a task parked on it there).
 ///
 /// # Safety
-/// As for [`object_at`], and the metatable is one of `kind`'s.
+/// As for [`object_at`], and the value at `index` is, or was made as, an object of
+/// `kind`: a block made by `new_slot` for that kind, whose size `slot_at` checks.
 unsafe fn object_of_kind<'a>(stack: Stack, index: c_int, kind: StreamKind) -> Option<Object<'a>> {
     // SAFETY: per the contract.
     let object = unsafe {
@@ -379,6 +381,14 @@ unsafe fn object_of_kind<'a>(stack: Stack, index: c_int, kind: StreamKind) -> Op
 }
 
 impl Object<'_> {
+    fn kind(&self) -> StreamKind {
+        match self {
+            Object::Tcp(_) => StreamKind::Tcp,
+            Object::Ssl(_) => StreamKind::Ssl,
+            Object::Unix(_) => StreamKind::Unix,
+        }
+    }
+
     /// The address of the object's slot.
     fn address(&self) -> *const c_void {
         match self {
@@ -1390,20 +1400,28 @@ unsafe extern "C-unwind" fn tracing(state: *mut LuaState) -> c_int {
 }
 
 /// What a continuation of `receive` or `send_data` does, in the low bit of its
-/// context; the task id is in the others (the task that yielded, whichever runs now).
+/// context; the next two bits are the kind of the stream object it waited on (for
+/// RETRY), the others the task id (the task that yielded, whichever runs now).
 #[cfg(any(feature = "lua53", feature = "lua54"))]
 mod resumption {
+    use super::StreamKind;
+
     /// The socket was not ready: try again.
     pub(super) const RETRY: isize = 0;
     /// The operation completed as the task's turn ended: return its result.
     pub(super) const RETURN: isize = 1;
 
-    pub(super) fn context(id: i64, what: isize) -> isize {
-        ((id as isize) << 1) | what
+    pub(super) fn context(id: i64, what: isize, kind: StreamKind) -> isize {
+        ((id as isize) << 3) | ((kind as isize) << 1) | what
     }
 
-    pub(super) fn parts(context: isize) -> (i64, isize) {
-        ((context >> 1) as i64, context & 1)
+    pub(super) fn parts(context: isize) -> (i64, isize, StreamKind) {
+        let kind = match (context >> 1) & 3 {
+            0 => StreamKind::Tcp,
+            1 => StreamKind::Ssl,
+            _ => StreamKind::Unix,
+        };
+        ((context >> 3) as i64, context & 1, kind)
     }
 }
 
@@ -1600,13 +1618,16 @@ unsafe fn operation_continued(state: *mut LuaState, operation: Operation, contex
         let Some(hot) = hot_path(stack) else {
             return stack.raise(GONE);
         };
-        let (id, what) = resumption::parts(context);
+        let (id, what, kind) = resumption::parts(context);
         if what == resumption::RETURN {
             stack.set_top(operation.arguments() + COMPLETED_RESULTS);
             return COMPLETED_RESULTS;
         }
         stack.set_top(operation.arguments());
-        attempt(stack, hot, operation, id, false, None)
+        // The object at 1 is the one the task parked on, of `kind` (only `debug`
+        // could put another there: the block size check still holds for it).
+        let object = object_of_kind(stack, 1, kind);
+        attempt(stack, hot, operation, id, false, object)
     }
 }
 
@@ -1654,6 +1675,7 @@ unsafe fn attempt(
     unsafe {
         let turn = Try { id, first };
         let object = object.or_else(|| object_at(stack, hot, 1));
+        let kind = object.map_or(StreamKind::Tcp, |object| object.kind());
         let settled = match operation {
             Operation::Receive => receive_settled(stack, hot, 1, turn, object),
             Operation::Send => send_settled(stack, hot, 1, turn, object),
@@ -1667,13 +1689,13 @@ unsafe fn attempt(
                     stack.replace(3);
                 }
                 hot.park();
-                stack.yield_then(context(id, RETRY), k)
+                stack.yield_then(context(id, RETRY, kind), k)
             }
             settled if completed(settled) => match spend_turn(hot, id) {
                 Ok(true) => finish_completed(stack, hot, settled),
                 Ok(false) => {
                     finish_completed(stack, hot, settled);
-                    stack.yield_then(context(id, RETURN), k)
+                    stack.yield_then(context(id, RETURN, kind), k)
                 }
                 Err(()) => raise(stack, hot),
             },
