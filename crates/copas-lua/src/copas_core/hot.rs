@@ -1401,7 +1401,8 @@ unsafe extern "C-unwind" fn tracing(state: *mut LuaState) -> c_int {
 
 /// What a continuation of `receive` or `send_data` does, in the low bit of its
 /// context; the next two bits are the kind of the stream object it waited on (for
-/// RETRY), the others the task id (the task that yielded, whichever runs now).
+/// RETRY), the others the task id (the task that yielded, whichever runs now). Ids
+/// are indices of live tasks, far below the 2^28 a 32-bit context leaves them.
 #[cfg(any(feature = "lua53", feature = "lua54"))]
 mod resumption {
     use super::StreamKind;
