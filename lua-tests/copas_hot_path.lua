@@ -1,5 +1,5 @@
--- copas.receive and copas.send where they wait in C (Lua 5.3 and 5.4: a yield with a
--- continuation) and where copas.lua loops around the core (5.1, 5.2, LuaJIT): the same
+-- copas.receive and copas.send where they wait in C (Lua 5.2 to 5.4: a yield with a
+-- continuation) and where copas.lua loops around the core (5.1, LuaJIT): the same
 -- behaviour either way, and the task bookkeeping of core.resume.
 local t = require("t")
 local copas = require("copas")
@@ -7,6 +7,23 @@ local socket = require("socket")
 
 local loopback = require("loopback")
 local server, client = loopback.server, loopback.client
+
+-- Where C functions can yield with a continuation (lua_yieldk: Lua 5.2 and later).
+local CONTINUATIONS = _VERSION ~= "Lua 5.1" and rawget(_G, "jit") == nil
+
+t.test("copas.receive and copas.send are the core's C functions where Lua has continuations", function()
+  local core = require("copas.core")
+  local wrapped = copas.wrap(socket.tcp())
+  local in_c = {
+    receive = copas.receive == core.receive,
+    send = copas.send == core.send_data,
+    wrapper_receive = wrapped.receive == core.wrapped_receive,
+    wrapper_send = wrapped.send == core.wrapped_send,
+  }
+  wrapped:close()
+  local expected = CONTINUATIONS
+  t.eq(in_c, { receive = expected, send = expected, wrapper_receive = expected, wrapper_send = expected })
+end)
 
 -- Plain Lua 5.1 cannot yield across pcall (programs use coxpcall there).
 local PCALL_YIELDS = _VERSION ~= "Lua 5.1" or rawget(_G, "jit") ~= nil

@@ -679,8 +679,8 @@ local function settled(id, a, b, c)
   return a, b, c
 end
 
--- copas.receive on Lua 5.1, 5.2 and LuaJIT, where a C function cannot wait and go on;
--- on 5.3 and 5.4 the core's copas.receive does all of this in C and calls this one
+-- copas.receive on Lua 5.1 and LuaJIT, where a C function cannot wait and go on;
+-- on 5.2, 5.3 and 5.4 the core's copas.receive does all of this in C and calls this one
 -- for what it leaves (objects of other libraries, calls outside a task, debugging).
 -- After data the core may return `true`: the task's turn is over.
 function copas.receive(client, pattern, part)
@@ -720,7 +720,7 @@ function copas.receivefrom(client, size)
   return generic_receivefrom(client, size)
 end
 
--- As copas.receive: the core's on 5.3 and 5.4.
+-- As copas.receive: the core's on 5.2, 5.3 and 5.4.
 function copas.send(client, data, from, to)
   local co = coroutine_running()
   if in_task(co) then
@@ -1073,7 +1073,7 @@ function tcp_methods.getsniname(self, ...)
 end
 
 for name, f in pairs(tcp_methods) do udp_methods[name] = udp_methods[name] or f end
--- On Lua 5.3 and 5.4 a TCP wrapper's receive and send are the core's (C, no Lua frame
+-- On Lua 5.2, 5.3 and 5.4 a TCP wrapper's receive and send are the core's (C, no Lua frame
 -- between the program and the operation); these stay for what they leave to Lua.
 core.hooks[8], core.hooks[9] = tcp_methods.receive, tcp_methods.send
 if core.wrapped_receive then

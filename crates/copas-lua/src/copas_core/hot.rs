@@ -1,7 +1,7 @@
 //! The `copas.core` functions called once or more per message or per thread, as plain
 //! C functions: `step`, `run`, `resume`, `recv`, `send`, `flush`, `spawn`, `addthread`
 //! (`copas.addthread` itself), `sleep`, `nap` (`copas.sleep`), `park`, `cancel`,
-//! `spend`, `remove`, and on Lua 5.3 and 5.4 `receive` and `send_data`, which are
+//! `spend`, `remove`, and on Lua 5.2 to 5.4 `receive` and `send_data`, which are
 //! `copas.receive` and `copas.send` themselves.
 //!
 //! Every line an echo server answers crosses from Lua into Rust three times (a receive
@@ -22,10 +22,10 @@
 //! (`park`, `spend`, `sleep`, and `receive`/`send_data` when they wait) record that
 //! here, so the step loop can tell a Copas wait from a stray `coroutine.yield`.
 //!
-//! On Lua 5.3 and 5.4 `receive` and `send_data` wait inside the C function: they yield
+//! On Lua 5.2 to 5.4 `receive` and `send_data` wait inside the C function: they yield
 //! with a continuation that retries the operation when the task is resumed, so a line
-//! costs one call into Rust and one resume with no Lua of ours in between. On Lua 5.1,
-//! 5.2 and LuaJIT a C function cannot continue after a yield, and `copas.lua` keeps that
+//! costs one call into Rust and one resume with no Lua of ours in between. On Lua 5.1
+//! and LuaJIT a C function cannot continue after a yield, and `copas.lua` keeps that
 //! loop in Lua around `recv` and `send`; both paths run the same `receive_on` and
 //! `send_on`.
 
@@ -43,6 +43,8 @@ use rustc_hash::FxHashMap;
 use super::io::{self, Progress, Sent, Stream};
 use super::metrics::Metrics;
 use crate::dispatch::{id_value, seconds, Attempt, Dispatcher, SharedDispatcher, TaskData};
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
+use crate::lua_api::coroutine::continuation;
 use crate::lua_api::coroutine::Resumed;
 use crate::lua_api::userdata::slot_at;
 use crate::lua_api::{closures, guarded, shared, LuaState, Slot, Stack, ValueKind};
@@ -200,7 +202,7 @@ const CURRENT: c_int = 9;
 const EXTRAS: c_int = 10;
 /// Upvalue 11: the string "socket", the field of `copas.wrap`'s wrappers that holds
 /// the socket.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 const SOCKET_FIELD: c_int = 11;
 
 /// Copas's error for a wait from a coroutine created inside a task (its resumer would
@@ -295,13 +297,13 @@ pub(super) fn register(
             ("spend", spend),
             ("tracing", tracing),
             ("remove", remove),
-            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            #[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
             ("receive", receive),
-            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            #[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
             ("send_data", send_data),
-            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            #[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
             ("wrapped_receive", wrapped_receive),
-            #[cfg(any(feature = "lua53", feature = "lua54"))]
+            #[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
             ("wrapped_send", wrapped_send),
         ],
     )?;
@@ -380,6 +382,7 @@ unsafe fn object_of_kind<'a>(stack: Stack, index: c_int, kind: StreamKind) -> Op
     object
 }
 
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 impl Object<'_> {
     fn kind(&self) -> StreamKind {
         match self {
@@ -388,7 +391,9 @@ impl Object<'_> {
             Object::Unix(_) => StreamKind::Unix,
         }
     }
+}
 
+impl Object<'_> {
     /// The address of the object's slot.
     fn address(&self) -> *const c_void {
         match self {
@@ -399,7 +404,7 @@ impl Object<'_> {
     }
 }
 
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 impl Object<'_> {
     /// The object's receive timeout; `None` also when it is in use (the operation
     /// then finds it busy and leaves it to `copas.lua`).
@@ -1403,7 +1408,7 @@ unsafe extern "C-unwind" fn tracing(state: *mut LuaState) -> c_int {
 /// context; the next two bits are the kind of the stream object it waited on (for
 /// RETRY), the others the task id (the task that yielded, whichever runs now). Ids
 /// are indices of live tasks, far below the 2^28 a 32-bit context leaves them.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 mod resumption {
     use super::StreamKind;
 
@@ -1427,14 +1432,14 @@ mod resumption {
 }
 
 /// Which of `copas.receive`, `copas.send` a continuation belongs to.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 #[derive(Debug, Clone, Copy)]
 enum Operation {
     Receive,
     Send,
 }
 
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 impl Operation {
     /// Its arguments: `client, pattern, prefix` / `client, data, i, j`.
     fn arguments(self) -> c_int {
@@ -1462,27 +1467,27 @@ impl Operation {
 
     fn continuation(self) -> crate::lua_api::coroutine::Continuation {
         match self {
-            Operation::Receive => receive_continued,
-            Operation::Send => send_continued,
+            Operation::Receive => continuation!(receive_continued),
+            Operation::Send => continuation!(send_continued),
         }
     }
 }
 
 /// receive(client, pattern, prefix): `copas.receive`.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn receive(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`, called from Lua.
     unsafe { operation_entry(state, Operation::Receive, None) }
 }
 
 /// send_data(client, data, i, j): `copas.send`.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn send_data(state: *mut LuaState) -> c_int {
     // SAFETY: as for `receive`.
     unsafe { operation_entry(state, Operation::Send, None) }
 }
 
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn receive_continued(
     state: *mut LuaState,
     _status: c_int,
@@ -1492,7 +1497,7 @@ unsafe extern "C-unwind" fn receive_continued(
     unsafe { operation_continued(state, Operation::Receive, context) }
 }
 
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn send_continued(
     state: *mut LuaState,
     _status: c_int,
@@ -1504,7 +1509,7 @@ unsafe extern "C-unwind" fn send_continued(
 
 /// wrapped_receive(wrapper, pattern, prefix): the `receive` method of `copas.wrap`'s
 /// TCP wrappers, `copas.receive` on `wrapper.socket`.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn wrapped_receive(state: *mut LuaState) -> c_int {
     // SAFETY: a function made by `register`, called from Lua.
     unsafe { wrapped_entry(state, Operation::Receive) }
@@ -1512,7 +1517,7 @@ unsafe extern "C-unwind" fn wrapped_receive(state: *mut LuaState) -> c_int {
 
 /// wrapped_send(wrapper, data, i, j): the wrappers' `send`, `copas.send` on
 /// `wrapper.socket`.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn wrapped_send(state: *mut LuaState) -> c_int {
     // SAFETY: as for `wrapped_receive`.
     unsafe { wrapped_entry(state, Operation::Send) }
@@ -1525,7 +1530,7 @@ unsafe extern "C-unwind" fn wrapped_send(state: *mut LuaState) -> c_int {
 ///
 /// # Safety
 /// Called by Lua as a function made by `register`.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe fn wrapped_entry(state: *mut LuaState, operation: Operation) -> c_int {
     // SAFETY: per the contract; the hook call comes last, with nothing to drop.
     unsafe {
@@ -1546,13 +1551,17 @@ unsafe fn wrapped_entry(state: *mut LuaState, operation: Operation) -> c_int {
             }
             stack.set_top(arguments);
         }
-        stack.call_then(Stack::upvalue(HOOKS), operation.wrapped_hook(), return_all);
+        stack.call_then(
+            Stack::upvalue(HOOKS),
+            operation.wrapped_hook(),
+            continuation!(return_all),
+        );
         stack.top()
     }
 }
 
 /// The continuation of a hook called by `operation_entry`: its results are the stack.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe extern "C-unwind" fn return_all(state: *mut LuaState, _status: c_int, _: isize) -> c_int {
     // SAFETY: lua_gettop never raises.
     unsafe { Stack::new(state).top() }
@@ -1564,11 +1573,15 @@ unsafe extern "C-unwind" fn return_all(state: *mut LuaState, _status: c_int, _: 
 /// # Safety
 /// The stack holds the operation's arguments and nothing else; nothing that needs
 /// dropping is alive (the hook may raise or yield).
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe fn call_hook(stack: Stack, operation: Operation) -> c_int {
     // SAFETY: per the contract; `copas.lua` fills the hooks table when it loads.
     unsafe {
-        stack.call_then(Stack::upvalue(HOOKS), operation.hook(), return_all);
+        stack.call_then(
+            Stack::upvalue(HOOKS),
+            operation.hook(),
+            continuation!(return_all),
+        );
         stack.top()
     }
 }
@@ -1579,7 +1592,7 @@ unsafe fn call_hook(stack: Stack, operation: Operation) -> c_int {
 ///
 /// # Safety
 /// Called by Lua as a function made by `register`.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe fn operation_entry(
     state: *mut LuaState,
     operation: Operation,
@@ -1610,7 +1623,7 @@ unsafe fn operation_entry(
 ///
 /// # Safety
 /// Called by Lua with the stack the yield left and the context it gave.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe fn operation_continued(state: *mut LuaState, operation: Operation, context: isize) -> c_int {
     // SAFETY: per the contract: the arguments are at 1..=arguments(), and for RETURN
     // the result the yield kept is right above them.
@@ -1635,7 +1648,7 @@ unsafe fn operation_continued(state: *mut LuaState, operation: Operation, contex
 /// What `copas.receive` and `copas.send` return when they complete: the data or the
 /// index of the last byte sent, and two nils (LuaSocket's error and partial result,
 /// which Copas passes on).
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 const COMPLETED_RESULTS: c_int = 3;
 
 /// `finish` for a completed operation of `copas.receive` or `copas.send`: pushes its
@@ -1643,7 +1656,7 @@ const COMPLETED_RESULTS: c_int = 3;
 ///
 /// # Safety
 /// As for [`finish`].
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe fn finish_completed(stack: Stack, hot: &HotPath, settled: Settled) -> c_int {
     // SAFETY: per the contract; two more free slots for the nils.
     unsafe {
@@ -1661,7 +1674,7 @@ unsafe fn finish_completed(stack: Stack, hot: &HotPath, settled: Settled) -> c_i
 /// # Safety
 /// The stack holds exactly the operation's arguments; nothing that needs dropping is
 /// alive in the caller.
-#[cfg(any(feature = "lua53", feature = "lua54"))]
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
 unsafe fn attempt(
     stack: Stack,
     hot: &HotPath,

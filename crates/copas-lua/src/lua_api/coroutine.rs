@@ -1,11 +1,13 @@
-//! Coroutines from C: resuming a task, yielding out of a C function, and (on Lua 5.3
-//! and 5.4) yielding or calling with a continuation, so that a C function can wait
-//! inside a coroutine and carry on where it stopped.
+//! Coroutines from C: resuming a task, yielding out of a C function, and (on Lua 5.2,
+//! 5.3 and 5.4) yielding or calling with a continuation, so that a C function can
+//! wait inside a coroutine and carry on where it stopped.
 //!
-//! Lua 5.1, 5.2 and LuaJIT have no continuations of this form (5.2's `lua_getctx`
-//! differs): there a C function can only yield as its last act, and the values the
-//! coroutine is resumed with become its results. `copas.lua` keeps the loop that
-//! retries an operation in Lua there (see `copas_core/hot.rs`).
+//! Continuations are written in the 5.3 form (state, status, context); on 5.2, whose
+//! continuation is a plain C function that asks `lua_getctx` for its context,
+//! [`continuation!`] wraps them. Lua 5.1 and LuaJIT have no continuations: there a C
+//! function can only yield as its last act, and the values the coroutine is resumed
+//! with become its results. `copas.lua` keeps the loop that retries an operation in
+//! Lua there (see `copas_core/hot.rs`).
 
 use std::ffi::c_int;
 
@@ -26,8 +28,41 @@ pub(crate) enum Resumed {
 }
 
 /// A continuation: the rest of a C function after a yield or a call that yielded.
+/// Made by [`continuation!`].
 #[cfg(any(feature = "lua53", feature = "lua54"))]
 pub(crate) type Continuation = ffi::lua_KFunction;
+#[cfg(feature = "lua52")]
+pub(crate) type Continuation = ffi::lua_CFunction;
+
+/// The [`Continuation`] of a function of the 5.3 form,
+/// `unsafe extern "C-unwind" fn(*mut LuaState, c_int, isize) -> c_int`: itself, or on
+/// Lua 5.2 a C function that takes the status and context from `lua_getctx` and
+/// calls it.
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
+macro_rules! continuation {
+    ($body:path) => {{
+        #[cfg(feature = "lua52")]
+        let k = {
+            unsafe extern "C-unwind" fn k(
+                state: *mut $crate::lua_api::stack::LuaState,
+            ) -> ::std::ffi::c_int {
+                let mut context = 0;
+                // SAFETY: called by Lua 5.2 as a continuation, with the state it
+                // continues; lua_getctx never raises.
+                unsafe {
+                    let status = ::mlua::ffi::lua_getctx(state, &mut context);
+                    $body(state, status, context as isize)
+                }
+            }
+            k as $crate::lua_api::coroutine::Continuation
+        };
+        #[cfg(not(feature = "lua52"))]
+        let k = $body as $crate::lua_api::coroutine::Continuation;
+        k
+    }};
+}
+#[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
+pub(crate) use continuation;
 
 impl Stack {
     /// The number of values on the stack.
@@ -189,10 +224,10 @@ impl Stack {
     /// # Safety
     /// Called as the return expression of a C function running inside a coroutine,
     /// with nothing that needs dropping alive (the yield unwinds this frame).
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    #[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
     pub(crate) unsafe fn yield_then(self, context: isize, k: Continuation) -> c_int {
         // SAFETY: per the contract.
-        unsafe { ffi::lua_yieldk(self.state(), 0, context, Some(k)) }
+        unsafe { ffi::lua_yieldk(self.state(), 0, context as _, Some(k)) }
     }
 
     /// Replaces the stack by the results of calling `table[n]` (a raw lookup; `table`
@@ -203,7 +238,7 @@ impl Stack {
     /// # Safety
     /// `table[n]` is a function; errors raised by it unwind this C function's frames,
     /// so nothing that needs dropping may be alive in them.
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    #[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
     pub(crate) unsafe fn call_then(self, table: c_int, n: i64, k: Continuation) {
         let state = self.state();
         // SAFETY: per the contract; one slot for the function.

@@ -175,7 +175,7 @@ impl Stack {
 
     /// Pushes `table[stack[key]]` without metamethods; `table` is an absolute index,
     /// `key` an absolute or upvalue index.
-    #[cfg(any(feature = "lua53", feature = "lua54"))]
+    #[cfg(any(feature = "lua52", feature = "lua53", feature = "lua54"))]
     pub(crate) fn push_raw_get(self, table: c_int, key: c_int) {
         // SAFETY: two free slots (see the type's doc), the key's taken by the value;
         // lua_rawget does not raise (no metamethods).
