@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::lua::Interpreter;
+use crate::lua::{Interpreter, LuaVersion};
 use crate::memcheck::{self, Selection};
 use crate::test_lua;
 use crate::workspace::{self, Workspace};
@@ -109,8 +109,16 @@ pub(crate) fn command(args: &[String]) -> Result {
     // installs it on Linux; macOS has no valgrind for its current systems.
     if cfg!(target_os = "linux") || crate::workspace::find_program("valgrind").is_some() {
         step("memcheck", &|| {
-            memcheck::run(&workspace, false, Selection::Default)
+            memcheck::run(&workspace, LuaVersion::Lua54, false, Selection::Default)
         })?;
+        // Lua 5.2 runs the hot path's continuations through wrappers of their own
+        // (`lua_getctx`); the file that drives every one of them checks those.
+        if crate::workspace::find_program(LuaVersion::Lua52.program()).is_some() {
+            step("memcheck (lua52)", &|| {
+                let hot_path = Selection::Filter("copas_hot_path".to_owned());
+                memcheck::run(&workspace, LuaVersion::Lua52, false, hot_path)
+            })?;
+        }
     } else {
         println!("==> memcheck: skipped, no valgrind on this system");
     }

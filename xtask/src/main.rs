@@ -42,10 +42,11 @@ commands:
   test-certs DIR
         write the test certificates test-lua gives the tests (COPAS_TEST_CERTS) into DIR,
         for running a TLS test by hand
-  memcheck [--all] [FILTER | SCRIPT.lua...]
+  memcheck [--all] [--lua VERSION] [FILTER | SCRIPT.lua...]
         run lua-tests/*.lua (those whose name contains FILTER, or the scripts named)
-        on lua5.4 under valgrind with the release module; any valgrind error fails a
-        file; logs in target/memcheck/. Skips the ticker files unless --all
+        on lua5.4 (or VERSION's stock interpreter, such as lua52) under valgrind with
+        the release module; any valgrind error fails a file; logs in target/memcheck/.
+        Skips the ticker files unless --all
   rock-install --lua INTERPRETER --luadir DIR --libdir DIR
         what rockspecs/copas-rs-*.rockspec runs: the module for INTERPRETER's Lua as
         DIR/copasrs.so and one Lua loader per module in LUADIR (COPAS_RS_DEBUG=1: debug)

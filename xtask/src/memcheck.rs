@@ -1,10 +1,11 @@
-//! `cargo xtask memcheck`: lua-tests files on the stock Lua 5.4 under valgrind's
-//! memcheck, loading our module built in release mode.
+//! `cargo xtask memcheck`: lua-tests files on a stock interpreter (Lua 5.4 unless
+//! `--lua` names another) under valgrind's memcheck, loading our module built in
+//! release mode.
 //!
 //! The Rust side is memory-safe by construction except where it meets Lua's C API: the
 //! hand-written `lua_CFunction`s, userdata lifetimes, `longjmp`s across our frames. A
 //! use-after-free there does not crash reliably; valgrind sees it on the first access.
-//! Each file runs as `test-lua` runs it on lua5.4 (same environment, same certificates),
+//! Each file runs as `test-lua` runs it on that interpreter (same environment, same certificates),
 //! and fails on a failed test or on any valgrind error (`--error-exitcode`). Leaks are
 //! not checked: what Lua itself still holds at exit is not our concern.
 //!
@@ -55,10 +56,25 @@ const SUPPRESSIONS: &str = "xtask/valgrind/ring.supp";
 
 pub(crate) fn command(args: &[String]) -> Result {
     let mut all = false;
+    let mut lua = LuaVersion::Lua54;
     let mut selection = Selection::Default;
-    for arg in args {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--all" => all = true,
+            "--lua" => {
+                let name = args
+                    .next()
+                    .ok_or("memcheck: --lua needs a version, such as lua52")?;
+                lua = match LuaVersion::parse_list(name)?.as_slice() {
+                    [one] => *one,
+                    _ => {
+                        return Err(
+                            format!("memcheck: --lua takes one version, not '{name}'").into()
+                        )
+                    }
+                };
+            }
             option if option.starts_with('-') => {
                 return Err(format!("memcheck: unknown option '{option}'").into());
             }
@@ -75,7 +91,7 @@ pub(crate) fn command(args: &[String]) -> Result {
             extra => return Err(format!("memcheck: unexpected argument '{extra}'").into()),
         }
     }
-    run(&Workspace::locate()?, all, selection)
+    run(&Workspace::locate()?, lua, all, selection)
 }
 
 /// Which files run.
@@ -91,12 +107,17 @@ pub(crate) enum Selection {
 
 /// Builds the release module, runs the selected files under valgrind, and fails unless
 /// every file passed its tests with no valgrind error.
-pub(crate) fn run(workspace: &Workspace, all: bool, selection: Selection) -> Result {
-    let lua = LuaVersion::Lua54;
+pub(crate) fn run(
+    workspace: &Workspace,
+    lua: LuaVersion,
+    all: bool,
+    selection: Selection,
+) -> Result {
     for program in ["valgrind", lua.program()] {
         if find_program(program).is_none() {
             return Err(format!(
-                "{program} is not on PATH (Debian: apt-get install valgrind lua5.4)"
+                "{program} is not on PATH (Debian: apt-get install valgrind {})",
+                lua.program()
             )
             .into());
         }
